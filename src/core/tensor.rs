@@ -1,0 +1,553 @@
+//! [`Tensor`]: a reference-counted handle to one node of the computation graph.
+//!
+//! A node holds its values, its per-sample shape, flags, an optional gradient, an optional
+//! forward-mode direction and, if it was produced by an operation that needed a gradient, the
+//! operation and its input nodes. A node lives while a handle or another node refers to it;
+//! nothing else decides its lifetime.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::dims::Dims;
+use super::error::{Error, Result};
+use super::storage::Storage;
+use crate::ops::Operation;
+
+static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of graph nodes (arrays, gradients, intermediate results) currently alive in this
+/// process. Tests use it to prove that nothing leaked.
+pub fn live_nodes() -> usize {
+    LIVE_NODES.load(Ordering::SeqCst)
+}
+
+const REQUIRES_GRAD: u32 = 1;
+const SAMPLE_DEPENDENT: u32 = 1 << 1;
+const SCALAR: u32 = 1 << 2;
+const FORWARD: u32 = 1 << 3;
+const RETAIN_GRAD: u32 = 1 << 4;
+const TEMPORARY: u32 = 1 << 5;
+
+/// Flags of a node, set at creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flags {
+    /// `is_sample_dependent`: false for one value set shared by every sample.
+    pub sample_dependent: bool,
+    /// `is_scalar`: the array stands for one number.
+    pub scalar: bool,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Flags {
+            sample_dependent: true,
+            scalar: false,
+        }
+    }
+}
+
+pub(crate) struct Node {
+    shape: Vec<usize>,
+    dims: Dims,
+    flags: AtomicU32,
+    values: RwLock<Storage>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) op: Option<Arc<dyn Operation>>,
+    pub(crate) inputs: Vec<Tensor>,
+    /// Whether each input was a temporary when this node consumed it (diffstruc's `owns_*`
+    /// flags; informational only: reference counts decide lifetime).
+    pub(crate) owns: Vec<bool>,
+    pub(crate) name: Option<String>,
+    pub(crate) grad: Option<Tensor>,
+    pub(crate) direction: Option<Vec<f32>>,
+}
+
+/// A handle to an array node. Cloning the handle shares the node; the node is freed when the last
+/// handle and the last node referring to it are gone.
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<Node>);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Read access to an array's values, in storage order `(E, S)` column-major.
+pub struct Values<'a>(RwLockReadGuard<'a, Storage>);
+
+impl std::ops::Deref for Values<'_> {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        self.0.as_slice()
+    }
+}
+
+/// Write access to an array's values.
+pub struct ValuesMut<'a>(RwLockWriteGuard<'a, Storage>);
+
+impl std::ops::Deref for ValuesMut<'_> {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        self.0.as_slice()
+    }
+}
+
+impl std::ops::DerefMut for ValuesMut<'_> {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        self.0.as_mut_slice()
+    }
+}
+
+/// Checks a per-sample shape and batch size and returns the extents.
+pub(crate) fn checked_dims(shape: &[usize], batch: usize) -> Result<Dims> {
+    if batch == 0 || shape.contains(&0) {
+        return Err(Error::argument(format!(
+            "array shape {shape:?} with batch {batch}: every extent must be positive"
+        )));
+    }
+    let elems = shape
+        .iter()
+        .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+        .and_then(|e| e.checked_mul(batch).map(|_| e))
+        .filter(|&e| {
+            e.checked_mul(batch)
+                .is_some_and(|n| n <= isize::MAX as usize / 4)
+        })
+        .ok_or_else(|| {
+            Error::argument(format!(
+                "array shape {shape:?} with batch {batch} is too large"
+            ))
+        })?;
+    Ok(Dims::new(elems, batch))
+}
+
+impl Tensor {
+    fn from_storage(shape: Vec<usize>, dims: Dims, storage: Storage, flags: Flags) -> Tensor {
+        let mut bits = TEMPORARY;
+        if flags.sample_dependent {
+            bits |= SAMPLE_DEPENDENT;
+        }
+        if flags.scalar {
+            bits |= SCALAR;
+        }
+        LIVE_NODES.fetch_add(1, Ordering::SeqCst);
+        Tensor(Arc::new(Node {
+            shape,
+            dims,
+            flags: AtomicU32::new(bits),
+            values: RwLock::new(storage),
+            state: Mutex::new(State::default()),
+        }))
+    }
+
+    /// Creates an array of per-sample `shape` and `batch` samples from `data` (length `E * S`,
+    /// stored column-major as `(E, S)`).
+    ///
+    /// Errors: a zero extent, or a data length that does not match the shape.
+    pub fn from_vec(shape: &[usize], batch: usize, data: Vec<f32>) -> Result<Tensor> {
+        let dims = checked_dims(shape, batch)?;
+        if data.len() != dims.len() {
+            return Err(Error::shape(format!(
+                "array shape {shape:?} with batch {batch} needs {} values, got {}",
+                dims.len(),
+                data.len()
+            )));
+        }
+        Ok(Self::from_storage(
+            shape.to_vec(),
+            dims,
+            Storage::from_vec(data),
+            Flags::default(),
+        ))
+    }
+
+    /// Creates an array filled with `value`.
+    pub fn full(shape: &[usize], batch: usize, value: f32) -> Result<Tensor> {
+        let dims = checked_dims(shape, batch)?;
+        Self::from_vec(shape, batch, vec![value; dims.len()])
+    }
+
+    /// Creates an array filled with zeros.
+    pub fn zeros(shape: &[usize], batch: usize) -> Result<Tensor> {
+        Self::full(shape, batch, 0.0)
+    }
+
+    /// Creates an array that reads and writes the caller's buffer in place (no copy).
+    ///
+    /// # Safety
+    /// `ptr` must point to `E * S` valid, aligned f32 values that stay valid (and are not freed)
+    /// for as long as any handle or graph node refers to the array. The caller may read and write
+    /// the buffer, but not while an operation on this array runs on another thread.
+    pub unsafe fn from_raw(ptr: *mut f32, shape: &[usize], batch: usize) -> Result<Tensor> {
+        let dims = checked_dims(shape, batch)?;
+        let ptr = NonNull::new(ptr)
+            .ok_or_else(|| Error::new(super::ErrorKind::Null, "wrap: data pointer is NULL"))?;
+        if !(ptr.as_ptr() as usize).is_multiple_of(std::mem::align_of::<f32>()) {
+            return Err(Error::argument("wrap: data pointer is not aligned for f32"));
+        }
+        // SAFETY: forwarded to the caller's contract above.
+        let storage = unsafe { Storage::borrowed(ptr, dims.len()) };
+        Ok(Self::from_storage(
+            shape.to_vec(),
+            dims,
+            storage,
+            Flags::default(),
+        ))
+    }
+
+    /// A `[1]`-shaped, single-sample constant standing for one number (`is_scalar`), shared by
+    /// every sample. Used for the scalar operand of `x * 2.0` and friends.
+    pub fn scalar(value: f32) -> Tensor {
+        Self::constant(vec![1], 1, vec![value], false, true)
+    }
+
+    /// A constant with explicit flags (no gradient, no graph).
+    pub(crate) fn constant(
+        shape: Vec<usize>,
+        batch: usize,
+        data: Vec<f32>,
+        sample_dependent: bool,
+        scalar: bool,
+    ) -> Tensor {
+        let dims = Dims::new(shape.iter().product(), batch);
+        debug_assert_eq!(dims.len(), data.len());
+        Self::from_storage(
+            shape,
+            dims,
+            Storage::from_vec(data),
+            Flags {
+                sample_dependent,
+                scalar,
+            },
+        )
+    }
+
+    /// Creates the result node of an operation. If no input requires a gradient the result is a
+    /// plain leaf and the inputs are not kept (nothing to differentiate through).
+    pub(crate) fn from_op(
+        shape: Vec<usize>,
+        batch: usize,
+        data: Vec<f32>,
+        flags: Flags,
+        op: Arc<dyn Operation>,
+        inputs: Vec<Tensor>,
+    ) -> Tensor {
+        let dims = Dims::new(shape.iter().product(), batch);
+        debug_assert_eq!(dims.len(), data.len(), "{}", op.name());
+        let t = Self::from_storage(shape, dims, Storage::from_vec(data), flags);
+        if inputs.iter().any(Tensor::requires_grad) {
+            let forward = inputs.iter().any(Tensor::is_forward);
+            t.set_flag(REQUIRES_GRAD, true);
+            t.set_flag(FORWARD, forward);
+            let mut st = t.state();
+            st.owns = inputs.iter().map(Tensor::is_temporary).collect();
+            st.op = Some(op);
+            st.inputs = inputs;
+        }
+        t
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.0.state)
+    }
+
+    fn flag(&self, bit: u32) -> bool {
+        self.0.flags.load(Ordering::Relaxed) & bit != 0
+    }
+
+    fn set_flag(&self, bit: u32, on: bool) {
+        if on {
+            self.0.flags.fetch_or(bit, Ordering::Relaxed);
+        } else {
+            self.0.flags.fetch_and(!bit, Ordering::Relaxed);
+        }
+    }
+
+    /// Per-sample shape (the batch dimension excluded).
+    pub fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+    /// Number of samples `S`.
+    pub fn batch(&self) -> usize {
+        self.0.dims.batch
+    }
+    /// Elements per sample `E`.
+    pub fn elems(&self) -> usize {
+        self.0.dims.elems
+    }
+    /// Storage extents `(E, S)`.
+    pub fn dims(&self) -> Dims {
+        self.0.dims
+    }
+    /// The shape followed by the batch size, as diffstruc prints and allocates it.
+    pub fn full_shape(&self) -> Vec<usize> {
+        let mut v = self.0.shape.clone();
+        v.push(self.batch());
+        v
+    }
+
+    /// Read access to the values.
+    pub fn values(&self) -> Values<'_> {
+        Values(self.0.values.read().unwrap_or_else(PoisonError::into_inner))
+    }
+    /// Write access to the values.
+    pub fn values_mut(&self) -> ValuesMut<'_> {
+        ValuesMut(
+            self.0
+                .values
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+    /// A copy of the values.
+    pub fn to_vec(&self) -> Vec<f32> {
+        self.values().to_vec()
+    }
+    /// The values as an `(E, S)` column-major ndarray.
+    pub fn to_array(&self) -> ndarray::Array2<f32> {
+        use ndarray::ShapeBuilder;
+        let d = self.dims();
+        ndarray::Array2::from_shape_vec((d.elems, d.batch).f(), self.to_vec())
+            .unwrap_or_else(|_| ndarray::Array2::zeros((d.elems, d.batch)))
+    }
+    /// Overwrites the values. Errors if the length differs from `E * S`.
+    pub fn set_values(&self, data: &[f32]) -> Result<()> {
+        let mut v = self.values_mut();
+        if v.len() != data.len() {
+            return Err(Error::shape(format!(
+                "set: array has {} values, input has {}",
+                v.len(),
+                data.len()
+            )));
+        }
+        v.copy_from_slice(data);
+        Ok(())
+    }
+    /// Address of the value buffer: stable for the node's whole life.
+    pub fn data_ptr(&self) -> *mut f32 {
+        self.values().0.as_ptr()
+    }
+    /// True if the values live in caller memory (created by [`Tensor::from_raw`]).
+    pub fn is_borrowed(&self) -> bool {
+        self.values().0.is_borrowed()
+    }
+
+    /// Whether gradients flow to and through this node.
+    pub fn requires_grad(&self) -> bool {
+        self.flag(REQUIRES_GRAD)
+    }
+    /// Sets `requires_grad`. Existing results are not changed.
+    pub fn set_requires_grad(&self, on: bool) {
+        self.set_flag(REQUIRES_GRAD, on)
+    }
+    /// `is_sample_dependent`.
+    pub fn is_sample_dependent(&self) -> bool {
+        self.flag(SAMPLE_DEPENDENT)
+    }
+    /// Sets `is_sample_dependent`.
+    pub fn set_sample_dependent(&self, on: bool) {
+        self.set_flag(SAMPLE_DEPENDENT, on)
+    }
+    /// `is_scalar`.
+    pub fn is_scalar(&self) -> bool {
+        self.flag(SCALAR)
+    }
+    /// Sets `is_scalar`.
+    pub fn set_scalar(&self, on: bool) {
+        self.set_flag(SCALAR, on)
+    }
+    /// `is_forward`: the node belongs to a graph built by forward mode.
+    pub fn is_forward(&self) -> bool {
+        self.flag(FORWARD)
+    }
+    /// Sets `is_forward`.
+    pub fn set_forward(&self, on: bool) {
+        self.set_flag(FORWARD, on)
+    }
+    /// `is_temporary` (diffstruc's ownership hint; it never decides lifetime here).
+    pub fn is_temporary(&self) -> bool {
+        self.flag(TEMPORARY)
+    }
+    /// Sets `is_temporary`.
+    pub fn set_temporary(&self, on: bool) {
+        self.set_flag(TEMPORARY, on)
+    }
+    /// Whether reverse mode stores a gradient on this node even though it is not a leaf.
+    pub fn retains_grad(&self) -> bool {
+        self.flag(RETAIN_GRAD)
+    }
+    /// Asks reverse mode to keep this intermediate node's gradient too.
+    pub fn set_retain_grad(&self, on: bool) {
+        self.set_flag(RETAIN_GRAD, on)
+    }
+    pub(crate) fn flags(&self) -> Flags {
+        Flags {
+            sample_dependent: self.is_sample_dependent(),
+            scalar: self.is_scalar(),
+        }
+    }
+
+    /// True if both handles refer to the same node.
+    pub fn same(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+    pub(crate) fn key(&self) -> *const Node {
+        Arc::as_ptr(&self.0)
+    }
+
+    /// True if the node has no operation (a variable, a constant or a released result).
+    pub fn is_leaf(&self) -> bool {
+        self.state().op.is_none()
+    }
+    /// The operation name as diffstruc prints it (`"none"` for leaves).
+    pub fn operation(&self) -> String {
+        let st = self.state();
+        match (&st.name, &st.op) {
+            (Some(n), _) => n.clone(),
+            (None, Some(op)) => op.name().to_string(),
+            (None, None) => "none".to_string(),
+        }
+    }
+    /// Overrides the printed operation name.
+    pub fn set_operation(&self, name: &str) {
+        self.state().name = Some(name.to_string());
+    }
+    /// The input nodes of the operation that produced this node (empty for leaves).
+    pub fn inputs(&self) -> Vec<Tensor> {
+        self.state().inputs.clone()
+    }
+    /// Whether this node consumed input `i` as a temporary (diffstruc's `owns_*_operand`).
+    pub fn owns_input(&self, i: usize) -> bool {
+        self.state().owns.get(i).copied().unwrap_or(false)
+    }
+    pub(crate) fn op_and_inputs(&self) -> Option<(Arc<dyn Operation>, Vec<Tensor>)> {
+        let st = self.state();
+        st.op.as_ref().map(|op| (Arc::clone(op), st.inputs.clone()))
+    }
+
+    /// Drops this node's links to its inputs (diffstruc's `nullify_graph`): the node keeps its
+    /// values and gradient and becomes a leaf; input nodes no longer referenced anywhere are
+    /// freed. Calling it again is harmless.
+    pub fn nullify_graph(&self) {
+        let (op, inputs) = {
+            let mut st = self.state();
+            st.owns.clear();
+            (st.op.take(), std::mem::take(&mut st.inputs))
+        };
+        drop(op);
+        drop(inputs);
+    }
+
+    /// The gradient accumulated by reverse mode, if any.
+    pub fn grad(&self) -> Option<Tensor> {
+        self.state().grad.clone()
+    }
+    /// The gradient, created as zeros if it does not exist yet (so its buffer can be aliased).
+    pub fn grad_or_zeros(&self) -> Tensor {
+        let mut st = self.state();
+        st.grad.get_or_insert_with(|| self.new_grad(None)).clone()
+    }
+    pub(crate) fn new_grad(&self, data: Option<Vec<f32>>) -> Tensor {
+        let d = self.dims();
+        let data = data.unwrap_or_else(|| vec![0.0; d.len()]);
+        Tensor::constant(
+            self.0.shape.clone(),
+            d.batch,
+            data,
+            self.is_sample_dependent(),
+            self.is_scalar(),
+        )
+    }
+    /// Adds `g` (extents equal to this node's) to the gradient, creating it if needed.
+    pub(crate) fn accumulate_grad(&self, g: &[f32]) {
+        let mut st = self.state();
+        match &st.grad {
+            Some(grad) => {
+                let mut v = grad.values_mut();
+                v.iter_mut().zip(g).for_each(|(a, &b)| *a += b);
+            }
+            None => st.grad = Some(self.new_grad(Some(g.to_vec()))),
+        }
+    }
+    /// Replaces the gradient (or removes it with `None`).
+    pub fn set_grad(&self, grad: Option<Tensor>) -> Result<()> {
+        if let Some(g) = &grad {
+            if g.dims() != self.dims() {
+                return Err(Error::shape(format!(
+                    "set_grad: gradient has extents {:?}, array has {:?}",
+                    g.dims(),
+                    self.dims()
+                )));
+            }
+        }
+        self.state().grad = grad;
+        Ok(())
+    }
+    /// Sets the gradient's values to zero (if there is a gradient).
+    pub fn zero_grad(&self) {
+        if let Some(g) = self.grad() {
+            g.values_mut().fill(0.0);
+        }
+    }
+
+    /// Sets the forward-mode direction (seed): `E` values shared by every sample, or `E * S`
+    /// values, one set per sample.
+    pub fn set_direction(&self, direction: &[f32]) -> Result<()> {
+        let d = self.dims();
+        if direction.len() != d.elems && direction.len() != d.len() {
+            return Err(Error::shape(format!(
+                "set_direction: direction has {} values, array has {} per sample ({} in all)",
+                direction.len(),
+                d.elems,
+                d.len()
+            )));
+        }
+        self.state().direction = Some(direction.to_vec());
+        Ok(())
+    }
+    /// Removes the direction (forward mode then seeds with ones).
+    pub fn clear_direction(&self) {
+        self.state().direction = None;
+    }
+    /// The direction, if set.
+    pub fn direction(&self) -> Option<Vec<f32>> {
+        self.state().direction.clone()
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tensor")
+            .field("operation", &self.operation())
+            .field("shape", &self.shape())
+            .field("batch", &self.batch())
+            .field("values", &&*self.values())
+            .finish()
+    }
+}
+
+impl Drop for Node {
+    /// Frees the subgraph iteratively: a chain of any depth is released without recursion.
+    fn drop(&mut self) {
+        LIVE_NODES.fetch_sub(1, Ordering::SeqCst);
+        let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let mut stack: Vec<Arc<Node>> = Vec::new();
+        stack.extend(st.inputs.drain(..).map(|t| t.0));
+        stack.extend(st.grad.take().map(|t| t.0));
+        while let Some(node) = stack.pop() {
+            if let Some(mut inner) = Arc::into_inner(node) {
+                let st = inner
+                    .state
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner);
+                stack.extend(st.inputs.drain(..).map(|t| t.0));
+                stack.extend(st.grad.take().map(|t| t.0));
+                // `inner` is dropped here with no links left, so its own drop does not recurse.
+            }
+        }
+    }
+}

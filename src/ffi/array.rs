@@ -1,0 +1,357 @@
+//! Creating, wrapping, freeing and inspecting arrays; zero-copy access to values and gradients.
+
+use super::handle::{self, ds_array};
+use super::status::{boundary, boundary_value, ds_status, non_null, write_out};
+use crate::core::{Error, Result, Tensor};
+
+/// Selects a flag for `ds_array_get_flag` / `ds_array_set_flag`.
+pub type ds_flag = i32;
+/// Gradients flow to and through the array (`requires_grad`).
+pub const DS_FLAG_REQUIRES_GRAD: ds_flag = 1;
+/// One value set per sample (`is_sample_dependent`); false for values shared by the batch.
+pub const DS_FLAG_SAMPLE_DEPENDENT: ds_flag = 2;
+/// The array stands for a single number (`is_scalar`).
+pub const DS_FLAG_SCALAR: ds_flag = 3;
+/// The array was produced by forward mode (`is_forward`).
+pub const DS_FLAG_FORWARD: ds_flag = 4;
+/// diffstruc's `is_temporary` hint (recorded as `owns_*` by consumers; never decides lifetime).
+pub const DS_FLAG_TEMPORARY: ds_flag = 5;
+/// Reverse mode also keeps this intermediate array's gradient.
+pub const DS_FLAG_RETAIN_GRAD: ds_flag = 6;
+
+/// Reads a C shape (`rank` extents) into sizes, rejecting NULL and negative values.
+fn read_shape(shape: *const i64, rank: usize, batch: i64) -> Result<(Vec<usize>, usize)> {
+    if rank > 0 {
+        non_null(shape, "shape")?;
+    }
+    let raw: &[i64] = if rank == 0 {
+        &[]
+    } else {
+        // SAFETY: non-null checked; the caller provides `rank` extents.
+        unsafe { std::slice::from_raw_parts(shape, rank) }
+    };
+    let to_size = |v: i64| {
+        usize::try_from(v).map_err(|_| {
+            Error::argument(format!(
+                "array shape {raw:?} with batch {batch}: negative extent"
+            ))
+        })
+    };
+    let dims = raw
+        .iter()
+        .map(|&v| to_size(v))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((dims, to_size(batch)?))
+}
+
+fn new_handle(t: Tensor, out: *mut *mut ds_array) -> Result<()> {
+    non_null(out, "out")?;
+    write_out(out, handle::insert(t), "out")
+}
+
+/// Creates a zero-filled array of per-sample `shape` (`rank` extents; rank 0 means a single
+/// element per sample) and `batch` samples.
+///
+/// Errors: DS_ERR_ARGUMENT for a zero or negative extent; DS_ERR_NULL for NULL pointers.
+#[no_mangle]
+pub extern "C" fn ds_array_create(
+    shape: *const i64,
+    rank: usize,
+    batch: i64,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    boundary(|| {
+        non_null(out, "out")?;
+        let (s, b) = read_shape(shape, rank, batch)?;
+        new_handle(Tensor::zeros(&s, b)?, out)
+    })
+}
+
+/// Creates an array filled with `value`.
+#[no_mangle]
+pub extern "C" fn ds_array_full(
+    shape: *const i64,
+    rank: usize,
+    batch: i64,
+    value: f32,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    boundary(|| {
+        non_null(out, "out")?;
+        let (s, b) = read_shape(shape, rank, batch)?;
+        new_handle(Tensor::full(&s, b, value)?, out)
+    })
+}
+
+/// Creates an array by copying `len` values from `data` (column-major `(E, S)`; `len` must be
+/// `E * S`). The caller keeps ownership of `data`.
+#[no_mangle]
+pub extern "C" fn ds_array_from_data(
+    shape: *const i64,
+    rank: usize,
+    batch: i64,
+    data: *const f32,
+    len: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    boundary(|| {
+        non_null(out, "out")?;
+        non_null(data, "data")?;
+        let (s, b) = read_shape(shape, rank, batch)?;
+        // SAFETY: non-null checked; the caller provides `len` readable values.
+        let v = unsafe { std::slice::from_raw_parts(data, len) }.to_vec();
+        new_handle(Tensor::from_vec(&s, b, v)?, out)
+    })
+}
+
+/// Wraps the caller's buffer as an array **without copying** (like a "from_blob"): the array
+/// reads and writes `data` in place.
+///
+/// Lifetime rule: `data` must hold `len = E * S` floats and stay valid until the array node is
+/// freed, i.e. until the handle returned here, every other handle to it, and every result
+/// computed from it (which may keep it alive as a graph input) have been freed or had their graph
+/// nullified. The library never frees `data`.
+#[no_mangle]
+pub extern "C" fn ds_array_wrap(
+    shape: *const i64,
+    rank: usize,
+    batch: i64,
+    data: *mut f32,
+    len: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    boundary(|| {
+        non_null(out, "out")?;
+        non_null(data, "data")?;
+        let (s, b) = read_shape(shape, rank, batch)?;
+        let e: usize = s.iter().product();
+        if e.checked_mul(b) != Some(len) {
+            return Err(Error::shape(format!(
+                "wrap: array shape {s:?} with batch {b} needs {} values, buffer has {len}",
+                e.saturating_mul(b)
+            )));
+        }
+        // SAFETY: forwarded to the caller under the lifetime rule documented above.
+        let t = unsafe { Tensor::from_raw(data, &s, b)? };
+        new_handle(t, out)
+    })
+}
+
+/// Creates a second handle to the same array (both must be freed). Used for value copies.
+#[no_mangle]
+pub extern "C" fn ds_array_share(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
+    boundary(|| {
+        non_null(out, "out")?;
+        let t = handle::get(a, "a")?;
+        new_handle(t, out)
+    })
+}
+
+/// Creates a new leaf array with a copy of `a`'s values, shape and flags (no graph, no gradient).
+#[no_mangle]
+pub extern "C" fn ds_array_copy(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
+    boundary(|| {
+        non_null(out, "out")?;
+        let t = handle::get(a, "a")?;
+        let c = Tensor::from_vec(t.shape(), t.batch(), t.to_vec())?;
+        c.set_sample_dependent(t.is_sample_dependent());
+        c.set_scalar(t.is_scalar());
+        new_handle(c, out)
+    })
+}
+
+/// Releases a handle. The array's memory is released when nothing else (another handle, or a
+/// result computed from it) refers to it. Freeing in any order is safe; a second free of the same
+/// handle returns DS_ERR_HANDLE.
+#[no_mangle]
+pub extern "C" fn ds_array_free(a: *mut ds_array) -> ds_status {
+    boundary(|| handle::remove(a, "a"))
+}
+
+/// Number of array nodes alive in the process (values, gradients and graph intermediates).
+/// Returns to zero once every handle is freed; tests use it to prove nothing leaked.
+#[no_mangle]
+pub extern "C" fn ds_live_arrays() -> usize {
+    boundary_value(0, crate::core::live_nodes)
+}
+
+/// Number of live handles (created and not yet freed).
+#[no_mangle]
+pub extern "C" fn ds_live_handles() -> usize {
+    boundary_value(0, handle::live)
+}
+
+/// Writes the per-sample shape into `shape` (capacity `capacity` extents) and its rank into
+/// `rank`. With `shape` NULL only `rank` is written; a buffer too small for the rank gives
+/// DS_ERR_ARGUMENT (with `rank` written, so the caller can retry).
+#[no_mangle]
+pub extern "C" fn ds_array_shape(
+    a: *const ds_array,
+    shape: *mut i64,
+    capacity: usize,
+    rank: *mut usize,
+) -> ds_status {
+    boundary(|| {
+        let t = handle::get(a, "a")?;
+        let s = t.shape();
+        write_out(rank, s.len(), "rank")?;
+        if shape.is_null() {
+            return Ok(());
+        }
+        if capacity < s.len() {
+            return Err(Error::argument(format!(
+                "shape buffer holds {capacity} extents, the array has rank {}",
+                s.len()
+            )));
+        }
+        for (i, &v) in s.iter().enumerate() {
+            // SAFETY: capacity checked; the caller provides `capacity` writable extents.
+            unsafe { shape.add(i).write(v as i64) };
+        }
+        Ok(())
+    })
+}
+
+/// Writes the storage extents: `elements` = E (values per sample), `batch` = S.
+/// Either pointer may be NULL if not wanted.
+#[no_mangle]
+pub extern "C" fn ds_array_extents(
+    a: *const ds_array,
+    elements: *mut i64,
+    batch: *mut i64,
+) -> ds_status {
+    boundary(|| {
+        let t = handle::get(a, "a")?;
+        if !elements.is_null() {
+            write_out(elements, t.elems() as i64, "elements")?;
+        }
+        if !batch.is_null() {
+            write_out(batch, t.batch() as i64, "batch")?;
+        }
+        Ok(())
+    })
+}
+
+/// Zero-copy access to the values: `*data` points to `E * S` floats, column-major `(E, S)`,
+/// readable and writable until the array is freed (its address never changes). Do not write
+/// while an operation on this array runs on another thread.
+#[no_mangle]
+pub extern "C" fn ds_array_data(a: *const ds_array, data: *mut *mut f32) -> ds_status {
+    boundary(|| {
+        let t = handle::get(a, "a")?;
+        write_out(data, t.data_ptr(), "data")
+    })
+}
+
+/// Zero-copy access to the gradient buffer (same extents as the values). The gradient is
+/// created, filled with zeros, if the array has none yet, so its address can be taken before
+/// reverse mode runs; reverse mode then accumulates into this same buffer.
+#[no_mangle]
+pub extern "C" fn ds_array_grad_data(a: *const ds_array, data: *mut *mut f32) -> ds_status {
+    boundary(|| {
+        non_null(data, "data")?;
+        let t = handle::get(a, "a")?;
+        write_out(data, t.grad_or_zeros().data_ptr(), "data")
+    })
+}
+
+/// A new handle to the array's gradient (an array with the same extents), or NULL in `*out` if
+/// it has none. The handle must be freed.
+#[no_mangle]
+pub extern "C" fn ds_array_grad(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
+    boundary(|| {
+        non_null(out, "out")?;
+        let t = handle::get(a, "a")?;
+        let h = t.grad().map_or(std::ptr::null_mut(), handle::insert);
+        write_out(out, h, "out")
+    })
+}
+
+fn flag_name(flag: ds_flag) -> Result<&'static str> {
+    Ok(match flag {
+        DS_FLAG_REQUIRES_GRAD => "requires_grad",
+        DS_FLAG_SAMPLE_DEPENDENT => "is_sample_dependent",
+        DS_FLAG_SCALAR => "is_scalar",
+        DS_FLAG_FORWARD => "is_forward",
+        DS_FLAG_TEMPORARY => "is_temporary",
+        DS_FLAG_RETAIN_GRAD => "retain_grad",
+        _ => return Err(Error::argument(format!("unknown flag {flag}"))),
+    })
+}
+
+/// Reads one flag (`DS_FLAG_*`).
+#[no_mangle]
+pub extern "C" fn ds_array_get_flag(
+    a: *const ds_array,
+    flag: ds_flag,
+    value: *mut bool,
+) -> ds_status {
+    boundary(|| {
+        let t = handle::get(a, "a")?;
+        let v = match flag_name(flag)? {
+            "requires_grad" => t.requires_grad(),
+            "is_sample_dependent" => t.is_sample_dependent(),
+            "is_scalar" => t.is_scalar(),
+            "is_forward" => t.is_forward(),
+            "is_temporary" => t.is_temporary(),
+            _ => t.retains_grad(),
+        };
+        write_out(value, v, "value")
+    })
+}
+
+/// Sets one flag (`DS_FLAG_*`). Results computed earlier are not changed.
+#[no_mangle]
+pub extern "C" fn ds_array_set_flag(a: *const ds_array, flag: ds_flag, value: bool) -> ds_status {
+    boundary(|| {
+        let t = handle::get(a, "a")?;
+        match flag_name(flag)? {
+            "requires_grad" => t.set_requires_grad(value),
+            "is_sample_dependent" => t.set_sample_dependent(value),
+            "is_scalar" => t.set_scalar(value),
+            "is_forward" => t.set_forward(value),
+            "is_temporary" => t.set_temporary(value),
+            _ => t.set_retain_grad(value),
+        }
+        Ok(())
+    })
+}
+
+/// Sets the forward-mode direction (seed) of an array: `len` = E values shared by every sample,
+/// or `len` = E * S values, one set per sample.
+#[no_mangle]
+pub extern "C" fn ds_array_set_direction(
+    a: *const ds_array,
+    direction: *const f32,
+    len: usize,
+) -> ds_status {
+    boundary(|| {
+        non_null(direction, "direction")?;
+        let t = handle::get(a, "a")?;
+        // SAFETY: non-null checked; the caller provides `len` readable values.
+        let d = unsafe { std::slice::from_raw_parts(direction, len) };
+        t.set_direction(d)
+    })
+}
+
+/// Removes the direction: forward mode then seeds with ones.
+#[no_mangle]
+pub extern "C" fn ds_array_clear_direction(a: *const ds_array) -> ds_status {
+    boundary(|| {
+        handle::get(a, "a")?.clear_direction();
+        Ok(())
+    })
+}
+
+/// Writes `*same = true` if both handles refer to the same array node.
+#[no_mangle]
+pub extern "C" fn ds_array_same(
+    a: *const ds_array,
+    b: *const ds_array,
+    same: *mut bool,
+) -> ds_status {
+    boundary(|| {
+        let (x, y) = (handle::get(a, "a")?, handle::get(b, "b")?);
+        write_out(same, x.same(&y), "same")
+    })
+}

@@ -1,0 +1,21 @@
+//! The C ABI (`ds_` prefix). Thin: every exported function checks its pointers, looks up its
+//! handles, calls one core function inside [`boundary`], and returns a [`ds_status`].
+//!
+//! Files: [`status`] (codes, last error, panic boundary), [`handle`] (the handle table),
+//! [`array`] (create, wrap, free, query, zero-copy access), [`ops`] (operations),
+//! [`autodiff`] (differentiation and graph control).
+
+#![allow(non_camel_case_types)]
+// These are C entry points: C callers pass raw pointers under the contract each function
+// documents (valid for the stated length, or NULL where allowed). Marking them `unsafe fn`
+// would change nothing for C, so the lint is silenced here once.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+pub mod array;
+pub mod autodiff;
+pub mod handle;
+pub mod ops;
+pub mod status;
+
+pub use handle::ds_array;
+pub use status::ds_status;

@@ -1,0 +1,122 @@
+//! Status codes, the thread-local last-error message and the panic boundary.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::core::{Error, ErrorKind};
+
+/// Result of every `ds_` function. Numbers are stable and never reused.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ds_status {
+    /// Success.
+    DS_OK = 0,
+    /// A required pointer argument was NULL.
+    DS_ERR_NULL = 1,
+    /// A handle was freed, stale, or never created by this library.
+    DS_ERR_HANDLE = 2,
+    /// Operand shapes do not conform; the message names the operation and both shapes.
+    DS_ERR_SHAPE = 3,
+    /// An argument is out of range (dim, size, index, length, unknown operation code).
+    DS_ERR_ARGUMENT = 4,
+    /// Differentiation with respect to an array that does not require a gradient.
+    DS_ERR_NO_GRAD = 5,
+    /// The computation graph is malformed (for example it has a cycle).
+    DS_ERR_GRAPH = 6,
+    /// An internal error (a bug in diffstruc): please report it with the message.
+    DS_ERR_INTERNAL = 7,
+}
+
+impl From<ErrorKind> for ds_status {
+    fn from(k: ErrorKind) -> Self {
+        match k {
+            ErrorKind::Shape => ds_status::DS_ERR_SHAPE,
+            ErrorKind::Argument => ds_status::DS_ERR_ARGUMENT,
+            ErrorKind::NoGradient => ds_status::DS_ERR_NO_GRAD,
+            ErrorKind::Graph => ds_status::DS_ERR_GRAPH,
+            ErrorKind::Null => ds_status::DS_ERR_NULL,
+            ErrorKind::Handle => ds_status::DS_ERR_HANDLE,
+            ErrorKind::Internal => ds_status::DS_ERR_INTERNAL,
+        }
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: &str) {
+    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// Runs the body of an exported function: converts errors to a status and a last-error message,
+/// and catches panics so that nothing unwinds into C or Fortran.
+pub(crate) fn boundary(f: impl FnOnce() -> Result<(), Error>) -> ds_status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => ds_status::DS_OK,
+        Ok(Err(e)) => {
+            set_last_error(e.message());
+            e.kind().into()
+        }
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            set_last_error(&format!("internal error (please report): {what}"));
+            ds_status::DS_ERR_INTERNAL
+        }
+    }
+}
+
+/// Like [`boundary`] for functions that return a value instead of a status; `fallback` is
+/// returned if the body panics.
+pub(crate) fn boundary_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+/// Message describing the last failure on the calling thread ("" if none). The pointer stays
+/// valid until the next failing call on this thread.
+#[no_mangle]
+pub extern "C" fn ds_last_error() -> *const c_char {
+    boundary_value(c"".as_ptr(), || LAST_ERROR.with(|e| e.borrow().as_ptr()))
+}
+
+/// Short constant name of a status code, e.g. "DS_ERR_SHAPE" (never NULL).
+#[no_mangle]
+pub extern "C" fn ds_status_name(status: i32) -> *const c_char {
+    let names: [&std::ffi::CStr; 8] = [
+        c"DS_OK",
+        c"DS_ERR_NULL",
+        c"DS_ERR_HANDLE",
+        c"DS_ERR_SHAPE",
+        c"DS_ERR_ARGUMENT",
+        c"DS_ERR_NO_GRAD",
+        c"DS_ERR_GRAPH",
+        c"DS_ERR_INTERNAL",
+    ];
+    usize::try_from(status)
+        .ok()
+        .and_then(|i| names.get(i))
+        .map_or(c"DS_UNKNOWN_STATUS".as_ptr(), |n| n.as_ptr())
+}
+
+/// Null-checks a pointer argument.
+pub(crate) fn non_null<T>(p: *const T, what: &str) -> Result<(), Error> {
+    if p.is_null() {
+        Err(Error::new(ErrorKind::Null, format!("{what} is NULL")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes an output value after a NULL check.
+pub(crate) fn write_out<T>(out: *mut T, value: T, what: &str) -> Result<(), Error> {
+    non_null(out, what)?;
+    // SAFETY: non-null checked; the caller provides writable storage for one T.
+    unsafe { out.write(value) };
+    Ok(())
+}

@@ -1,0 +1,422 @@
+//! Arithmetic: `+ - * / **`, `max` and negation, in every diffstruc form (array with array,
+//! scalar, 1-D and 2-D real arrays).
+//!
+//! Every form is one [`BinaryOp`] between two arrays with broadcasting (see
+//! [`crate::core::dims`]); a real operand becomes a constant leaf node, as diffstruc's wrapped
+//! constants do, so `print_graph` shows the same tree. The forms differ only in the constant's
+//! extents and in the operation name they print.
+
+use std::sync::Arc;
+
+use super::{describe, unary, with_values2, Operation};
+use crate::core::dims::{zip_with, Dims};
+use crate::core::{Error, Flags, Grad, Result, Tensor};
+
+/// An element-wise binary operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `a ** b`
+    Pow,
+    /// `max(a, b)` (ties pass the gradient to both operands, as in diffstruc)
+    Max,
+}
+
+impl BinaryOp {
+    /// The diffstruc operation name of the array-array form.
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "subtract",
+            BinaryOp::Mul => "multiply",
+            BinaryOp::Div => "divide",
+            BinaryOp::Pow => "power",
+            BinaryOp::Max => "max",
+        }
+    }
+}
+
+/// `x ** y` as Fortran evaluates a real power (`powf`), with an exact shortcut for squares.
+fn power(x: f32, y: f32) -> f32 {
+    if y == 2.0 {
+        x * x
+    } else if y == 1.0 {
+        x
+    } else {
+        x.powf(y)
+    }
+}
+
+/// `max` that propagates NaN from either side (IEEE semantics for bad inputs).
+fn maximum(x: f32, y: f32) -> f32 {
+    if x > y || x.is_nan() {
+        x
+    } else {
+        y
+    }
+}
+
+/// Value kernel.
+fn kernel(op: BinaryOp, a: &[f32], da: Dims, b: &[f32], db: Dims, out: Dims) -> Vec<f32> {
+    match op {
+        BinaryOp::Add => zip_with(a, da, b, db, out, |x, y| x + y),
+        BinaryOp::Sub => zip_with(a, da, b, db, out, |x, y| x - y),
+        BinaryOp::Mul => zip_with(a, da, b, db, out, |x, y| x * y),
+        BinaryOp::Div => zip_with(a, da, b, db, out, |x, y| x / y),
+        BinaryOp::Max => zip_with(a, da, b, db, out, maximum),
+        BinaryOp::Pow if db.len() == 1 && da == out && b[0] == 2.0 => {
+            a.iter().map(|&x| x * x).collect()
+        }
+        BinaryOp::Pow => zip_with(a, da, b, db, out, power),
+    }
+}
+
+struct Binary {
+    op: BinaryOp,
+    name: &'static str,
+}
+
+/// Builds `a op b` with the given printed name.
+pub(crate) fn binary_named(
+    op: BinaryOp,
+    name: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+) -> Result<Tensor> {
+    let (da, db) = (a.dims(), b.dims());
+    let out = da.broadcast(db).ok_or_else(|| {
+        Error::shape(format!(
+            "{name}: shapes do not conform: {} and {}",
+            describe(a),
+            describe(b)
+        ))
+    })?;
+    let data = with_values2(a, b, |va, vb| kernel(op, va, da, vb, db, out));
+    let shape = if out.elems == da.elems {
+        a.shape()
+    } else {
+        b.shape()
+    }
+    .to_vec();
+    let flags = Flags {
+        sample_dependent: a.is_sample_dependent() || b.is_sample_dependent(),
+        scalar: a.is_scalar() && b.is_scalar(),
+    };
+    Ok(Tensor::from_op(
+        shape,
+        out.batch,
+        data,
+        flags,
+        Arc::new(Binary { op, name }),
+        vec![a.clone(), b.clone()],
+    ))
+}
+
+/// A 0/1 constant: 1 where `out == x` (the max rule's selector).
+fn selector(out: &Tensor, x: &Tensor) -> Tensor {
+    let (od, xd) = (out.dims(), x.dims());
+    let data = with_values2(out, x, |c, v| {
+        zip_with(c, od, v, xd, od, |c, v| if c == v { 1.0 } else { 0.0 })
+    });
+    Tensor::constant(
+        out.shape().to_vec(),
+        od.batch,
+        data,
+        out.is_sample_dependent(),
+        false,
+    )
+}
+
+/// The exponent of `a ** b` if `b` is a constant single number.
+fn constant_exponent(b: &Tensor) -> Option<f32> {
+    (b.dims().len() == 1 && !b.requires_grad()).then(|| b.values()[0])
+}
+
+impl Operation for Binary {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn jvp(&self, out: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        let (a, b) = (&x[0], &x[1]);
+        let left = match &t[0] {
+            None => None,
+            Some(ta) => match self.op {
+                BinaryOp::Add | BinaryOp::Sub => Some(ta.clone()),
+                BinaryOp::Mul => Some(mul(ta, b)?),
+                BinaryOp::Div => Some(div(ta, b)?),
+                BinaryOp::Max => Some(mul(ta, &selector(out, a))?),
+                BinaryOp::Pow => match constant_exponent(b) {
+                    Some(0.0) => None,
+                    Some(1.0) => Some(ta.clone()),
+                    Some(e) => Some(mul(ta, &mul_scalar(&pow_scalar(a, e - 1.0)?, e)?)?),
+                    None => Some(mul(ta, &mul(b, &pow(a, &sub_scalar(b, 1.0)?)?)?)?),
+                },
+            },
+        };
+        let right = match &t[1] {
+            None => None,
+            Some(tb) => Some(match self.op {
+                BinaryOp::Add => tb.clone(),
+                BinaryOp::Sub => neg(tb)?,
+                BinaryOp::Mul => mul(tb, a)?,
+                BinaryOp::Div => neg(&div(&mul(tb, out)?, b)?)?,
+                BinaryOp::Max => mul(tb, &selector(out, b))?,
+                BinaryOp::Pow => mul(&mul(tb, &unary::log(a)?)?, out)?,
+            }),
+        };
+        Ok(match (left, right) {
+            (Some(l), Some(r)) => Some(add(&l, &r)?),
+            (l, r) => l.or(r),
+        })
+    }
+
+    fn vjp(
+        &self,
+        out: &Tensor,
+        x: &[Tensor],
+        g: &Grad,
+        wants: &[bool],
+    ) -> Result<Vec<Option<Grad>>> {
+        let (a, b) = (&x[0], &x[1]);
+        let (da, db, od) = (a.dims(), b.dims(), out.dims());
+        let gs = g.as_slice();
+        let scaled = |v: &[f32], dv: Dims, f: fn(f32, f32) -> f32| {
+            Grad::new(zip_with(gs, od, v, dv, od, f), od)
+        };
+        let left = wants[0].then(|| match self.op {
+            BinaryOp::Add | BinaryOp::Sub => g.clone(),
+            BinaryOp::Mul => scaled(&b.values(), db, |g, y| g * y),
+            BinaryOp::Div => scaled(&b.values(), db, |g, y| g / y),
+            BinaryOp::Max => scaled(&selector(out, a).values(), od, |g, m| g * m),
+            BinaryOp::Pow => {
+                let d = with_values2(a, b, |va, vb| {
+                    zip_with(va, da, vb, db, od, |x, y| y * power(x, y - 1.0))
+                });
+                scaled(&d, od, |g, d| g * d)
+            }
+        });
+        let right = wants[1].then(|| match self.op {
+            BinaryOp::Add => g.clone(),
+            BinaryOp::Sub => Grad::new(gs.iter().map(|&v| -v).collect(), od),
+            BinaryOp::Mul => scaled(&a.values(), da, |g, x| g * x),
+            BinaryOp::Max => scaled(&selector(out, b).values(), od, |g, m| g * m),
+            BinaryOp::Div => {
+                let gc = zip_with(gs, od, &out.values(), od, od, |g, c| g * c);
+                Grad::new(zip_with(&gc, od, &b.values(), db, od, |t, y| -t / y), od)
+            }
+            BinaryOp::Pow => {
+                let gc = zip_with(gs, od, &out.values(), od, od, |g, c| g * c);
+                Grad::new(
+                    zip_with(&gc, od, &a.values(), da, od, |t, x| t * x.ln()),
+                    od,
+                )
+            }
+        });
+        Ok(vec![left, right])
+    }
+}
+
+// ---- array (op) array -------------------------------------------------------------------------
+
+/// `a + b` (`add`).
+pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary_named(BinaryOp::Add, "add", a, b)
+}
+/// `a - b` (`subtract`).
+pub fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary_named(BinaryOp::Sub, "subtract", a, b)
+}
+/// `a * b` (`multiply`).
+pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary_named(BinaryOp::Mul, "multiply", a, b)
+}
+/// `a / b` (`divide`).
+pub fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary_named(BinaryOp::Div, "divide", a, b)
+}
+/// `a ** b` element-wise (`power`).
+pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary_named(BinaryOp::Pow, "power", a, b)
+}
+/// `max(a, b)` element-wise (`max`).
+pub fn max(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary_named(BinaryOp::Max, "max", a, b)
+}
+/// `-a` (`negate`).
+pub fn neg(a: &Tensor) -> Result<Tensor> {
+    unary::unary(unary::UnaryOp::Neg, a)
+}
+
+/// `a op b` for any [`BinaryOp`] with the array-array name.
+pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary_named(op, op.name(), a, b)
+}
+
+// ---- array (op) real scalar -------------------------------------------------------------------
+
+/// `a op s`: diffstruc's `add_scalar`, `subtract_scalar`, `multiply_scalar`, `divide_scalar`
+/// (computed as `a * (1/s)`, as diffstruc does), `power_scalar`, `max_scalar`.
+pub fn binary_scalar(op: BinaryOp, a: &Tensor, s: f32) -> Result<Tensor> {
+    match op {
+        BinaryOp::Add => binary_named(op, "add", a, &Tensor::scalar(s)),
+        BinaryOp::Sub => binary_named(op, "subtract_scalar", a, &Tensor::scalar(s)),
+        BinaryOp::Mul => binary_named(op, "multiply_scalar", a, &Tensor::scalar(s)),
+        BinaryOp::Div => binary_named(BinaryOp::Mul, "divide_scalar", a, &Tensor::scalar(1.0 / s)),
+        BinaryOp::Pow => binary_named(op, "power_scalar", a, &Tensor::scalar(s)),
+        BinaryOp::Max => binary_named(op, "max_scalar", a, &Tensor::scalar(s)),
+    }
+}
+
+/// `s op a`: the real scalar on the left (`scalar_divide`, `scalar_power`, …). The constant is
+/// the left operand, as in diffstruc.
+pub fn scalar_binary(op: BinaryOp, s: f32, a: &Tensor) -> Result<Tensor> {
+    let c = Tensor::scalar(s);
+    match op {
+        BinaryOp::Add => binary_named(op, "add", a, &c),
+        BinaryOp::Mul => binary_named(op, "multiply_scalar", a, &c),
+        BinaryOp::Max => binary_named(op, "max_scalar", a, &c),
+        BinaryOp::Sub => binary_named(op, "subtract_scalar", &c, a),
+        BinaryOp::Div => binary_named(op, "scalar_divide", &c, a),
+        BinaryOp::Pow => binary_named(op, "scalar_power", &c, a),
+    }
+}
+
+/// `a + s`.
+pub fn add_scalar(a: &Tensor, s: f32) -> Result<Tensor> {
+    binary_scalar(BinaryOp::Add, a, s)
+}
+/// `a - s`.
+pub fn sub_scalar(a: &Tensor, s: f32) -> Result<Tensor> {
+    binary_scalar(BinaryOp::Sub, a, s)
+}
+/// `a * s`.
+pub fn mul_scalar(a: &Tensor, s: f32) -> Result<Tensor> {
+    binary_scalar(BinaryOp::Mul, a, s)
+}
+/// `a / s`.
+pub fn div_scalar(a: &Tensor, s: f32) -> Result<Tensor> {
+    binary_scalar(BinaryOp::Div, a, s)
+}
+/// `a ** s`.
+pub fn pow_scalar(a: &Tensor, s: f32) -> Result<Tensor> {
+    binary_scalar(BinaryOp::Pow, a, s)
+}
+/// `s - a`.
+pub fn scalar_sub(s: f32, a: &Tensor) -> Result<Tensor> {
+    scalar_binary(BinaryOp::Sub, s, a)
+}
+/// `s / a`.
+pub fn scalar_div(s: f32, a: &Tensor) -> Result<Tensor> {
+    scalar_binary(BinaryOp::Div, s, a)
+}
+
+// ---- array (op) real 1-D / 2-D arrays ---------------------------------------------------------
+
+/// `a op v` with a real vector, with diffstruc's meaning of the vector for each operator:
+/// `+` adds a per-element vector (length `E`) to every sample; `-` and `/` apply a per-sample
+/// value (length `S`) to every element of that sample. Other operators are not defined.
+pub fn binary_real1d(op: BinaryOp, a: &Tensor, v: &[f32]) -> Result<Tensor> {
+    let d = a.dims();
+    let (name, want, shape, batch) = match op {
+        BinaryOp::Add => ("add", d.elems, vec![d.elems], 1),
+        BinaryOp::Sub => ("subtract_scalar", d.batch, vec![1], d.batch),
+        BinaryOp::Div => ("divide_real1d", d.batch, vec![1], d.batch),
+        _ => {
+            return Err(Error::argument(format!(
+                "{}: no form with a 1-D real array",
+                op.name()
+            )))
+        }
+    };
+    if v.len() != want {
+        return Err(Error::shape(format!(
+            "{name}: the 1-D real operand has length {}, expected {want} for an array {}",
+            v.len(),
+            describe(a)
+        )));
+    }
+    let c = Tensor::constant(shape, batch, v.to_vec(), batch > 1, false);
+    binary_named(op, name, a, &c)
+}
+
+/// `a op m` with a real matrix `m` of `rows x cols` (column-major) that must equal `a`'s
+/// storage extents `(E, S)`: `+` (`add`), `-` (`subtract_scalar`), `*` (`multiply_real2d`).
+pub fn binary_real2d(
+    op: BinaryOp,
+    a: &Tensor,
+    m: &[f32],
+    rows: usize,
+    cols: usize,
+) -> Result<Tensor> {
+    let name = match op {
+        BinaryOp::Add => "add",
+        BinaryOp::Sub => "subtract_scalar",
+        BinaryOp::Mul => "multiply_real2d",
+        _ => {
+            return Err(Error::argument(format!(
+                "{}: no form with a 2-D real array",
+                op.name()
+            )))
+        }
+    };
+    let c = real2d_constant(name, a, m, rows, cols)?;
+    binary_named(op, name, a, &c)
+}
+
+/// `m op a` with a real matrix on the left: `+` and `*` (same as `a op m`).
+pub fn real2d_binary(
+    op: BinaryOp,
+    m: &[f32],
+    rows: usize,
+    cols: usize,
+    a: &Tensor,
+) -> Result<Tensor> {
+    match op {
+        BinaryOp::Add | BinaryOp::Mul => binary_real2d(op, a, m, rows, cols),
+        _ => Err(Error::argument(format!(
+            "{}: no form with a 2-D real array on the left",
+            op.name()
+        ))),
+    }
+}
+
+fn real2d_constant(name: &str, a: &Tensor, m: &[f32], rows: usize, cols: usize) -> Result<Tensor> {
+    let d = a.dims();
+    if rows != d.elems || cols != d.batch || m.len() != rows.saturating_mul(cols) {
+        return Err(Error::shape(format!(
+            "{name}: the 2-D real operand is {rows}x{cols} ({} values), expected {}x{} for an array {}",
+            m.len(),
+            d.elems,
+            d.batch,
+            describe(a)
+        )));
+    }
+    Ok(Tensor::constant(
+        vec![rows],
+        cols,
+        m.to_vec(),
+        cols > 1,
+        false,
+    ))
+}
+
+/// Values of `sign(s, a)` (Fortran's `sign`: `|s|` with the sign of each element). Plain values,
+/// not a graph: this is not differentiable.
+pub fn sign(s: f32, a: &Tensor) -> Tensor {
+    let data = a.values().iter().map(|&x| s.abs().copysign(x)).collect();
+    Tensor::constant(
+        a.shape().to_vec(),
+        a.batch(),
+        data,
+        a.is_sample_dependent(),
+        a.is_scalar(),
+    )
+}

@@ -1,0 +1,53 @@
+//! Operations. Each family lives in one file where, for every operation, the value kernel, the
+//! forward rule (graph-building JVP) and the reverse rule (numeric VJP) sit side by side.
+
+pub mod arith;
+pub mod reduce;
+pub mod shape;
+pub mod unary;
+
+use crate::core::{Grad, Result, Tensor, Values};
+
+/// An operation that produced a node: the contract every built-in and custom operation meets.
+pub trait Operation: Send + Sync {
+    /// The name `print_graph` shows (diffstruc's `operation` string).
+    fn name(&self) -> &str;
+
+    /// Forward rule: the tangent of `out` given the tangents of its inputs (`None` where an input
+    /// does not depend on the differentiation variable; at least one is `Some`). Must be built
+    /// from differentiable operations so that it can be differentiated again. The result may
+    /// have extents that broadcast to `out`'s; `None` means a zero tangent.
+    fn jvp(
+        &self,
+        out: &Tensor,
+        inputs: &[Tensor],
+        tangents: &[Option<Tensor>],
+    ) -> Result<Option<Tensor>>;
+
+    /// Reverse rule: for each input `i` with `wants[i]`, the vector-Jacobian product of the
+    /// upstream gradient (extents of `out`). A returned gradient may have `out`'s extents when
+    /// the input was broadcast; the engine sums it back to the input's extents.
+    fn vjp(
+        &self,
+        out: &Tensor,
+        inputs: &[Tensor],
+        upstream: &Grad,
+        wants: &[bool],
+    ) -> Result<Vec<Option<Grad>>>;
+}
+
+/// Reads two arrays' values at once (the same node may appear twice, as in `x * x`).
+pub(crate) fn with_values2<R>(a: &Tensor, b: &Tensor, f: impl FnOnce(&[f32], &[f32]) -> R) -> R {
+    let va: Values<'_> = a.values();
+    if a.same(b) {
+        f(&va, &va)
+    } else {
+        let vb = b.values();
+        f(&va, &vb)
+    }
+}
+
+/// `"[2, 3] with batch 4"`, for error messages.
+pub(crate) fn describe(t: &Tensor) -> String {
+    format!("{:?} with batch {}", t.shape(), t.batch())
+}

@@ -1,0 +1,149 @@
+//! Reductions: `sum` and `mean`, over the elements of each sample (`dim = 1`), over the batch
+//! (`dim = 2`), or over everything. `dim` is a storage dimension of `(E, S)`, as in diffstruc.
+
+use std::sync::Arc;
+
+use super::{describe, Operation};
+use crate::core::dims::{self, Dims};
+use crate::core::{Error, Flags, Grad, Result, Tensor};
+
+/// What a reduction adds up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Axis {
+    /// `dim = 1`: the `E` elements of each sample; result `[1]` with the same batch.
+    Elements,
+    /// `dim = 2`: across the batch; result keeps the per-sample shape, one sample, and is not
+    /// sample-dependent.
+    Batch,
+    /// Everything; result `[1]`, one sample.
+    All,
+}
+
+impl Axis {
+    /// The axis for diffstruc's `dim` argument (1 or 2).
+    pub fn from_dim(dim: i64, op: &str, a: &Tensor) -> Result<Axis> {
+        match dim {
+            1 => Ok(Axis::Elements),
+            2 => Ok(Axis::Batch),
+            _ => Err(Error::argument(format!(
+                "{op}: dim must be 1 (elements) or 2 (batch), got {dim} for an array {}",
+                describe(a)
+            ))),
+        }
+    }
+    fn out_dims(self, d: Dims) -> Dims {
+        match self {
+            Axis::Elements => Dims::new(1, d.batch),
+            Axis::Batch => Dims::new(d.elems, 1),
+            Axis::All => Dims::new(1, 1),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Reduce {
+    mean: bool,
+    axis: Axis,
+}
+
+impl Reduce {
+    fn name(self) -> &'static str {
+        match (self.mean, self.axis) {
+            (false, Axis::All) => "sum_all_array",
+            (true, Axis::All) => "mean_all_array",
+            (false, _) => "sum_array",
+            (true, _) => "mean_array",
+        }
+    }
+    /// Number of values added into each result element.
+    fn count(self, d: Dims) -> usize {
+        d.len() / self.axis.out_dims(d).len()
+    }
+}
+
+/// Sums in storage order in f32, as Fortran's `sum` does, so results print identically.
+fn sum_values(x: &[f32], d: Dims, axis: Axis) -> Vec<f32> {
+    match axis {
+        Axis::All => vec![x.iter().fold(0.0f32, |s, &v| s + v)],
+        Axis::Elements => x
+            .chunks_exact(d.elems)
+            .map(|c| c.iter().fold(0.0f32, |s, &v| s + v))
+            .collect(),
+        Axis::Batch => dims::reduce_to(x, d, Dims::new(d.elems, 1)),
+    }
+}
+
+fn reduce(r: Reduce, a: &Tensor) -> Result<Tensor> {
+    let d = a.dims();
+    let mut data = sum_values(&a.values(), d, r.axis);
+    if r.mean {
+        let n = r.count(d) as f32;
+        data.iter_mut().for_each(|v| *v /= n);
+    }
+    let (shape, batch, sample_dependent) = match r.axis {
+        Axis::Elements => (vec![1], d.batch, a.is_sample_dependent()),
+        Axis::Batch => (a.shape().to_vec(), 1, false),
+        Axis::All => (vec![1], 1, a.is_sample_dependent()),
+    };
+    let flags = Flags {
+        sample_dependent,
+        scalar: a.is_scalar(),
+    };
+    Ok(Tensor::from_op(
+        shape,
+        batch,
+        data,
+        flags,
+        Arc::new(r),
+        vec![a.clone()],
+    ))
+}
+
+impl Operation for Reduce {
+    fn name(&self) -> &str {
+        Reduce::name(*self)
+    }
+    fn jvp(&self, _: &Tensor, _: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        t[0].as_ref().map(|t| reduce(*self, t)).transpose()
+    }
+    fn vjp(&self, out: &Tensor, x: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
+        let d = x[0].dims();
+        let mut data = dims::expand(g.as_slice(), out.dims(), d);
+        if self.mean {
+            let n = self.count(d) as f32;
+            data.iter_mut().for_each(|v| *v /= n);
+        }
+        Ok(vec![Some(Grad::new(data, d))])
+    }
+}
+
+/// `sum(a, dim)` (`sum_array`).
+pub fn sum(a: &Tensor, dim: i64) -> Result<Tensor> {
+    let axis = Axis::from_dim(dim, "sum_array", a)?;
+    reduce(Reduce { mean: false, axis }, a)
+}
+/// `mean(a, dim)` (`mean_array`).
+pub fn mean(a: &Tensor, dim: i64) -> Result<Tensor> {
+    let axis = Axis::from_dim(dim, "mean_array", a)?;
+    reduce(Reduce { mean: true, axis }, a)
+}
+/// `sum(a)`: the grand total (`sum_all_array`).
+pub fn sum_all(a: &Tensor) -> Result<Tensor> {
+    reduce(
+        Reduce {
+            mean: false,
+            axis: Axis::All,
+        },
+        a,
+    )
+}
+/// `mean(a)`: the mean of every value (`mean_all_array`).
+pub fn mean_all(a: &Tensor) -> Result<Tensor> {
+    reduce(
+        Reduce {
+            mean: true,
+            axis: Axis::All,
+        },
+        a,
+    )
+}

@@ -1,0 +1,51 @@
+//! Shape-changing operations. For now: broadcasting a tangent to its node's extents, used by
+//! forward mode when an input was broadcast by the operation.
+
+use std::sync::Arc;
+
+use super::Operation;
+use crate::core::tensor::checked_dims;
+use crate::core::{dims, Error, Flags, Grad, Result, Tensor};
+
+/// Repeats `a` (extents `(1 or E, 1 or S)`) to per-sample `shape` and `batch`.
+pub fn broadcast_to(a: &Tensor, shape: &[usize], batch: usize) -> Result<Tensor> {
+    let to = checked_dims(shape, batch)?;
+    if !a.dims().broadcasts_to(to) {
+        return Err(Error::shape(format!(
+            "broadcast: cannot broadcast {} to {:?} with batch {}",
+            super::describe(a),
+            shape,
+            batch
+        )));
+    }
+    let data = dims::expand(&a.values(), a.dims(), to);
+    let flags = Flags {
+        sample_dependent: a.is_sample_dependent() || batch > 1,
+        scalar: a.is_scalar() && to.len() == 1,
+    };
+    Ok(Tensor::from_op(
+        shape.to_vec(),
+        batch,
+        data,
+        flags,
+        Arc::new(Broadcast),
+        vec![a.clone()],
+    ))
+}
+
+struct Broadcast;
+
+impl Operation for Broadcast {
+    fn name(&self) -> &str {
+        "broadcast"
+    }
+    fn jvp(&self, out: &Tensor, _: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        t[0].as_ref()
+            .map(|t| broadcast_to(t, out.shape(), out.batch()))
+            .transpose()
+    }
+    fn vjp(&self, _: &Tensor, _: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
+        // The engine sums the gradient back to the input's extents.
+        Ok(vec![Some(g.clone())])
+    }
+}

@@ -1,0 +1,248 @@
+//! Element-wise maths: `exp log log10 sqrt abs sigmoid sin cos tan tanh gaussian` and negation.
+//!
+//! For each function: its value, its derivative as numbers (reverse rule, from the input `x` and
+//! the output `c`) and its derivative as a graph (forward rule), side by side.
+
+use std::sync::Arc;
+
+use super::arith::{add_scalar, div, mul, mul_scalar, neg, scalar_sub, sub_scalar};
+use super::{describe, Operation};
+use crate::core::{Error, Grad, Result, Tensor};
+
+/// An element-wise function of one array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    /// `-a`
+    Neg,
+    /// `exp(a)`
+    Exp,
+    /// natural logarithm
+    Log,
+    /// base-10 logarithm
+    Log10,
+    /// square root
+    Sqrt,
+    /// absolute value (derivative `sign(a)`, 0 at 0)
+    Abs,
+    /// `1 / (1 + exp(-a))`
+    Sigmoid,
+    /// sine
+    Sin,
+    /// cosine
+    Cos,
+    /// tangent
+    Tan,
+    /// hyperbolic tangent
+    Tanh,
+}
+
+impl UnaryOp {
+    /// diffstruc's operation name.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "negate",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Log10 => "log10",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Cos => "cos",
+            UnaryOp::Tan => "tan",
+            UnaryOp::Tanh => "tanh",
+        }
+    }
+
+    /// The value `f(x)`.
+    fn value(self, x: f32) -> f32 {
+        match self {
+            UnaryOp::Neg => -x,
+            UnaryOp::Exp => x.exp(),
+            UnaryOp::Log => x.ln(),
+            UnaryOp::Log10 => x.log10(),
+            UnaryOp::Sqrt => x.sqrt(),
+            UnaryOp::Abs => x.abs(),
+            UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            UnaryOp::Sin => x.sin(),
+            UnaryOp::Cos => x.cos(),
+            UnaryOp::Tan => x.tan(),
+            UnaryOp::Tanh => x.tanh(),
+        }
+    }
+
+    /// The derivative `f'(x)` as a number, given `x` and `c = f(x)`.
+    fn derivative(self, x: f32, c: f32) -> f32 {
+        match self {
+            UnaryOp::Neg => -1.0,
+            UnaryOp::Exp => c,
+            UnaryOp::Log => 1.0 / x,
+            UnaryOp::Log10 => 1.0 / (x * std::f32::consts::LN_10),
+            UnaryOp::Sqrt => 0.5 / c,
+            UnaryOp::Abs => sign0(x),
+            UnaryOp::Sigmoid => c * (1.0 - c),
+            UnaryOp::Sin => x.cos(),
+            UnaryOp::Cos => -x.sin(),
+            UnaryOp::Tan => 1.0 + c * c,
+            UnaryOp::Tanh => 1.0 - c * c,
+        }
+    }
+
+    /// The tangent `f'(x) * t` as a differentiable graph, given `x`, `c = f(x)` and `t`.
+    fn tangent(self, x: &Tensor, c: &Tensor, t: &Tensor) -> Result<Tensor> {
+        match self {
+            UnaryOp::Neg => neg(t),
+            UnaryOp::Exp => mul(t, c),
+            UnaryOp::Log => div(t, x),
+            UnaryOp::Log10 => div(t, &mul_scalar(x, std::f32::consts::LN_10)?),
+            UnaryOp::Sqrt => div(&mul_scalar(t, 0.5)?, c),
+            UnaryOp::Abs => mul(t, &map_constant(x, sign0)),
+            UnaryOp::Sigmoid => mul(t, &mul(c, &scalar_sub(1.0, c)?)?),
+            UnaryOp::Sin => mul(t, &cos(x)?),
+            UnaryOp::Cos => neg(&mul(t, &sin(x)?)?),
+            UnaryOp::Tan => mul(t, &add_scalar(&mul(c, c)?, 1.0)?),
+            UnaryOp::Tanh => mul(t, &scalar_sub(1.0, &mul(c, c)?)?),
+        }
+    }
+}
+
+/// Sign with `sign0(0) = 0`: the derivative of `|x|` (a subgradient at 0).
+fn sign0(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0 * x
+    }
+}
+
+/// A constant (no graph) holding `f` applied to each value of `x`.
+fn map_constant(x: &Tensor, f: fn(f32) -> f32) -> Tensor {
+    let data = x.values().iter().map(|&v| f(v)).collect();
+    Tensor::constant(
+        x.shape().to_vec(),
+        x.batch(),
+        data,
+        x.is_sample_dependent(),
+        x.is_scalar(),
+    )
+}
+
+struct Unary(UnaryOp);
+
+/// Applies an element-wise function.
+pub fn unary(op: UnaryOp, a: &Tensor) -> Result<Tensor> {
+    let data = a.values().iter().map(|&x| op.value(x)).collect();
+    Ok(Tensor::from_op(
+        a.shape().to_vec(),
+        a.batch(),
+        data,
+        a.flags(),
+        Arc::new(Unary(op)),
+        vec![a.clone()],
+    ))
+}
+
+impl Operation for Unary {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn jvp(&self, out: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        t[0].as_ref()
+            .map(|t| self.0.tangent(&x[0], out, t))
+            .transpose()
+    }
+    fn vjp(&self, out: &Tensor, x: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
+        let op = self.0;
+        let (xv, cv) = (x[0].values(), out.values());
+        let data = g
+            .as_slice()
+            .iter()
+            .zip(xv.iter().zip(cv.iter()))
+            .map(|(&g, (&x, &c))| g * op.derivative(x, c))
+            .collect();
+        Ok(vec![Some(Grad::new(data, out.dims()))])
+    }
+}
+
+/// `exp(a)`.
+pub fn exp(a: &Tensor) -> Result<Tensor> {
+    unary(UnaryOp::Exp, a)
+}
+/// `log(a)`.
+pub fn log(a: &Tensor) -> Result<Tensor> {
+    unary(UnaryOp::Log, a)
+}
+/// `sin(a)`.
+pub fn sin(a: &Tensor) -> Result<Tensor> {
+    unary(UnaryOp::Sin, a)
+}
+/// `cos(a)`.
+pub fn cos(a: &Tensor) -> Result<Tensor> {
+    unary(UnaryOp::Cos, a)
+}
+/// `tanh(a)`.
+pub fn tanh(a: &Tensor) -> Result<Tensor> {
+    unary(UnaryOp::Tanh, a)
+}
+
+// ---- gaussian ---------------------------------------------------------------------------------
+
+/// `exp(-((a - mu) / sigma)^2 / 2) / (sqrt(2 pi) sigma)`. The constants are kept in a `[2]`
+/// constant operand `[mu, sigma]`, as diffstruc does.
+pub fn gaussian(a: &Tensor, mu: f32, sigma: f32) -> Result<Tensor> {
+    if sigma == 0.0 || sigma.is_nan() {
+        return Err(Error::argument(format!(
+            "gaussian: sigma must be non-zero (got {sigma}) for an array {}",
+            describe(a)
+        )));
+    }
+    let norm = 1.0 / ((2.0 * std::f32::consts::PI).sqrt() * sigma);
+    let data = a
+        .values()
+        .iter()
+        .map(|&x| {
+            let z = (x - mu) / sigma;
+            (-0.5 * z * z).exp() * norm
+        })
+        .collect();
+    let params = Tensor::constant(vec![2], 1, vec![mu, sigma], false, false);
+    Ok(Tensor::from_op(
+        a.shape().to_vec(),
+        a.batch(),
+        data,
+        a.flags(),
+        Arc::new(Gaussian { mu, sigma }),
+        vec![a.clone(), params],
+    ))
+}
+
+struct Gaussian {
+    mu: f32,
+    sigma: f32,
+}
+
+impl Operation for Gaussian {
+    fn name(&self) -> &str {
+        "gaussian"
+    }
+    /// `d/da = -c (a - mu) / sigma^2`.
+    fn jvp(&self, out: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        let Some(t) = &t[0] else { return Ok(None) };
+        let k = -1.0 / (self.sigma * self.sigma);
+        let d = mul_scalar(&mul(out, &sub_scalar(&x[0], self.mu)?)?, k)?;
+        Ok(Some(mul(t, &d)?))
+    }
+    fn vjp(&self, out: &Tensor, x: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
+        let k = -1.0 / (self.sigma * self.sigma);
+        let (xv, cv) = (x[0].values(), out.values());
+        let data = g
+            .as_slice()
+            .iter()
+            .zip(xv.iter().zip(cv.iter()))
+            .map(|(&g, (&x, &c))| g * k * c * (x - self.mu))
+            .collect();
+        Ok(vec![Some(Grad::new(data, out.dims())), None])
+    }
+}
