@@ -26,7 +26,7 @@ fn binary_array_array_same_extents() {
         let b = input(&[3], 2, lo, hi, 2);
         check(
             &format!("{op:?}"),
-            &[a, b],
+            vec![a, b],
             |x| binary(op, &x[0], &x[1]),
             TOL,
         );
@@ -41,13 +41,13 @@ fn binary_broadcast_shared_operand_over_batch() {
         let w = shared(input(&[3], 1, lo, hi, 4));
         check(
             &format!("{op:?} a*w"),
-            &[a.clone(), w.clone()],
+            vec![a.clone(), w.clone()],
             |x| binary(op, &x[0], &x[1]),
             TOL,
         );
         check(
             &format!("{op:?} w*a"),
-            &[w, a],
+            vec![w, a],
             |x| binary(op, &x[0], &x[1]),
             TOL,
         );
@@ -62,13 +62,13 @@ fn binary_broadcast_per_sample_scalar() {
         let s = input(&[1], 3, lo, hi, 6);
         check(
             &format!("{op:?} a*s"),
-            &[a.clone(), s.clone()],
+            vec![a.clone(), s.clone()],
             |x| binary(op, &x[0], &x[1]),
             TOL,
         );
         check(
             &format!("{op:?} s*a"),
-            &[s, a],
+            vec![s, a],
             |x| binary(op, &x[0], &x[1]),
             TOL,
         );
@@ -81,13 +81,13 @@ fn binary_with_real_scalar_both_sides() {
         let a = input(&[3], 2, lo, hi, 7);
         check(
             &format!("{op:?} a*1.3"),
-            &[a.clone()],
+            vec![a.clone()],
             |x| binary_scalar(op, &x[0], 1.3),
             TOL,
         );
         check(
             &format!("{op:?} 1.3*a"),
-            &[a],
+            vec![a],
             |x| scalar_binary(op, 1.3, &x[0]),
             TOL,
         );
@@ -103,7 +103,7 @@ fn integer_and_special_powers() {
         } else {
             a.clone()
         };
-        check(&format!("a**{e}"), &[a], |x| pow_scalar(&x[0], e), TOL);
+        check(&format!("a**{e}"), vec![a], |x| pow_scalar(&x[0], e), TOL);
     }
 }
 
@@ -114,19 +114,19 @@ fn binary_with_real_vectors_and_matrices() {
     let per_sample = [1.5, -0.7]; // length S
     check(
         "a + r1",
-        &[a.clone()],
+        vec![a.clone()],
         |x| binary_real1d(BinaryOp::Add, &x[0], &add_v),
         TOL,
     );
     check(
         "a - r1",
-        &[a.clone()],
+        vec![a.clone()],
         |x| binary_real1d(BinaryOp::Sub, &x[0], &per_sample),
         TOL,
     );
     check(
         "a / r1",
-        &[a.clone()],
+        vec![a.clone()],
         |x| binary_real1d(BinaryOp::Div, &x[0], &per_sample),
         TOL,
     );
@@ -134,7 +134,7 @@ fn binary_with_real_vectors_and_matrices() {
     for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul] {
         check(
             &format!("a {op:?} r2"),
-            &[a.clone()],
+            vec![a.clone()],
             |x| binary_real2d(op, &x[0], &m, 3, 2),
             TOL,
         );
@@ -142,7 +142,7 @@ fn binary_with_real_vectors_and_matrices() {
     for op in [BinaryOp::Add, BinaryOp::Mul] {
         check(
             &format!("r2 {op:?} a"),
-            &[a.clone()],
+            vec![a.clone()],
             |x| real2d_binary(op, &m, 3, 2, &x[0]),
             TOL,
         );
@@ -167,7 +167,12 @@ fn real_vector_forms_have_diffstruc_values() {
 
 #[test]
 fn negation() {
-    check("-a", &[input(&[3], 2, -1.0, 1.0, 10)], |x| neg(&x[0]), TOL);
+    check(
+        "-a",
+        vec![input(&[3], 2, -1.0, 1.0, 10)],
+        |x| neg(&x[0]),
+        TOL,
+    );
 }
 
 #[test]
@@ -188,7 +193,7 @@ fn elementwise_maths() {
     for (op, lo, hi) in cases {
         check(
             &format!("{op:?}"),
-            &[input(&[2, 2], 2, lo, hi, 11)],
+            vec![input(&[2, 2], 2, lo, hi, 11)],
             |x| unary(op, &x[0]),
             TOL,
         );
@@ -196,7 +201,7 @@ fn elementwise_maths() {
     // abs on negative values too (diffstruc's derivative is always +1: spec 5.2 #6)
     check(
         "abs(neg)",
-        &[input(&[3], 1, -1.0, -0.2, 12)],
+        vec![input(&[3], 1, -1.0, -0.2, 12)],
         |x| unary(Abs, &x[0]),
         TOL,
     );
@@ -206,7 +211,7 @@ fn elementwise_maths() {
 fn gaussian_uses_mu() {
     check(
         "gaussian",
-        &[input(&[3], 2, -1.0, 2.0, 13)],
+        vec![input(&[3], 2, -1.0, 2.0, 13)],
         |x| gaussian(&x[0], 0.7, 1.3),
         TOL,
     );
@@ -218,19 +223,19 @@ fn reductions() {
     for dim in [1, 2] {
         check(
             &format!("sum dim {dim}"),
-            &[a.clone()],
+            vec![a.clone()],
             |x| sum(&x[0], dim),
             TOL,
         );
         check(
             &format!("mean dim {dim}"),
-            &[a.clone()],
+            vec![a.clone()],
             |x| mean(&x[0], dim),
             TOL,
         );
     }
-    check("sum all", &[a.clone()], |x| sum_all(&x[0]), TOL);
-    check("mean all", &[a], |x| mean_all(&x[0]), TOL);
+    check("sum all", vec![a.clone()], |x| sum_all(&x[0]), TOL);
+    check("mean all", vec![a], |x| mean_all(&x[0]), TOL);
 }
 
 #[test]
@@ -262,7 +267,7 @@ fn composite_w1_expression_with_shared_subexpressions() {
     let y = input(&[4], 3, -1.0, 1.0, 16);
     check(
         "x**2 + y*x + exp(x*0.01)",
-        &[x, y],
+        vec![x, y],
         |v| {
             let (x, y) = (&v[0], &v[1]);
             Ok(&(&pow_scalar(x, 2.0)? + &(y * x)) + &unary(UnaryOp::Exp, &mul_scalar(x, 0.01)?)?)
@@ -278,7 +283,7 @@ fn composite_mlp_like_with_shared_weights() {
     let b = shared(input(&[1], 1, -0.5, 0.5, 19));
     check(
         "mean((tanh(sum(w*x,1)+b) - 0.3)**2)",
-        &[x, w, b],
+        vec![x, w, b],
         |v| {
             let h = unary(UnaryOp::Tanh, &add(&sum(&mul(&v[1], &v[0])?, 1)?, &v[2])?)?;
             mean_all(&pow_scalar(&sub_scalar(&h, 0.3)?, 2.0)?)

@@ -105,10 +105,11 @@ fn unit(n: usize, k: usize) -> Vec<f32> {
 /// full direction and a per-element direction shared by all samples); reverse mode with a random
 /// seed against finite differences; second order forward-over-forward and reverse-over-forward
 /// against finite differences of the (already checked) first-order forward derivative.
-pub fn check<F>(name: &str, inputs: &[Input], f: F, tol: f32)
+pub fn check<F>(name: &str, inputs: Vec<Input>, f: F, tol: f32)
 where
     F: Fn(&[Tensor]) -> Result<Tensor>,
 {
+    let inputs = &inputs[..];
     let value = |p: &[Input]| f(&make(p)).unwrap().to_vec();
     let xs = make(inputs);
     let y = f(&xs).unwrap_or_else(|e| panic!("{name}: {e}"));
