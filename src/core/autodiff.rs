@@ -12,14 +12,31 @@ use std::sync::Arc;
 
 use super::dims::{self, Dims};
 use super::error::{Error, ErrorKind, Result};
+use super::pool;
 use super::tensor::{Node, Tensor};
 
 /// A gradient buffer of extents `dims`, shared cheaply between nodes (an identity derivative
 /// passes the same buffer on without copying).
 #[derive(Clone, Debug)]
 pub struct Grad {
-    data: Arc<Vec<f32>>,
+    data: Arc<Buffer>,
     dims: Dims,
+}
+
+/// A gradient's values; the allocation goes back to the buffer pool when dropped.
+#[derive(Debug)]
+struct Buffer(Vec<f32>);
+
+impl Clone for Buffer {
+    fn clone(&self) -> Self {
+        Buffer(pool::copy(&self.0))
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        pool::recycle(std::mem::take(&mut self.0));
+    }
 }
 
 impl Grad {
@@ -27,29 +44,27 @@ impl Grad {
     pub fn new(data: Vec<f32>, dims: Dims) -> Grad {
         debug_assert_eq!(data.len(), dims.len());
         Grad {
-            data: Arc::new(data),
+            data: Arc::new(Buffer(data)),
             dims,
         }
     }
     /// The values, column-major `(E, S)`.
     pub fn as_slice(&self) -> &[f32] {
-        &self.data
+        &self.data.0
     }
     /// Extents.
     pub fn dims(&self) -> Dims {
         self.dims
     }
     fn add_assign(&mut self, other: &Grad) {
-        let v = Arc::make_mut(&mut self.data);
-        v.iter_mut()
-            .zip(other.data.iter())
-            .for_each(|(a, &b)| *a += b);
+        let v = &mut Arc::make_mut(&mut self.data).0;
+        v.iter_mut().zip(&other.data.0).for_each(|(a, &b)| *a += b);
     }
     fn reduce_to(self, to: Dims) -> Grad {
         if self.dims == to {
             self
         } else {
-            Grad::new(dims::reduce_to(&self.data, self.dims, to), to)
+            Grad::new(dims::reduce_to(self.as_slice(), self.dims, to), to)
         }
     }
 }
@@ -190,7 +205,7 @@ fn conform(t: Tensor, node: &Tensor) -> Result<Tensor> {
 pub fn grad_reverse(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
     let rd = root.dims();
     let seed = match seed {
-        Some(s) if s.len() == rd.len() => s.to_vec(),
+        Some(s) if s.len() == rd.len() => pool::copy(s),
         Some(s) => {
             return Err(Error::shape(format!(
                 "grad_reverse: seed has {} values, the result has {} ({:?} with batch {})",
@@ -200,7 +215,7 @@ pub fn grad_reverse(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
                 rd.batch
             )))
         }
-        None => vec![1.0; rd.len()],
+        None => pool::filled(rd.len(), 1.0),
     };
     let order = topological_order(root, None)?;
     let index: HashMap<*const Node, usize> = order

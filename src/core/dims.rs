@@ -5,6 +5,8 @@
 //! independently: the extents must be equal, or one of them must be 1 (a per-sample scalar, or
 //! a single sample shared by the whole batch, e.g. a weight with `is_sample_dependent = false`).
 
+use super::pool;
+
 /// Storage extents of an array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Dims {
@@ -60,7 +62,7 @@ pub(crate) fn zip_with(
     out: Dims,
     f: impl Fn(f32, f32) -> f32,
 ) -> Vec<f32> {
-    let mut v = Vec::with_capacity(out.len());
+    let mut v = pool::with_capacity(out.len());
     if da == out && db == out {
         v.extend(a.iter().zip(b).map(|(&x, &y)| f(x, y)));
     } else if db.len() == 1 && da == out {
@@ -102,9 +104,9 @@ pub(crate) fn column(x: &[f32], d: Dims, s: usize) -> &[f32] {
 /// Repeats a buffer of extents `from` to the larger extents `to` (`from.broadcasts_to(to)`).
 pub(crate) fn expand(x: &[f32], from: Dims, to: Dims) -> Vec<f32> {
     if from == to {
-        return x.to_vec();
+        return pool::copy(x);
     }
-    let mut v = Vec::with_capacity(to.len());
+    let mut v = pool::with_capacity(to.len());
     for s in 0..to.batch {
         let c = column(x, from, s);
         if from.elems == to.elems {
@@ -120,9 +122,9 @@ pub(crate) fn expand(x: &[f32], from: Dims, to: Dims) -> Vec<f32> {
 /// of [`expand`]. Sums run in storage order in f32, as Fortran's `sum` intrinsic does.
 pub(crate) fn reduce_to(g: &[f32], from: Dims, to: Dims) -> Vec<f32> {
     if from == to {
-        return g.to_vec();
+        return pool::copy(g);
     }
-    let mut v = vec![0.0f32; to.len()];
+    let mut v = pool::filled(to.len(), 0.0);
     for s in 0..from.batch {
         let src = &g[s * from.elems..(s + 1) * from.elems];
         let ts = if to.batch == 1 { 0 } else { s };

@@ -3,6 +3,7 @@
 pub mod autodiff;
 pub mod dims;
 pub mod error;
+pub(crate) mod pool;
 mod storage;
 pub mod tensor;
 

@@ -7,7 +7,8 @@ use std::ptr::NonNull;
 pub(crate) struct Storage {
     ptr: NonNull<f32>,
     len: usize,
-    owned: bool,
+    /// Capacity of the owned vector, or `None` for caller memory.
+    owned: Option<usize>,
 }
 
 // SAFETY: the buffer is plain f32 data; access is synchronised by the `RwLock` that holds the
@@ -18,15 +19,14 @@ unsafe impl Sync for Storage {}
 impl Storage {
     /// Takes ownership of a vector.
     pub(crate) fn from_vec(v: Vec<f32>) -> Self {
-        let len = v.len();
-        let boxed: Box<[f32]> = v.into_boxed_slice();
-        let raw = Box::into_raw(boxed) as *mut f32;
-        // SAFETY: Box::into_raw never returns null (a dangling, aligned pointer for len 0).
-        let ptr = unsafe { NonNull::new_unchecked(raw) };
+        let mut v = std::mem::ManuallyDrop::new(v);
+        let (len, cap) = (v.len(), v.capacity());
+        // SAFETY: a Vec's pointer is never null (dangling but aligned when empty).
+        let ptr = unsafe { NonNull::new_unchecked(v.as_mut_ptr()) };
         Storage {
             ptr,
             len,
-            owned: true,
+            owned: Some(cap),
         }
     }
 
@@ -39,7 +39,7 @@ impl Storage {
         Storage {
             ptr,
             len,
-            owned: false,
+            owned: None,
         }
     }
 
@@ -58,16 +58,16 @@ impl Storage {
     }
 
     pub(crate) fn is_borrowed(&self) -> bool {
-        !self.owned
+        self.owned.is_none()
     }
 }
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        if self.owned {
-            let slice = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
-            // SAFETY: created by Box::into_raw in from_vec with this exact length.
-            drop(unsafe { Box::from_raw(slice) });
+        if let Some(cap) = self.owned {
+            // SAFETY: these are the parts of the Vec taken apart in from_vec.
+            let v = unsafe { Vec::from_raw_parts(self.ptr.as_ptr(), self.len, cap) };
+            super::pool::recycle(v);
         }
     }
 }

@@ -168,7 +168,7 @@ impl Tensor {
     /// Creates an array filled with `value`.
     pub fn full(shape: &[usize], batch: usize, value: f32) -> Result<Tensor> {
         let dims = checked_dims(shape, batch)?;
-        Self::from_vec(shape, batch, vec![value; dims.len()])
+        Self::from_vec(shape, batch, super::pool::filled(dims.len(), value))
     }
 
     /// Creates an array filled with zeros.
@@ -453,7 +453,7 @@ impl Tensor {
     }
     pub(crate) fn new_grad(&self, data: Option<Vec<f32>>) -> Tensor {
         let d = self.dims();
-        let data = data.unwrap_or_else(|| vec![0.0; d.len()]);
+        let data = data.unwrap_or_else(|| super::pool::filled(d.len(), 0.0));
         Tensor::constant(
             self.0.shape.clone(),
             d.batch,
@@ -470,7 +470,7 @@ impl Tensor {
                 let mut v = grad.values_mut();
                 v.iter_mut().zip(g).for_each(|(a, &b)| *a += b);
             }
-            None => st.grad = Some(self.new_grad(Some(g.to_vec()))),
+            None => st.grad = Some(self.new_grad(Some(super::pool::copy(g)))),
         }
     }
     /// Replaces the gradient (or removes it with `None`).

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::{describe, unary, with_values2, Operation};
 use crate::core::dims::{zip_with, Dims};
-use crate::core::{Error, Flags, Grad, Result, Tensor};
+use crate::core::{pool, Error, Flags, Grad, Result, Tensor};
 
 /// An element-wise binary operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +72,7 @@ fn kernel(op: BinaryOp, a: &[f32], da: Dims, b: &[f32], db: Dims, out: Dims) -> 
         BinaryOp::Div => zip_with(a, da, b, db, out, |x, y| x / y),
         BinaryOp::Max => zip_with(a, da, b, db, out, maximum),
         BinaryOp::Pow if db.len() == 1 && da == out && b[0] == 2.0 => {
-            a.iter().map(|&x| x * x).collect()
+            pool::collect(a.len(), a.iter().map(|&x| x * x))
         }
         BinaryOp::Pow => zip_with(a, da, b, db, out, power),
     }
@@ -188,26 +188,27 @@ impl Operation for Binary {
         let (a, b) = (&x[0], &x[1]);
         let (da, db, od) = (a.dims(), b.dims(), out.dims());
         let gs = g.as_slice();
-        let scaled = |v: &[f32], dv: Dims, f: fn(f32, f32) -> f32| {
-            Grad::new(zip_with(gs, od, v, dv, od, f), od)
-        };
+        // generic (not a fn pointer) so each rule's closure is inlined and vectorised
+        fn scaled(g: &[f32], od: Dims, v: &[f32], dv: Dims, f: impl Fn(f32, f32) -> f32) -> Grad {
+            Grad::new(zip_with(g, od, v, dv, od, f), od)
+        }
         let left = wants[0].then(|| match self.op {
             BinaryOp::Add | BinaryOp::Sub => g.clone(),
-            BinaryOp::Mul => scaled(&b.values(), db, |g, y| g * y),
-            BinaryOp::Div => scaled(&b.values(), db, |g, y| g / y),
-            BinaryOp::Max => scaled(&selector(out, a).values(), od, |g, m| g * m),
+            BinaryOp::Mul => scaled(gs, od, &b.values(), db, |g, y| g * y),
+            BinaryOp::Div => scaled(gs, od, &b.values(), db, |g, y| g / y),
+            BinaryOp::Max => scaled(gs, od, &selector(out, a).values(), od, |g, m| g * m),
             BinaryOp::Pow => {
                 let d = with_values2(a, b, |va, vb| {
                     zip_with(va, da, vb, db, od, |x, y| y * power(x, y - 1.0))
                 });
-                scaled(&d, od, |g, d| g * d)
+                scaled(gs, od, &d, od, |g, d| g * d)
             }
         });
         let right = wants[1].then(|| match self.op {
             BinaryOp::Add => g.clone(),
-            BinaryOp::Sub => Grad::new(gs.iter().map(|&v| -v).collect(), od),
-            BinaryOp::Mul => scaled(&a.values(), da, |g, x| g * x),
-            BinaryOp::Max => scaled(&selector(out, b).values(), od, |g, m| g * m),
+            BinaryOp::Sub => Grad::new(pool::collect(gs.len(), gs.iter().map(|&v| -v)), od),
+            BinaryOp::Mul => scaled(gs, od, &a.values(), da, |g, x| g * x),
+            BinaryOp::Max => scaled(gs, od, &selector(out, b).values(), od, |g, m| g * m),
             BinaryOp::Div => {
                 let gc = zip_with(gs, od, &out.values(), od, od, |g, c| g * c);
                 Grad::new(zip_with(&gc, od, &b.values(), db, od, |t, y| -t / y), od)
