@@ -27,6 +27,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// `requires_grad`
+#define REQUIRES_GRAD 1
+
+// `is_sample_dependent`
+#define SAMPLE_DEPENDENT (1 << 1)
+
+// `is_scalar`
+#define SCALAR (1 << 2)
+
+// `is_forward`
+#define FORWARD (1 << 3)
+
+// `is_temporary`
+#define TEMPORARY (1 << 4)
+
+// keep the gradient of an intermediate node
+#define RETAIN_GRAD (1 << 5)
+
+// `fix_pointer`: the gradient is zeroed at the start of every reverse pass
+#define FIXED (1 << 6)
+
+// every defined bit
+#define ALL ((1 << 7) - 1)
+
 // Result of every `ds_` function. Numbers are stable and never reused.
 typedef enum {
   // Success.
@@ -59,6 +83,10 @@ typedef int32_t ds_unary_op;
 // Binary operation code for `ds_binary*`.
 typedef int32_t ds_binary_op;
 
+// Destructor of an adopted caller object; called with the object pointer given to
+// `ds_array_adopt`.
+typedef void (*ds_destroy_fn)(void *object);
+
 // Gradients flow to and through the array (`requires_grad`).
 #define DS_FLAG_REQUIRES_GRAD 1
 
@@ -76,6 +104,9 @@ typedef int32_t ds_binary_op;
 
 // Reverse mode also keeps this intermediate array's gradient.
 #define DS_FLAG_RETAIN_GRAD 6
+
+// diffstruc's `fix_pointer`: the gradient is zeroed at the start of every reverse pass.
+#define DS_FLAG_FIXED 7
 
 // `a + b`
 #define DS_ADD 1
@@ -201,6 +232,13 @@ ds_status ds_array_get_flag(const ds_array *a, ds_flag flag, bool *value);
 // Sets one flag (`DS_FLAG_*`). Results computed earlier are not changed.
 ds_status ds_array_set_flag(const ds_array *a, ds_flag flag, bool value);
 
+// Reads every flag at once as a mask: bit `n - 1` is flag `DS_FLAG_*` number `n`.
+ds_status ds_array_flags(const ds_array *a, uint32_t *flags);
+
+// Sets the flags selected by `mask` to the corresponding bits of `values` (same bit layout as
+// `ds_array_flags`); other flags are unchanged.
+ds_status ds_array_set_flags(const ds_array *a, uint32_t mask, uint32_t values);
+
 // Sets the forward-mode direction (seed) of an array: `len` = E values shared by every sample,
 // or `len` = E * S values, one set per sample.
 ds_status ds_array_set_direction(const ds_array *a, const float *direction, size_t len);
@@ -232,6 +270,30 @@ ds_status ds_zero_grad(const ds_array *a);
 // gradient and becomes a leaf; intermediates nothing else refers to are freed. Repeating it is
 // harmless; gradients of the inputs are not touched.
 ds_status ds_nullify_graph(const ds_array *a);
+
+// The operation that produced the array (diffstruc's `operation`, "none" for leaves), copied
+// into `buf` as described for `ds_graph_print`.
+ds_status ds_array_operation(const ds_array *a, char *buf, size_t cap, size_t *len);
+
+// Overrides the operation name the array reports and prints (a NUL-terminated string).
+ds_status ds_array_set_operation(const ds_array *a, const char *name);
+
+// Number of inputs of the operation that produced `a` (0 for leaves and after
+// `ds_nullify_graph`).
+ds_status ds_array_num_inputs(const ds_array *a, size_t *n);
+
+// A new handle to input `i` (0-based) of the operation that produced `a`, and whether `a`
+// consumed it as a temporary (diffstruc's `owns_left_operand` / `owns_right_operand`).
+// Either output pointer may be NULL.
+ds_status ds_array_input(const ds_array *a, size_t i, ds_array **out, bool *owned);
+
+// The operand tree under `a` as diffstruc's `print_graph` prints it, between its header and
+// footer lines: one line per node, separated by '\n', with `@<address>` after each node when
+// `print_location` is true. Copied into `buf` (see `ds_array_operation` for the buffer rule).
+ds_status ds_graph_print(const ds_array *a, bool print_location, char *buf, size_t cap, size_t *len);
+
+// Zeroes the gradient of every array in the graph under `a` (`a` included).
+ds_status ds_zero_all_grads(const ds_array *a);
 
 // `op(a)` element-wise, `op` one of `DS_NEG`, `DS_EXP`, … `DS_TANH`.
 ds_status ds_unary(ds_unary_op op, const ds_array *a, ds_array **out);
@@ -277,6 +339,16 @@ ds_status ds_sum_all(const ds_array *a, ds_array **out);
 
 // `mean(a)`: the mean of every value (result `[1]`, one sample).
 ds_status ds_mean_all(const ds_array *a, ds_array **out);
+
+// Claims the caller object that holds handle `obj` for the array `owner`: when `owner` is
+// freed or its graph nullified, `destroy(object)` is called (once), unless `obj` has been freed
+// by then. An object can be claimed only once: `*adopted` is false (and nothing changes) if it
+// was claimed before.
+ds_status ds_array_adopt(const ds_array *owner, const ds_array *obj, void *object, ds_destroy_fn destroy, bool *adopted);
+
+// Writes `*live = true` if `a` is a live handle (created and not yet freed). Never fails for
+// a stale or unknown handle: that is what it tests.
+ds_status ds_array_is_live(const ds_array *a, bool *live);
 
 // Message describing the last failure on the calling thread ("" if none). The pointer stays
 // valid until the next failing call on this thread.

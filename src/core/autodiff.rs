@@ -223,6 +223,9 @@ pub fn grad_reverse(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
         .enumerate()
         .map(|(i, t)| (t.key(), i))
         .collect();
+    for node in order.iter().filter(|n| n.is_fixed()) {
+        node.zero_grad();
+    }
     let mut pending: Vec<Option<Grad>> = vec![None; order.len()];
     if let Some(last) = pending.last_mut() {
         *last = Some(Grad::new(seed, rd));
@@ -266,6 +269,15 @@ pub fn grad_reverse(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
                 None => *slot = Some(gi),
             }
         }
+    }
+    Ok(())
+}
+
+/// Sets to zero the gradient of every node reachable from `root` (root included), as diffstruc's
+/// `zero_all_grads` does.
+pub fn zero_all_grads(root: &Tensor) -> Result<()> {
+    for node in topological_order(root, None)? {
+        node.zero_grad();
     }
     Ok(())
 }

@@ -4,10 +4,11 @@ pub mod autodiff;
 pub mod dims;
 pub mod error;
 pub(crate) mod pool;
+pub mod print;
 mod storage;
 pub mod tensor;
 
-pub use autodiff::{grad_forward, grad_reverse, Grad};
+pub use autodiff::{grad_forward, grad_reverse, zero_all_grads, Grad};
 pub use dims::Dims;
 pub use error::{Error, ErrorKind, Result};
-pub use tensor::{live_nodes, Flags, Tensor, Values, ValuesMut};
+pub use tensor::{bits, live_nodes, Flags, ReleaseHook, Tensor, Values, ValuesMut};

@@ -22,12 +22,27 @@ pub fn live_nodes() -> usize {
     LIVE_NODES.load(Ordering::SeqCst)
 }
 
-const REQUIRES_GRAD: u32 = 1;
-const SAMPLE_DEPENDENT: u32 = 1 << 1;
-const SCALAR: u32 = 1 << 2;
-const FORWARD: u32 = 1 << 3;
-const RETAIN_GRAD: u32 = 1 << 4;
-const TEMPORARY: u32 = 1 << 5;
+/// Flag bits of a node, as exchanged with the C ABI (`ds_array_flags`): bit `n - 1` is the
+/// flag `DS_FLAG_*` number `n`.
+pub mod bits {
+    /// `requires_grad`
+    pub const REQUIRES_GRAD: u32 = 1;
+    /// `is_sample_dependent`
+    pub const SAMPLE_DEPENDENT: u32 = 1 << 1;
+    /// `is_scalar`
+    pub const SCALAR: u32 = 1 << 2;
+    /// `is_forward`
+    pub const FORWARD: u32 = 1 << 3;
+    /// `is_temporary`
+    pub const TEMPORARY: u32 = 1 << 4;
+    /// keep the gradient of an intermediate node
+    pub const RETAIN_GRAD: u32 = 1 << 5;
+    /// `fix_pointer`: the gradient is zeroed at the start of every reverse pass
+    pub const FIXED: u32 = 1 << 6;
+    /// every defined bit
+    pub const ALL: u32 = (1 << 7) - 1;
+}
+use bits::*;
 
 /// Flags of a node, set at creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +80,12 @@ pub(crate) struct State {
     pub(crate) name: Option<String>,
     pub(crate) grad: Option<Tensor>,
     pub(crate) direction: Option<Vec<f32>>,
+    /// Run once when the node is dropped or its graph nullified.
+    pub(crate) on_release: Vec<ReleaseHook>,
 }
+
+/// A callback run when a node is released (see [`Tensor::on_release`]).
+pub type ReleaseHook = Box<dyn FnOnce() + Send>;
 
 /// A handle to an array node. Cloning the handle shares the node; the node is freed when the last
 /// handle and the last node referring to it are gone.
@@ -376,6 +396,28 @@ impl Tensor {
     pub fn set_temporary(&self, on: bool) {
         self.set_flag(TEMPORARY, on)
     }
+    /// All flag bits (see [`bits`]).
+    pub fn flag_bits(&self) -> u32 {
+        self.0.flags.load(Ordering::Relaxed)
+    }
+    /// Sets the flags selected by `mask` to the values in `values` (see [`bits`]).
+    pub fn set_flag_bits(&self, mask: u32, values: u32) {
+        let mask = mask & ALL;
+        let _ = self
+            .0
+            .flags
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
+                Some((f & !mask) | (values & mask))
+            });
+    }
+    /// `fix_pointer`: reverse mode zeroes this node's gradient before every pass.
+    pub fn is_fixed(&self) -> bool {
+        self.flag(FIXED)
+    }
+    /// Sets `fix_pointer`.
+    pub fn set_fixed(&self, on: bool) {
+        self.set_flag(FIXED, on)
+    }
     /// Whether reverse mode stores a gradient on this node even though it is not a leaf.
     pub fn retains_grad(&self) -> bool {
         self.flag(RETAIN_GRAD)
@@ -433,13 +475,25 @@ impl Tensor {
     /// values and gradient and becomes a leaf; input nodes no longer referenced anywhere are
     /// freed. Calling it again is harmless.
     pub fn nullify_graph(&self) {
-        let (op, inputs) = {
+        let (op, inputs, hooks) = {
             let mut st = self.state();
             st.owns.clear();
-            (st.op.take(), std::mem::take(&mut st.inputs))
+            (
+                st.op.take(),
+                std::mem::take(&mut st.inputs),
+                std::mem::take(&mut st.on_release),
+            )
         };
         drop(op);
         drop(inputs);
+        hooks.into_iter().for_each(|h| h());
+    }
+
+    /// Registers a callback run once when this node is dropped or its graph is nullified (used by
+    /// the C ABI to release objects that the graph owns, such as Fortran result wrappers).
+    /// Callbacks must not block; they may run on whichever thread drops the node.
+    pub fn on_release(&self, hook: ReleaseHook) {
+        self.state().on_release.push(hook);
     }
 
     /// The gradient accumulated by reverse mode, if any.
@@ -538,6 +592,7 @@ impl Drop for Node {
         let mut stack: Vec<Arc<Node>> = Vec::new();
         stack.extend(st.inputs.drain(..).map(|t| t.0));
         stack.extend(st.grad.take().map(|t| t.0));
+        st.on_release.drain(..).for_each(|h| h());
         while let Some(node) = stack.pop() {
             if let Some(mut inner) = Arc::into_inner(node) {
                 let st = inner
@@ -546,6 +601,7 @@ impl Drop for Node {
                     .unwrap_or_else(PoisonError::into_inner);
                 stack.extend(st.inputs.drain(..).map(|t| t.0));
                 stack.extend(st.grad.take().map(|t| t.0));
+                st.on_release.drain(..).for_each(|h| h());
                 // `inner` is dropped here with no links left, so its own drop does not recurse.
             }
         }

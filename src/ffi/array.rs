@@ -18,6 +18,8 @@ pub const DS_FLAG_FORWARD: ds_flag = 4;
 pub const DS_FLAG_TEMPORARY: ds_flag = 5;
 /// Reverse mode also keeps this intermediate array's gradient.
 pub const DS_FLAG_RETAIN_GRAD: ds_flag = 6;
+/// diffstruc's `fix_pointer`: the gradient is zeroed at the start of every reverse pass.
+pub const DS_FLAG_FIXED: ds_flag = 7;
 
 /// Reads a C shape (`rank` extents) into sizes, rejecting NULL and negative values.
 fn read_shape(shape: *const i64, rank: usize, batch: i64) -> Result<(Vec<usize>, usize)> {
@@ -267,16 +269,12 @@ pub extern "C" fn ds_array_grad(a: *const ds_array, out: *mut *mut ds_array) -> 
     })
 }
 
-fn flag_name(flag: ds_flag) -> Result<&'static str> {
-    Ok(match flag {
-        DS_FLAG_REQUIRES_GRAD => "requires_grad",
-        DS_FLAG_SAMPLE_DEPENDENT => "is_sample_dependent",
-        DS_FLAG_SCALAR => "is_scalar",
-        DS_FLAG_FORWARD => "is_forward",
-        DS_FLAG_TEMPORARY => "is_temporary",
-        DS_FLAG_RETAIN_GRAD => "retain_grad",
-        _ => return Err(Error::argument(format!("unknown flag {flag}"))),
-    })
+/// The bit of a flag in the `ds_array_flags` mask: `1 << (flag - 1)`.
+fn flag_bit(flag: ds_flag) -> Result<u32> {
+    match flag {
+        DS_FLAG_REQUIRES_GRAD..=DS_FLAG_FIXED => Ok(1 << (flag - 1)),
+        _ => Err(Error::argument(format!("unknown flag {flag}"))),
+    }
 }
 
 /// Reads one flag (`DS_FLAG_*`).
@@ -287,16 +285,9 @@ pub extern "C" fn ds_array_get_flag(
     value: *mut bool,
 ) -> ds_status {
     boundary(|| {
+        let bit = flag_bit(flag)?;
         let t = handle::get(a, "a")?;
-        let v = match flag_name(flag)? {
-            "requires_grad" => t.requires_grad(),
-            "is_sample_dependent" => t.is_sample_dependent(),
-            "is_scalar" => t.is_scalar(),
-            "is_forward" => t.is_forward(),
-            "is_temporary" => t.is_temporary(),
-            _ => t.retains_grad(),
-        };
-        write_out(value, v, "value")
+        write_out(value, t.flag_bits() & bit != 0, "value")
     })
 }
 
@@ -304,15 +295,25 @@ pub extern "C" fn ds_array_get_flag(
 #[no_mangle]
 pub extern "C" fn ds_array_set_flag(a: *const ds_array, flag: ds_flag, value: bool) -> ds_status {
     boundary(|| {
+        let bit = flag_bit(flag)?;
         let t = handle::get(a, "a")?;
-        match flag_name(flag)? {
-            "requires_grad" => t.set_requires_grad(value),
-            "is_sample_dependent" => t.set_sample_dependent(value),
-            "is_scalar" => t.set_scalar(value),
-            "is_forward" => t.set_forward(value),
-            "is_temporary" => t.set_temporary(value),
-            _ => t.set_retain_grad(value),
-        }
+        t.set_flag_bits(bit, if value { bit } else { 0 });
+        Ok(())
+    })
+}
+
+/// Reads every flag at once as a mask: bit `n - 1` is flag `DS_FLAG_*` number `n`.
+#[no_mangle]
+pub extern "C" fn ds_array_flags(a: *const ds_array, flags: *mut u32) -> ds_status {
+    boundary(|| write_out(flags, handle::get(a, "a")?.flag_bits(), "flags"))
+}
+
+/// Sets the flags selected by `mask` to the corresponding bits of `values` (same bit layout as
+/// `ds_array_flags`); other flags are unchanged.
+#[no_mangle]
+pub extern "C" fn ds_array_set_flags(a: *const ds_array, mask: u32, values: u32) -> ds_status {
+    boundary(|| {
+        handle::get(a, "a")?.set_flag_bits(mask, values);
         Ok(())
     })
 }

@@ -13,6 +13,8 @@ pub struct ds_array {
 struct Slot {
     generation: u32,
     tensor: Option<Tensor>,
+    /// Claimed by `ds_array_adopt` (the object holding this handle belongs to a graph).
+    claimed: bool,
 }
 
 struct Table {
@@ -51,12 +53,14 @@ pub(crate) fn insert(t: Tensor) -> *mut ds_array {
     if let Some(i) = tb.free.pop() {
         let slot = &mut tb.slots[i as usize];
         slot.tensor = Some(t);
+        slot.claimed = false;
         encode(i, slot.generation)
     } else {
         let i = tb.slots.len() as u32;
         tb.slots.push(Slot {
             generation: 1,
             tensor: Some(t),
+            claimed: false,
         });
         encode(i, 1)
     }
@@ -80,6 +84,7 @@ pub(crate) fn get(h: *const ds_array, what: &str) -> Result<Tensor> {
         Some(Slot {
             generation: g,
             tensor: Some(t),
+            ..
         }) if *g == generation => Ok(t.clone()),
         _ => Err(bad_handle(what)),
     }
@@ -107,6 +112,31 @@ pub(crate) fn remove(h: *const ds_array, what: &str) -> Result<()> {
     // Dropped outside the lock: freeing a large graph takes time and needs no table access.
     drop(tensor);
     Ok(())
+}
+
+/// True if the raw handle value names a live handle.
+pub(crate) fn is_live_raw(raw: usize) -> bool {
+    if raw == 0 {
+        return false;
+    }
+    let (i, generation) = decode(std::ptr::without_provenance(raw));
+    let tb = table();
+    matches!(tb.slots.get(i), Some(s) if s.generation == generation && s.tensor.is_some())
+}
+
+/// Marks a live handle as claimed; returns false if it already was.
+pub(crate) fn claim(h: *const ds_array, what: &str) -> Result<bool> {
+    if h.is_null() {
+        return Err(Error::new(ErrorKind::Null, format!("{what} is NULL")));
+    }
+    let (i, generation) = decode(h);
+    let mut tb = table();
+    match tb.slots.get_mut(i) {
+        Some(s) if s.generation == generation && s.tensor.is_some() => {
+            Ok(!std::mem::replace(&mut s.claimed, true))
+        }
+        _ => Err(bad_handle(what)),
+    }
 }
 
 /// Number of live handles.

@@ -3,7 +3,8 @@
 //!
 //! Files: [`status`] (codes, last error, panic boundary), [`handle`] (the handle table),
 //! [`array`] (create, wrap, free, query, zero-copy access), [`ops`] (operations),
-//! [`autodiff`] (differentiation and graph control).
+//! [`autodiff`] (differentiation and graph control), [`graph`] (graph inspection),
+//! [`ownership`] (caller objects owned by graph nodes).
 
 #![allow(non_camel_case_types)]
 // These are C entry points: C callers pass raw pointers under the contract each function
@@ -13,8 +14,10 @@
 
 pub mod array;
 pub mod autodiff;
+pub mod graph;
 pub mod handle;
 pub mod ops;
+pub mod ownership;
 pub mod status;
 
 pub use handle::ds_array;

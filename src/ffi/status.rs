@@ -54,7 +54,16 @@ fn set_last_error(message: &str) {
 /// Runs the body of an exported function: converts errors to a status and a last-error message,
 /// and catches panics so that nothing unwinds into C or Fortran.
 pub(crate) fn boundary(f: impl FnOnce() -> Result<(), Error>) -> ds_status {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    let outermost = super::ownership::enter();
+    let result = catch_unwind(AssertUnwindSafe(f));
+    // Destructors of objects released by this call run now, outside the body and iteratively;
+    // a panic inside them is contained as well.
+    let drained = catch_unwind(AssertUnwindSafe(|| super::ownership::leave(outermost)));
+    if drained.is_err() {
+        set_last_error("internal error (please report): panic while releasing adopted objects");
+        return ds_status::DS_ERR_INTERNAL;
+    }
+    match result {
         Ok(Ok(())) => ds_status::DS_OK,
         Ok(Err(e)) => {
             set_last_error(e.message());

@@ -1,0 +1,44 @@
+//! `print_graph`: the operand tree of a node in diffstruc's text format.
+
+use super::tensor::Tensor;
+
+/// Most lines printed; a shared DAG printed as a tree can be exponentially large.
+const MAX_LINES: usize = 100_000;
+
+/// The tree under `root`, one line per node (pre-order: node, left subtree, right subtree;
+/// shared nodes appear under every parent), without diffstruc's header/footer lines and without
+/// the leading blank of list-directed output. `address` gives the number printed after `@`
+/// when `print_location` is set.
+pub fn graph_lines(root: &Tensor, print_location: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    // (node, prefix) in pre-order via an explicit stack (right pushed before left)
+    let mut stack: Vec<(Tensor, String)> = vec![(root.clone(), String::new())];
+    while let Some((node, prefix)) = stack.pop() {
+        if lines.len() == MAX_LINES {
+            lines.push("... (graph truncated)".to_string());
+            break;
+        }
+        let location = if print_location {
+            format!("@{}", node.key() as usize)
+        } else {
+            String::new()
+        };
+        let trimmed = prefix.trim_end();
+        lines.push(format!("{trimmed}└─ [{}]{location}", node.operation()));
+        let inputs = node.inputs();
+        let mark = |i: usize| if node.owns_input(i) { '*' } else { ' ' };
+        let mut children = Vec::new();
+        if let Some(left) = inputs.first() {
+            let connector = if inputs.len() > 1 { "├─" } else { "└─" };
+            children.push((
+                left.clone(),
+                format!("{trimmed}   {connector}{}L: ", mark(0)),
+            ));
+        }
+        if let Some(right) = inputs.get(1) {
+            children.push((right.clone(), format!("{trimmed}   └─{}R: ", mark(1))));
+        }
+        stack.extend(children.into_iter().rev());
+    }
+    lines
+}

@@ -1,0 +1,110 @@
+//! Graph inspection: operation names, inputs, printing, zeroing every gradient.
+
+use std::ffi::{c_char, CStr};
+
+use super::handle::{self, ds_array};
+use super::status::{boundary, ds_status, non_null, write_out};
+use crate::core::{self, print, Error};
+
+/// Copies `text` and a terminating NUL into `buf` (capacity `cap` bytes) if it fits, and writes
+/// the length without the NUL to `*len`. A buffer too small (or NULL) gives DS_ERR_ARGUMENT
+/// with `*len` written, so the caller can retry with a larger buffer.
+fn copy_text(text: &str, buf: *mut c_char, cap: usize, len: *mut usize) -> Result<(), Error> {
+    write_out(len, text.len(), "len")?;
+    if buf.is_null() || cap <= text.len() {
+        return Err(Error::argument(format!(
+            "text buffer holds {cap} bytes, {} are needed",
+            text.len() + 1
+        )));
+    }
+    // SAFETY: buf holds at least text.len() + 1 bytes (checked above).
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
+        buf.add(text.len()).write(0);
+    }
+    Ok(())
+}
+
+/// The operation that produced the array (diffstruc's `operation`, "none" for leaves), copied
+/// into `buf` as described for `ds_graph_print`.
+#[no_mangle]
+pub extern "C" fn ds_array_operation(
+    a: *const ds_array,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> ds_status {
+    boundary(|| copy_text(&handle::get(a, "a")?.operation(), buf, cap, len))
+}
+
+/// Overrides the operation name the array reports and prints (a NUL-terminated string).
+#[no_mangle]
+pub extern "C" fn ds_array_set_operation(a: *const ds_array, name: *const c_char) -> ds_status {
+    boundary(|| {
+        non_null(name, "name")?;
+        // SAFETY: non-null, NUL-terminated by contract.
+        let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+        handle::get(a, "a")?.set_operation(name.trim_end());
+        Ok(())
+    })
+}
+
+/// Number of inputs of the operation that produced `a` (0 for leaves and after
+/// `ds_nullify_graph`).
+#[no_mangle]
+pub extern "C" fn ds_array_num_inputs(a: *const ds_array, n: *mut usize) -> ds_status {
+    boundary(|| write_out(n, handle::get(a, "a")?.inputs().len(), "n"))
+}
+
+/// A new handle to input `i` (0-based) of the operation that produced `a`, and whether `a`
+/// consumed it as a temporary (diffstruc's `owns_left_operand` / `owns_right_operand`).
+/// Either output pointer may be NULL.
+#[no_mangle]
+pub extern "C" fn ds_array_input(
+    a: *const ds_array,
+    i: usize,
+    out: *mut *mut ds_array,
+    owned: *mut bool,
+) -> ds_status {
+    boundary(|| {
+        let t = handle::get(a, "a")?;
+        let inputs = t.inputs();
+        let input = inputs.get(i).ok_or_else(|| {
+            Error::argument(format!(
+                "input {i} requested, the array has {}",
+                inputs.len()
+            ))
+        })?;
+        if !owned.is_null() {
+            write_out(owned, t.owns_input(i), "owned")?;
+        }
+        if !out.is_null() {
+            write_out(out, handle::insert(input.clone()), "out")?;
+        }
+        Ok(())
+    })
+}
+
+/// The operand tree under `a` as diffstruc's `print_graph` prints it, between its header and
+/// footer lines: one line per node, separated by '\n', with `@<address>` after each node when
+/// `print_location` is true. Copied into `buf` (see `ds_array_operation` for the buffer rule).
+#[no_mangle]
+pub extern "C" fn ds_graph_print(
+    a: *const ds_array,
+    print_location: bool,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> ds_status {
+    boundary(|| {
+        let t = handle::get(a, "a")?;
+        let text = print::graph_lines(&t, print_location).join("\n");
+        copy_text(&text, buf, cap, len)
+    })
+}
+
+/// Zeroes the gradient of every array in the graph under `a` (`a` included).
+#[no_mangle]
+pub extern "C" fn ds_zero_all_grads(a: *const ds_array) -> ds_status {
+    boundary(|| core::zero_all_grads(&handle::get(a, "a")?))
+}

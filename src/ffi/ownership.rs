@@ -1,0 +1,104 @@
+//! Ownership of caller objects by graph nodes, for language layers (the Fortran module) whose
+//! operation results are heap objects that the caller may never free itself.
+//!
+//! diffstruc's rule is that a temporary result consumed by an operation belongs to the consumer.
+//! Here the consumer's node *adopts* the caller object: when the node is dropped or its graph is
+//! nullified, the object's destructor is called, exactly once, unless the caller already released
+//! the object's handle (which tells us the object is gone). Destructors run after the outermost
+//! `ds_` call on the thread returns to its body's end, one after another from a queue: releasing
+//! a graph of any depth never recurses through the caller.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+
+use super::handle::{self, ds_array};
+use super::status::{boundary, ds_status, write_out};
+
+/// Destructor of an adopted caller object; called with the object pointer given to
+/// `ds_array_adopt`.
+pub type ds_destroy_fn = Option<unsafe extern "C" fn(object: *mut c_void)>;
+
+struct Pending {
+    handle: usize,
+    object: *mut c_void,
+    destroy: unsafe extern "C" fn(*mut c_void),
+}
+
+// SAFETY: the object pointer is only passed back to the caller's destructor; the caller's
+// thread-safety contract (one graph, one thread at a time) covers its use.
+unsafe impl Send for Pending {}
+
+thread_local! {
+    static QUEUE: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+fn enqueue(p: Pending) {
+    // During thread teardown the queue may be gone: the object then simply leaks.
+    let _ = QUEUE.try_with(|q| q.borrow_mut().push(p));
+}
+
+/// Marks entry into an exported function; returns true for the outermost call on this thread.
+pub(crate) fn enter() -> bool {
+    DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get() == 1
+    })
+}
+
+/// Marks exit; the outermost exit runs the queued destructors.
+pub(crate) fn leave(outermost: bool) {
+    if outermost {
+        drain();
+    }
+    DEPTH.with(|d| d.set(d.get() - 1));
+}
+
+fn drain() {
+    // the RefCell borrow ends inside the closure, so destructors may enqueue more work
+    while let Some(p) = QUEUE.with(|q| q.borrow_mut().pop()) {
+        if handle::is_live_raw(p.handle) {
+            // SAFETY: the caller registered this destructor for this object, and its handle is
+            // still live, so the object has not been destroyed yet.
+            unsafe { (p.destroy)(p.object) };
+        }
+    }
+}
+
+/// Claims the caller object that holds handle `obj` for the array `owner`: when `owner` is
+/// freed or its graph nullified, `destroy(object)` is called (once), unless `obj` has been freed
+/// by then. An object can be claimed only once: `*adopted` is false (and nothing changes) if it
+/// was claimed before.
+#[no_mangle]
+pub extern "C" fn ds_array_adopt(
+    owner: *const ds_array,
+    obj: *const ds_array,
+    object: *mut c_void,
+    destroy: ds_destroy_fn,
+    adopted: *mut bool,
+) -> ds_status {
+    boundary(|| {
+        super::status::non_null(object, "object")?;
+        let destroy = destroy.ok_or_else(|| {
+            crate::core::Error::new(crate::core::ErrorKind::Null, "destroy is NULL")
+        })?;
+        let owner = handle::get(owner, "owner")?;
+        let claimed = handle::claim(obj, "obj")?;
+        if claimed {
+            let p = Pending {
+                handle: obj as usize,
+                object,
+                destroy,
+            };
+            owner.on_release(Box::new(move || enqueue(p)));
+        }
+        write_out(adopted, claimed, "adopted")
+    })
+}
+
+/// Writes `*live = true` if `a` is a live handle (created and not yet freed). Never fails for
+/// a stale or unknown handle: that is what it tests.
+#[no_mangle]
+pub extern "C" fn ds_array_is_live(a: *const ds_array, live: *mut bool) -> ds_status {
+    boundary(|| write_out(live, handle::is_live_raw(a as usize), "live"))
+}
