@@ -27,30 +27,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// `requires_grad`
-#define REQUIRES_GRAD 1
-
-// `is_sample_dependent`
-#define SAMPLE_DEPENDENT (1 << 1)
-
-// `is_scalar`
-#define SCALAR (1 << 2)
-
-// `is_forward`
-#define FORWARD (1 << 3)
-
-// `is_temporary`
-#define TEMPORARY (1 << 4)
-
-// keep the gradient of an intermediate node
-#define RETAIN_GRAD (1 << 5)
-
-// `fix_pointer`: the gradient is zeroed at the start of every reverse pass
-#define FIXED (1 << 6)
-
-// every defined bit
-#define ALL ((1 << 7) - 1)
-
 // Result of every `ds_` function. Numbers are stable and never reused.
 typedef enum {
   // Success.
@@ -59,9 +35,12 @@ typedef enum {
   DS_ERR_NULL = 1,
   // A handle was freed, stale, or never created by this library.
   DS_ERR_HANDLE = 2,
-  // Operand shapes do not conform; the message names the operation and both shapes.
+  // Shapes or lengths do not conform: operands of an operation (the message names the
+  // operation and both shapes), or a data, seed, direction or real-array length that differs
+  // from what the array's shape requires.
   DS_ERR_SHAPE = 3,
-  // An argument is out of range (dim, size, index, length, unknown operation code).
+  // An argument is out of range: a dim, a zero or negative size, an index, an unknown
+  // operation or flag code, a caller buffer too small.
   DS_ERR_ARGUMENT = 4,
   // Differentiation with respect to an array that does not require a gradient.
   DS_ERR_NO_GRAD = 5,
@@ -188,7 +167,8 @@ ds_status ds_array_wrap(const int64_t *shape, size_t rank, int64_t batch, float 
 // Creates a second handle to the same array (both must be freed). Used for value copies.
 ds_status ds_array_share(const ds_array *a, ds_array **out);
 
-// Creates a new leaf array with a copy of `a`'s values, shape and flags (no graph, no gradient).
+// Creates a new leaf array with a copy of `a`'s values and shape, and its `is_sample_dependent`
+// and `is_scalar` flags (no graph, no gradient, `requires_grad` false).
 ds_status ds_array_copy(const ds_array *a, ds_array **out);
 
 // Releases a handle. The array's memory is released when nothing else (another handle, or a
@@ -271,8 +251,11 @@ ds_status ds_zero_grad(const ds_array *a);
 // harmless; gradients of the inputs are not touched.
 ds_status ds_nullify_graph(const ds_array *a);
 
-// The operation that produced the array (diffstruc's `operation`, "none" for leaves), copied
-// into `buf` as described for `ds_graph_print`.
+// The operation that produced the array (diffstruc's `operation`, "none" for leaves).
+//
+// Text rule (also for `ds_graph_print`): `*len` receives the text length without the NUL;
+// the text and a NUL are copied into `buf` if `cap > *len`, otherwise (or if `buf` is NULL)
+// DS_ERR_ARGUMENT is returned with `*len` written, so the caller can retry with a larger buffer.
 ds_status ds_array_operation(const ds_array *a, char *buf, size_t cap, size_t *len);
 
 // Overrides the operation name the array reports and prints (a NUL-terminated string).
@@ -289,7 +272,7 @@ ds_status ds_array_input(const ds_array *a, size_t i, ds_array **out, bool *owne
 
 // The operand tree under `a` as diffstruc's `print_graph` prints it, between its header and
 // footer lines: one line per node, separated by '\n', with `@<address>` after each node when
-// `print_location` is true. Copied into `buf` (see `ds_array_operation` for the buffer rule).
+// `print_location` is true. Copied into `buf` under the text rule of `ds_array_operation`.
 ds_status ds_graph_print(const ds_array *a, bool print_location, char *buf, size_t cap, size_t *len);
 
 // Zeroes the gradient of every array in the graph under `a` (`a` included).
@@ -349,6 +332,11 @@ ds_status ds_array_adopt(const ds_array *owner, const ds_array *obj, void *objec
 // Writes `*live = true` if `a` is a live handle (created and not yet freed). Never fails for
 // a stale or unknown handle: that is what it tests.
 ds_status ds_array_is_live(const ds_array *a, bool *live);
+
+// Claims the caller object holding handle `a` without attaching it to a node, for callers
+// that keep ownership themselves (a Fortran variable assigned from a temporary result). Writes
+// `*claimed = false` if it was claimed before.
+ds_status ds_array_claim(const ds_array *a, bool *claimed);
 
 // Message describing the last failure on the calling thread ("" if none). The pointer stays
 // valid until the next failing call on this thread.

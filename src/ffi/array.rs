@@ -149,7 +149,8 @@ pub extern "C" fn ds_array_share(a: *const ds_array, out: *mut *mut ds_array) ->
     })
 }
 
-/// Creates a new leaf array with a copy of `a`'s values, shape and flags (no graph, no gradient).
+/// Creates a new leaf array with a copy of `a`'s values and shape, and its `is_sample_dependent`
+/// and `is_scalar` flags (no graph, no gradient, `requires_grad` false).
 #[no_mangle]
 pub extern "C" fn ds_array_copy(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
     boundary(|| {

@@ -25,8 +25,11 @@ fn copy_text(text: &str, buf: *mut c_char, cap: usize, len: *mut usize) -> Resul
     Ok(())
 }
 
-/// The operation that produced the array (diffstruc's `operation`, "none" for leaves), copied
-/// into `buf` as described for `ds_graph_print`.
+/// The operation that produced the array (diffstruc's `operation`, "none" for leaves).
+///
+/// Text rule (also for `ds_graph_print`): `*len` receives the text length without the NUL;
+/// the text and a NUL are copied into `buf` if `cap > *len`, otherwise (or if `buf` is NULL)
+/// DS_ERR_ARGUMENT is returned with `*len` written, so the caller can retry with a larger buffer.
 #[no_mangle]
 pub extern "C" fn ds_array_operation(
     a: *const ds_array,
@@ -87,7 +90,7 @@ pub extern "C" fn ds_array_input(
 
 /// The operand tree under `a` as diffstruc's `print_graph` prints it, between its header and
 /// footer lines: one line per node, separated by '\n', with `@<address>` after each node when
-/// `print_location` is true. Copied into `buf` (see `ds_array_operation` for the buffer rule).
+/// `print_location` is true. Copied into `buf` under the text rule of `ds_array_operation`.
 #[no_mangle]
 pub extern "C" fn ds_graph_print(
     a: *const ds_array,

@@ -79,6 +79,7 @@ pub extern "C" fn ds_array_adopt(
 ) -> ds_status {
     boundary(|| {
         super::status::non_null(object, "object")?;
+        super::status::non_null(adopted, "adopted")?;
         let destroy = destroy.ok_or_else(|| {
             crate::core::Error::new(crate::core::ErrorKind::Null, "destroy is NULL")
         })?;
@@ -101,4 +102,15 @@ pub extern "C" fn ds_array_adopt(
 #[no_mangle]
 pub extern "C" fn ds_array_is_live(a: *const ds_array, live: *mut bool) -> ds_status {
     boundary(|| write_out(live, handle::is_live_raw(a as usize), "live"))
+}
+
+/// Claims the caller object holding handle `a` without attaching it to a node, for callers
+/// that keep ownership themselves (a Fortran variable assigned from a temporary result). Writes
+/// `*claimed = false` if it was claimed before.
+#[no_mangle]
+pub extern "C" fn ds_array_claim(a: *const ds_array, claimed: *mut bool) -> ds_status {
+    boundary(|| {
+        super::status::non_null(claimed, "claimed")?;
+        write_out(claimed, handle::claim(a, "a")?, "claimed")
+    })
 }

@@ -16,9 +16,12 @@ pub enum ds_status {
     DS_ERR_NULL = 1,
     /// A handle was freed, stale, or never created by this library.
     DS_ERR_HANDLE = 2,
-    /// Operand shapes do not conform; the message names the operation and both shapes.
+    /// Shapes or lengths do not conform: operands of an operation (the message names the
+    /// operation and both shapes), or a data, seed, direction or real-array length that differs
+    /// from what the array's shape requires.
     DS_ERR_SHAPE = 3,
-    /// An argument is out of range (dim, size, index, length, unknown operation code).
+    /// An argument is out of range: a dim, a zero or negative size, an index, an unknown
+    /// operation or flag code, a caller buffer too small.
     DS_ERR_ARGUMENT = 4,
     /// Differentiation with respect to an array that does not require a gradient.
     DS_ERR_NO_GRAD = 5,
