@@ -1,0 +1,1299 @@
+!> diffstruc: automatic differentiation of real32 arrays, source compatible with diffstruc 1.1.1.
+!>
+!> `use diffstruc` gives `type(array_type)` with diffstruc's components, type-bound procedures,
+!> operators and generics. Values and gradients live in the Rust core (libdiffstruc): `x%val` and
+!> `x%grad%val` are Fortran pointers onto the core's buffers (no copies), and reference counts in
+!> the core decide when memory is released, whatever the ownership flags say. The differences
+!> from diffstruc 1.1.1 are listed in docs/differences.md.
+!>
+!> Memory rules, in short:
+!>  * an operation result (`f => x**2`) is a heap object; release it with `deallocate(f)` (or
+!>    `call f%deallocate()`); `nullify_graph` is optional and always safe;
+!>  * a result consumed by another operation while `is_temporary` is true (the default) belongs
+!>    to the consumer and is released with it, as in diffstruc, but only once and only if the
+!>    program has not released it itself;
+!>  * value copies (`a = b`, compiler temporaries) refer to the same array; releasing any copy,
+!>    in any order, any number of times, is safe.
+module diffstruc
+  use, intrinsic :: iso_c_binding, only: c_ptr, c_null_ptr, c_associated, c_loc, c_funloc, &
+       c_f_pointer, c_int, c_int32_t, c_int64_t, c_size_t, c_bool, c_float, c_char, c_null_char
+  use, intrinsic :: iso_fortran_env, only: real32, error_unit
+  use diffstruc_c
+  implicit none
+  private
+
+  public :: real32
+  public :: diffstruc__max_recursion_depth, diffstruc__init_map_cap
+  public :: array_type, get_partial
+  public :: operator(+), operator(-), operator(*), operator(/), operator(**)
+  public :: sum, mean, exp, log, sin, cos, tan, tanh
+  public :: sqrt, sign, sigmoid, gaussian, abs, log10, max
+  public :: diffstruc_live_arrays
+
+  !> Kept for source compatibility: the core has no recursion and no depth limit.
+  integer, save :: diffstruc__max_recursion_depth = 1000
+  !> Kept for source compatibility: the core needs no pointer maps.
+  integer, save :: diffstruc__init_map_cap = 32
+
+  !> Flag bits exchanged with the core (bit n-1 is DS_FLAG n); RETAIN_GRAD is the core's own.
+  integer(c_int32_t), parameter :: BIT_REQUIRES_GRAD = 1, BIT_SAMPLE_DEPENDENT = 2, &
+       BIT_SCALAR = 4, BIT_FORWARD = 8, BIT_TEMPORARY = 16, BIT_RETAIN_GRAD = 32, BIT_FIXED = 64
+  integer(c_int32_t), parameter :: USER_BITS = BIT_REQUIRES_GRAD + BIT_SAMPLE_DEPENDENT + &
+       BIT_SCALAR + BIT_FORWARD + BIT_TEMPORARY + BIT_FIXED
+
+  !> A differentiable array: per-sample `shape` plus a batch of samples; `val(E, S)`.
+  type :: array_type
+     integer :: id = -1
+     integer :: rank = 1
+     integer, dimension(:), allocatable :: shape
+     integer :: size = 0
+     logical :: is_sample_dependent = .true.
+     logical :: is_scalar = .false.
+     logical :: is_forward = .false.
+     logical :: allocated = .false.
+     !> Values, shape (E, S): a pointer onto the core's buffer.
+     real(real32), dimension(:,:), pointer, contiguous :: val => null()
+     integer, dimension(:), allocatable :: indices
+     integer, dimension(:,:), allocatable :: adj_ja
+     logical, dimension(:,:), allocatable :: mask
+     logical :: requires_grad = .false.
+     !> Gradient (reverse mode); its `val` is a pointer onto the core's gradient buffer.
+     type(array_type), pointer :: grad => null()
+     type(array_type), pointer :: left_operand => null()
+     type(array_type), pointer :: right_operand => null()
+     character(len=32) :: operation = 'none'
+     logical :: owns_left_operand = .false.
+     logical :: owns_right_operand = .false.
+     logical :: owns_gradient = .true.
+     logical :: fix_pointer = .false.
+     logical :: is_temporary = .true.
+     real(real32), dimension(:), allocatable :: direction
+     procedure(get_partial), pass(this), pointer :: get_partial_left => null()
+     procedure(get_partial), pass(this), pointer :: get_partial_right => null()
+     procedure(get_partial_val), pass(this), pointer :: get_partial_left_val => null()
+     procedure(get_partial_val), pass(this), pointer :: get_partial_right_val => null()
+     !> Handle of the core array (one per object that owns it).
+     type(c_ptr), private :: ds = c_null_ptr
+     !> Address of the object that owns `ds`: a bitwise copy made by the compiler has a different
+     !> address, and so never frees the handle.
+     type(c_ptr), private :: self = c_null_ptr
+     !> The object was allocated by this module as an operation result.
+     logical, private :: heap = .false.
+     !> `grad` was allocated for this object and is released with it.
+     logical, private :: own_grad = .false.
+     !> A temporary result object this variable took over in an assignment (`v = x*y`).
+     type(array_type), pointer, private :: adopted => null()
+   contains
+     procedure, pass(this) :: allocate => allocate_array
+     procedure, pass(this) :: deallocate => deallocate_array
+     procedure, pass(this) :: flatten => flatten_array
+     procedure, pass(this) :: assign_shallow
+     procedure, pass(this) :: assign_and_deallocate_source
+     procedure, pass(this) :: set => set_array
+     procedure, pass(this) :: extract => extract_array
+     procedure, pass(this) :: set_direction
+     procedure, pass(this) :: set_requires_grad
+     procedure, pass(this) :: grad_reverse
+     procedure, pass(this) :: grad_forward
+     procedure, pass(this) :: zero_grad
+     procedure, pass(this) :: zero_all_grads
+     procedure, pass(this) :: reset_graph
+     procedure, pass(this) :: nullify_graph
+     procedure, pass(this) :: print_graph
+
+     procedure :: add_arrays, add_real1d, add_real2d, add_scalar
+     generic, public :: operator(+) => add_arrays, add_real1d, add_real2d, add_scalar
+     procedure :: subtract_arrays, subtract_real2d, subtract_real1d, subtract_scalar, &
+          negate_array
+     generic, public :: operator(-) => subtract_arrays, subtract_real2d, subtract_real1d, &
+          subtract_scalar, negate_array
+     procedure :: multiply_arrays, multiply_real2d, multiply_scalar
+     generic, public :: operator(*) => multiply_arrays, multiply_real2d, multiply_scalar
+     procedure :: divide_arrays, divide_scalar, divide_real1d
+     generic, public :: operator(/) => divide_arrays, divide_scalar, divide_real1d
+     procedure :: power_arrays, power_real_scalar, power_int_scalar
+     generic, public :: operator(**) => power_arrays, power_real_scalar, power_int_scalar
+
+     procedure :: assign => assign_array
+     generic, public :: assignment(=) => assign
+     final :: finalise_array
+  end type array_type
+
+  !> Graph-building derivative rule of a custom operation (see diffstruc's custom operations).
+  abstract interface
+     function get_partial(this, upstream_grad) result(output)
+       import :: array_type
+       class(array_type), intent(inout) :: this
+       type(array_type), intent(in) :: upstream_grad
+       type(array_type) :: output
+     end function get_partial
+
+     pure subroutine get_partial_val(this, upstream_grad, output)
+       import :: array_type, real32
+       class(array_type), intent(in) :: this
+       real(real32), dimension(:,:), intent(in) :: upstream_grad
+       real(real32), dimension(:,:), intent(out) :: output
+     end subroutine get_partial_val
+  end interface
+
+  interface array_type
+     module procedure constructor
+  end interface array_type
+
+  interface operator(+)
+     module procedure real2d_add, real1d_add, scalar_add
+  end interface
+  interface operator(-)
+     module procedure scalar_subtract
+  end interface
+  interface operator(*)
+     module procedure real2d_multiply, scalar_multiply
+  end interface
+  interface operator(/)
+     module procedure scalar_divide
+  end interface
+  interface operator(**)
+     module procedure scalar_power, int_scalar_power
+  end interface
+
+  interface sum
+     module procedure sum_array, sum_all_array
+  end interface
+  interface mean
+     module procedure mean_array, mean_all_array
+  end interface
+  interface exp
+     module procedure exp_array
+  end interface
+  interface log
+     module procedure log_array
+  end interface
+  interface log10
+     module procedure log10_array
+  end interface
+  interface sqrt
+     module procedure sqrt_array
+  end interface
+  interface abs
+     module procedure abs_array
+  end interface
+  interface sigmoid
+     module procedure sigmoid_array
+  end interface
+  interface gaussian
+     module procedure gaussian_array
+  end interface
+  interface sign
+     module procedure sign_array
+  end interface
+  interface sin
+     module procedure sin_array
+  end interface
+  interface cos
+     module procedure cos_array
+  end interface
+  interface tan
+     module procedure tan_array
+  end interface
+  interface tanh
+     module procedure tanh_array
+  end interface
+  interface max
+     module procedure max_arrays, max_scalar
+  end interface
+
+  interface
+     function c_strlen(s) result(n) bind(c, name='strlen')
+       import :: c_ptr, c_size_t
+       type(c_ptr), value :: s
+       integer(c_size_t) :: n
+     end function c_strlen
+  end interface
+
+contains
+
+!===============================================================================================
+! Internal helpers
+!===============================================================================================
+
+  !> The core's message for the last failure on this thread.
+  function last_error() result(msg)
+    character(len=:), allocatable :: msg
+    type(c_ptr) :: p
+    character(kind=c_char), pointer :: chars(:)
+    integer :: i, n
+    p = ds_last_error()
+    n = int(c_strlen(p))
+    call c_f_pointer(p, chars, [n])
+    allocate(character(len=n) :: msg)
+    do i = 1, n
+       msg(i:i) = chars(i)
+    end do
+  end function last_error
+
+  !> Stops the program with diffstruc's error format.
+  subroutine fatal(where, message)
+    character(len=*), intent(in) :: where, message
+    write(error_unit, '(a)') ' ERROR: ' // where // ': ' // message
+    error stop 1
+  end subroutine fatal
+
+  !> Stops with the core's message if a core call failed.
+  subroutine check(status, where)
+    integer(c_int), intent(in) :: status
+    character(len=*), intent(in) :: where
+    if (status /= DS_OK) call fatal(where, last_error())
+  end subroutine check
+
+  !> Address of an object (c_loc needs a non-polymorphic target).
+  function address(x) result(p)
+    type(array_type), intent(in), target :: x
+    type(c_ptr) :: p
+    p = c_loc(x)
+  end function address
+
+  !> True if `x` is the object that owns its handle (not a compiler copy of it).
+  logical function is_owner(x)
+    class(array_type), intent(in) :: x
+    is_owner = c_associated(x%ds)
+    if (is_owner) is_owner = c_associated(x%self, address(x))
+  end function is_owner
+
+  !> The flags of an object as core bits.
+  integer(c_int32_t) function flag_bits(x)
+    class(array_type), intent(in) :: x
+    flag_bits = 0
+    if (x%requires_grad) flag_bits = ior(flag_bits, BIT_REQUIRES_GRAD)
+    if (x%is_sample_dependent) flag_bits = ior(flag_bits, BIT_SAMPLE_DEPENDENT)
+    if (x%is_scalar) flag_bits = ior(flag_bits, BIT_SCALAR)
+    if (x%is_forward) flag_bits = ior(flag_bits, BIT_FORWARD)
+    if (x%is_temporary) flag_bits = ior(flag_bits, BIT_TEMPORARY)
+    if (x%fix_pointer) flag_bits = ior(flag_bits, BIT_FIXED)
+  end function flag_bits
+
+  !> The handle of an operand, after copying its user-settable flags to the core (the
+  !> components are the source of truth: programs assign them directly).
+  function operand(x, where) result(h)
+    class(array_type), intent(in), target :: x
+    character(len=*), intent(in) :: where
+    type(c_ptr) :: h
+    if (.not. c_associated(x%ds)) call fatal(where, 'operand is not allocated')
+    h = x%ds
+    call check(ds_array_set_flags(h, USER_BITS, flag_bits(x)), where)
+    if (x%requires_grad .and. .not. associated(x%grad)) call ensure_grad(x)
+  end function operand
+
+  !> Gives a variable (a leaf, or a `fix_pointer` node) its `grad` object, whose values alias the
+  !> core's gradient buffer, so that reverse mode results are visible in `x%grad%val`.
+  subroutine ensure_grad(x)
+    class(array_type), intent(in), target :: x
+    type(array_type), pointer :: p
+    integer(c_size_t) :: n
+    if (.not. is_owner(x)) return
+    call check(ds_array_num_inputs(x%ds, n), 'grad')
+    if (n /= 0 .and. .not. x%fix_pointer) return
+    ! `x` is intent(in) in the operators that get here; its grad pointer is a cache of core state,
+    ! so it is filled in through a pointer to the same object.
+    p => x
+    call attach_grad(p)
+  end subroutine ensure_grad
+
+  !> Associates `this%grad` with an object sharing the core's gradient (created as zeros).
+  subroutine attach_grad(this)
+    type(array_type), intent(inout) :: this
+    type(c_ptr) :: data, g
+    call check(ds_array_grad_data(this%ds, data), 'grad')
+    call check(ds_array_grad(this%ds, g), 'grad')
+    this%grad => wrap(g, heap=.false.)
+    this%own_grad = .true.
+    this%owns_gradient = .true.
+    if (.not. c_associated(data)) call fatal('grad', 'no gradient buffer')
+  end subroutine attach_grad
+
+  !> Points `x%val` at the core's values and reads shape, flags and operation name.
+  subroutine pull(x)
+    type(array_type), intent(inout) :: x
+    integer(c_int64_t) :: e, s, shp(32)
+    integer(c_size_t) :: r, n
+    type(c_ptr) :: p
+    integer(c_int32_t) :: bits
+    character(kind=c_char) :: name(33)
+    integer :: i
+    call check(ds_array_extents(x%ds, e, s), 'array_type')
+    call check(ds_array_data(x%ds, p), 'array_type')
+    call c_f_pointer(p, x%val, [e, s])
+    call check(ds_array_shape(x%ds, shp, size(shp, kind=c_size_t), r), 'array_type')
+    x%shape = int(shp(1:r))
+    x%size = int(e)
+    x%rank = 1
+    x%allocated = .true.
+    call check(ds_array_flags(x%ds, bits), 'array_type')
+    x%requires_grad = iand(bits, BIT_REQUIRES_GRAD) /= 0
+    x%is_sample_dependent = iand(bits, BIT_SAMPLE_DEPENDENT) /= 0
+    x%is_scalar = iand(bits, BIT_SCALAR) /= 0
+    x%is_forward = iand(bits, BIT_FORWARD) /= 0
+    x%operation = ''
+    if (ds_array_operation(x%ds, name, size(name, kind=c_size_t), n) == DS_OK) then
+       do i = 1, int(n)
+          x%operation(i:i) = name(i)
+       end do
+    end if
+  end subroutine pull
+
+  !> A new result object holding core handle `h`.
+  function wrap(h, heap) result(c)
+    type(c_ptr), intent(in) :: h
+    logical, intent(in), optional :: heap
+    type(array_type), pointer :: c
+    allocate(c)
+    c%ds = h
+    c%self = c_loc(c)
+    c%heap = .true.
+    if (present(heap)) c%heap = heap
+    call pull(c)
+  end function wrap
+
+  !> diffstruc's ownership rule: a temporary result consumed by an operation belongs to the
+  !> consumer. The consumer's core node adopts the object (a compiler copy of it stands for the
+  !> original, whose address it carries) and releases it when the node is released.
+  subroutine adopt(c, x, owned)
+    type(array_type), intent(in) :: c
+    class(array_type), intent(in) :: x
+    logical, intent(out) :: owned
+    logical(c_bool) :: adopted
+    owned = .false.
+    if (.not. (x%is_temporary .and. x%heap .and. c_associated(x%self))) return
+    call check(ds_array_adopt(c%ds, x%ds, x%self, c_funloc(release_object), adopted), 'adopt')
+    owned = adopted
+  end subroutine adopt
+
+  !> Records the operands of a new result, diffstruc style, and adopts temporary operands.
+  subroutine link(c, a, b)
+    type(array_type), pointer, intent(inout) :: c
+    class(array_type), intent(in), target :: a
+    class(array_type), intent(in), target, optional :: b
+    logical :: owned
+    call adopt(c, a, owned)
+    if (c%requires_grad .and. a%requires_grad) then
+       c%left_operand => a
+       c%owns_left_operand = a%is_temporary
+    end if
+    if (present(b)) then
+       call adopt(c, b, owned)
+       if (c%requires_grad .and. b%requires_grad) then
+          c%right_operand => b
+          c%owns_right_operand = b%is_temporary
+       end if
+    end if
+  end subroutine link
+
+  !> Destructor the core calls for an adopted result object.
+  recursive subroutine release_object(object) bind(c)
+    type(c_ptr), value :: object
+    type(array_type), pointer :: p
+    call c_f_pointer(object, p)
+    call release(p)
+    deallocate(p)
+  end subroutine release_object
+
+  !> Releases what an object owns: its handle (only the owning object, never a compiler copy),
+  !> its gradient object and a result object it took over. Safe to call any number of times.
+  recursive subroutine release(this)
+    type(array_type), intent(inout), target :: this
+    integer(c_int) :: status
+    logical(c_bool) :: live
+    type(array_type), pointer :: g, t
+    if (c_associated(this%ds)) then
+       if (c_associated(this%self, c_loc(this))) then
+          if (associated(this%grad) .and. this%own_grad) then
+             g => this%grad
+             this%grad => null()
+             call release(g)
+             deallocate(g)
+          end if
+          if (associated(this%adopted)) then
+             t => this%adopted
+             this%adopted => null()
+             status = ds_array_is_live(t%ds, live)
+             if (live) call release_object(c_loc(t))
+          end if
+          status = ds_array_free(this%ds)
+       end if
+    end if
+    this%ds = c_null_ptr
+    this%self = c_null_ptr
+    this%own_grad = .false.
+    this%val => null()
+    this%grad => null()
+    this%adopted => null()
+    this%allocated = .false.
+    this%size = 0
+  end subroutine release
+
+  !> Finaliser: harmless when a compiler calls it too often (copies never free) or never (the
+  !> core then keeps the array until the process ends). Elemental, because gfortran before 13
+  !> passes its array descriptor instead of the object to a scalar final procedure.
+  recursive impure elemental subroutine finalise_array(this)
+    type(array_type), intent(inout) :: this
+    call release(this)
+  end subroutine finalise_array
+
+  !> Operation helpers: look up operands, run the core operation, wrap and link the result.
+  function unary_op(op, a, where) result(c)
+    integer(c_int32_t), intent(in) :: op
+    class(array_type), intent(in), target :: a
+    character(len=*), intent(in) :: where
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_unary(op, operand(a, where), h), where)
+    c => wrap(h)
+    call link(c, a)
+  end function unary_op
+
+  function binary_op(op, a, b, where) result(c)
+    integer(c_int32_t), intent(in) :: op
+    class(array_type), intent(in), target :: a, b
+    character(len=*), intent(in) :: where
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_binary(op, operand(a, where), operand(b, where), h), where)
+    c => wrap(h)
+    call link(c, a, b)
+  end function binary_op
+
+  function array_scalar_op(op, a, x, where) result(c)
+    integer(c_int32_t), intent(in) :: op
+    class(array_type), intent(in), target :: a
+    real(real32), intent(in) :: x
+    character(len=*), intent(in) :: where
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_binary_scalar(op, operand(a, where), real(x, c_float), h), where)
+    c => wrap(h)
+    call link(c, a)
+  end function array_scalar_op
+
+  function scalar_array_op(op, x, a, where) result(c)
+    integer(c_int32_t), intent(in) :: op
+    real(real32), intent(in) :: x
+    class(array_type), intent(in), target :: a
+    character(len=*), intent(in) :: where
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_scalar_binary(op, real(x, c_float), operand(a, where), h), where)
+    c => wrap(h)
+    call link(c, a)
+  end function scalar_array_op
+
+  function array_real1d_op(op, a, v, where) result(c)
+    integer(c_int32_t), intent(in) :: op
+    class(array_type), intent(in), target :: a
+    real(real32), dimension(:), intent(in) :: v
+    character(len=*), intent(in) :: where
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_binary_real1d(op, operand(a, where), v, size(v, kind=c_size_t), h), where)
+    c => wrap(h)
+    call link(c, a)
+  end function array_real1d_op
+
+  function array_real2d_op(op, a, m, where) result(c)
+    integer(c_int32_t), intent(in) :: op
+    class(array_type), intent(in), target :: a
+    real(real32), dimension(:,:), intent(in) :: m
+    character(len=*), intent(in) :: where
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_binary_real2d(op, operand(a, where), m, size(m, 1, kind=c_size_t), &
+         size(m, 2, kind=c_size_t), h), where)
+    c => wrap(h)
+    call link(c, a)
+  end function array_real2d_op
+
+  function reduce_op(a, dim, mean, where) result(c)
+    class(array_type), intent(in), target :: a
+    integer, intent(in), optional :: dim
+    logical, intent(in) :: mean
+    character(len=*), intent(in) :: where
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    if (present(dim)) then
+       if (mean) then
+          call check(ds_mean(operand(a, where), int(dim, c_int32_t), h), where)
+       else
+          call check(ds_sum(operand(a, where), int(dim, c_int32_t), h), where)
+       end if
+    else if (mean) then
+       call check(ds_mean_all(operand(a, where), h), where)
+    else
+       call check(ds_sum_all(operand(a, where), h), where)
+    end if
+    c => wrap(h)
+    call link(c, a)
+  end function reduce_op
+
+  !> Live core arrays in the process (an extension for tests and leak checks).
+  integer function diffstruc_live_arrays()
+    diffstruc_live_arrays = int(ds_live_arrays())
+  end function diffstruc_live_arrays
+
+!===============================================================================================
+! Lifecycle
+!===============================================================================================
+
+  !> A fresh object with every default of diffstruc (no storage).
+  function constructor() result(this)
+    type(array_type) :: this
+    this%id = -1
+  end function constructor
+
+  !> Allocates values: `array_shape` = per-sample shape followed by the batch size; `source` a
+  !> real scalar (fill), a real rank-2 array (copied, (E, S)) or an array_type (copied).
+  subroutine allocate_array(this, array_shape, source)
+    class(array_type), intent(inout), target :: this
+    integer, dimension(:), intent(in), optional :: array_shape
+    class(*), dimension(..), intent(in), optional :: source
+    character(len=*), parameter :: where = 'allocate'
+    integer(c_int64_t), allocatable :: shp(:)
+    type(c_ptr) :: h
+    integer :: n
+
+    if (this%allocated .or. c_associated(this%ds)) &
+         call fatal(where, 'Trying to allocate already allocated array values')
+    if (present(array_shape)) then
+       n = size(array_shape)
+       if (n < 1) call fatal(where, 'array_shape must hold at least the batch size')
+       shp = int(array_shape(1:n-1), c_int64_t)
+    end if
+    h = c_null_ptr
+    if (present(source)) then
+       select rank (source)
+       rank (0)
+          select type (source)
+          type is (real(real32))
+             if (.not. present(array_shape)) call fatal(where, 'Source shape not provided')
+             call check(ds_array_full(shp, size(shp, kind=c_size_t), &
+                  int(array_shape(n), c_int64_t), real(source, c_float), h), where)
+          class is (array_type)
+             if (present(array_shape)) then
+                if (any(array_shape /= shape(source%val))) &
+                     call fatal(where, 'Source shape does not match array shape')
+             end if
+             call this%assign(source)
+             return
+          class default
+             call fatal(where, 'Incompatible source type for rank 0')
+          end select
+       rank (2)
+          select type (source)
+          type is (real(real32))
+             if (present(array_shape)) then
+                if (size(array_shape) /= 2) then
+                   call fatal(where, 'Source shape does not match array shape')
+                else if (any(array_shape /= shape(source))) then
+                   call fatal(where, 'Source shape does not match array shape')
+                end if
+             end if
+             shp = [int(size(source, 1), c_int64_t)]
+             call check(ds_array_from_data(shp, 1_c_size_t, int(size(source, 2), c_int64_t), &
+                  reshape(real(source, c_float), [size(source)]), &
+                  size(source, kind=c_size_t), h), where)
+          class default
+             call fatal(where, 'Incompatible source type for rank 2')
+          end select
+       rank default
+          call fatal(where, 'Unrecognised source rank')
+       end select
+    else if (present(array_shape)) then
+       call check(ds_array_create(shp, size(shp, kind=c_size_t), &
+            int(array_shape(n), c_int64_t), h), where)
+    else
+       call fatal(where, 'No shape or source provided')
+    end if
+    call take_handle(this, h)
+  end subroutine allocate_array
+
+  !> Makes `this` the owner of a fresh handle, keeping its user-set flags.
+  subroutine take_handle(this, h)
+    class(array_type), intent(inout), target :: this
+    type(c_ptr), intent(in) :: h
+    integer(c_int64_t) :: e, s, shp(32)
+    integer(c_size_t) :: r
+    type(c_ptr) :: p
+    this%ds = h
+    this%self = address(this)
+    call check(ds_array_set_flags(h, USER_BITS, flag_bits(this)), 'allocate')
+    call check(ds_array_extents(h, e, s), 'allocate')
+    call check(ds_array_data(h, p), 'allocate')
+    call c_f_pointer(p, this%val, [e, s])
+    call check(ds_array_shape(h, shp, size(shp, kind=c_size_t), r), 'allocate')
+    this%shape = int(shp(1:r))
+    this%size = int(e)
+    this%rank = 1
+    this%allocated = .true.
+    if (this%requires_grad) call attach_grad_if_leaf(this)
+  end subroutine take_handle
+
+  subroutine attach_grad_if_leaf(this)
+    class(array_type), intent(inout), target :: this
+    type(array_type), pointer :: p
+    integer(c_size_t) :: n
+    if (associated(this%grad) .or. .not. is_owner(this)) return
+    call check(ds_array_num_inputs(this%ds, n), 'grad')
+    if (n /= 0 .and. .not. this%fix_pointer) return
+    p => this
+    call attach_grad(p)
+  end subroutine attach_grad_if_leaf
+
+  !> Releases this object's storage. The core keeps the array alive while a graph uses it.
+  subroutine deallocate_array(this, keep_shape)
+    class(array_type), intent(inout), target :: this
+    logical, intent(in), optional :: keep_shape
+    logical :: keep
+    type(array_type), pointer :: p
+    keep = .false.
+    if (present(keep_shape)) keep = keep_shape
+    p => this
+    call release(p)
+    if (allocated(this%indices)) deallocate(this%indices)
+    if (allocated(this%adj_ja)) deallocate(this%adj_ja)
+    if (allocated(this%mask)) deallocate(this%mask)
+    if (allocated(this%direction)) deallocate(this%direction)
+    if (.not. keep .and. allocated(this%shape)) deallocate(this%shape)
+  end subroutine deallocate_array
+
+  !> The values of the first sample, in storage order.
+  pure function flatten_array(this) result(output)
+    class(array_type), intent(in) :: this
+    real(real32), dimension(this%size) :: output
+    output = this%val(1:this%size, 1)
+  end function flatten_array
+
+  !> Value assignment: `this` refers to the same core array as `input` (values, graph and
+  !> gradient are shared, not copied). A temporary result on the right (`v = x*y`) is taken over
+  !> by `this` and released with it.
+  recursive subroutine assign_array(this, input)
+    class(array_type), intent(inout), target :: this
+    type(array_type), intent(in), target :: input
+    type(c_ptr) :: h
+    logical(c_bool) :: claimed
+    type(array_type), pointer :: p
+
+    h = c_null_ptr
+    if (c_associated(input%ds)) call check(ds_array_share(input%ds, h), 'assignment(=)')
+    p => this
+    call release(p)
+    call copy_fields(this, input)
+    this%is_temporary = .true.
+    this%fix_pointer = .false.
+    if (allocated(this%direction)) deallocate(this%direction)
+    if (c_associated(h)) then
+       call take_handle(this, h)
+       call copy_fields(this, input)
+       if (associated(input%grad)) then
+          p => this
+          call attach_grad(p)
+       end if
+       if (input%is_temporary .and. input%heap .and. c_associated(input%self)) then
+          call check(ds_array_claim(input%ds, claimed), 'assignment(=)')
+          if (claimed) call c_f_pointer(input%self, this%adopted)
+       end if
+    end if
+  end subroutine assign_array
+
+  !> Copies diffstruc's value-assignment fields (not the handle, not the gradient object).
+  subroutine copy_fields(this, input)
+    class(array_type), intent(inout) :: this
+    type(array_type), intent(in), target :: input
+    this%id = input%id
+    this%rank = input%rank
+    this%size = input%size
+    this%is_sample_dependent = input%is_sample_dependent
+    this%is_forward = input%is_forward
+    this%is_scalar = input%is_scalar
+    this%allocated = input%allocated
+    this%requires_grad = input%requires_grad
+    this%operation = input%operation
+    this%owns_gradient = input%owns_gradient
+    this%owns_left_operand = input%owns_left_operand
+    this%owns_right_operand = input%owns_right_operand
+    if (allocated(input%shape)) this%shape = input%shape
+    if (allocated(input%indices)) this%indices = input%indices
+    if (allocated(input%adj_ja)) this%adj_ja = input%adj_ja
+    if (allocated(input%mask)) this%mask = input%mask
+    this%left_operand => input%left_operand
+    this%right_operand => input%right_operand
+    this%get_partial_left => input%get_partial_left
+    this%get_partial_right => input%get_partial_right
+    this%get_partial_left_val => input%get_partial_left_val
+    this%get_partial_right_val => input%get_partial_right_val
+  end subroutine copy_fields
+
+  !> Like `=` but keeps `this` where `source` has nothing, copies `is_temporary`, and does not
+  !> claim the gradient (`owns_gradient = .false.`).
+  subroutine assign_shallow(this, source)
+    class(array_type), intent(inout) :: this
+    class(array_type), intent(in), target :: source
+    logical :: temporary
+    temporary = source%is_temporary
+    select type (source)
+    type is (array_type)
+       call this%assign(source)
+    class default
+       call fatal('assign_shallow', 'source must be of type array_type')
+    end select
+    this%is_temporary = temporary
+    this%owns_gradient = .false.
+  end subroutine assign_shallow
+
+  !> `this = source`, then the source object is released and `source` disassociated.
+  subroutine assign_and_deallocate_source(this, source, owns_left_operand, owns_right_operand)
+    class(array_type), intent(inout) :: this
+    type(array_type), pointer, intent(inout) :: source
+    logical, intent(in), optional :: owns_left_operand, owns_right_operand
+    if (.not. associated(source)) call fatal('assign_and_deallocate_source', 'source is null')
+    if (present(owns_left_operand)) source%owns_left_operand = owns_left_operand
+    if (present(owns_right_operand)) source%owns_right_operand = owns_right_operand
+    call this%assign(source)
+    if (associated(this%adopted, source)) this%adopted => null()
+    call release(source)
+    deallocate(source)
+    source => null()
+  end subroutine assign_and_deallocate_source
+
+  !> Copies host values into `val`: rank 1 fills the first sample, rank 2 is `(E, S)`, ranks
+  !> 3 to 5 are the per-sample shape plus the batch.
+  pure subroutine set_array(this, input)
+    class(array_type), intent(inout) :: this
+    real(real32), dimension(..), intent(in) :: input
+    if (.not. associated(this%val)) error stop 'set: the array is not allocated'
+    select rank (input)
+    rank (1)
+       if (size(input) /= size(this%val, 1)) &
+            error stop 'set: rank-1 input length differs from the elements per sample'
+       this%val(:, 1) = input
+    rank (2)
+       if (any(shape(input) /= shape(this%val))) &
+            error stop 'set: rank-2 input shape differs from (elements, batch)'
+       this%val = input
+    rank (3)
+       if (size(input) /= size(this%val)) error stop 'set: input size differs from the array size'
+       this%val = reshape(input, shape(this%val))
+    rank (4)
+       if (size(input) /= size(this%val)) error stop 'set: input size differs from the array size'
+       this%val = reshape(input, shape(this%val))
+    rank (5)
+       if (size(input) /= size(this%val)) error stop 'set: input size differs from the array size'
+       this%val = reshape(input, shape(this%val))
+    rank default
+       error stop 'set: input rank must be 1 to 5'
+    end select
+  end subroutine set_array
+
+  !> Copies `val` out into a host array of rank 1 to 5 (per-sample shape plus batch).
+  subroutine extract_array(this, output)
+    class(array_type), intent(in) :: this
+    real(real32), dimension(..), allocatable, intent(out) :: output
+    integer :: s, r
+    integer, allocatable :: dims(:)
+    if (.not. associated(this%val)) then
+       write(error_unit, '(a)') ' WARNING: Trying to extract from unallocated array'
+       return
+    end if
+    s = size(this%val, 2)
+    r = rank(output)
+    if (r >= 3) then
+       if (size(this%shape) < r - 1) then
+          write(error_unit, '(a,i0,a,i0)') ' ERROR: extract: output rank ', r, &
+               ' needs at least ', r - 1, ' per-sample dimensions'
+          return
+       end if
+       dims = [this%shape(1:r-2), product(this%shape(r-1:)), s]
+    end if
+    select rank (output)
+    rank (1)
+       output = reshape(this%val, [size(this%val)])
+    rank (2)
+       output = this%val
+    rank (3)
+       allocate(output(dims(1), dims(2), dims(3)))
+       output = reshape(this%val, shape(output))
+    rank (4)
+       allocate(output(dims(1), dims(2), dims(3), dims(4)))
+       output = reshape(this%val, shape(output))
+    rank (5)
+       allocate(output(dims(1), dims(2), dims(3), dims(4), dims(5)))
+       output = reshape(this%val, shape(output))
+    rank default
+       write(*, *) 'Error: Unable to extract array with rank greater than 5'
+       return
+    end select
+    if (r /= size(this%shape) + 1) write(error_unit, '(a,i0)') &
+         ' WARNING: Output data rank mismatch, expected rank ', size(this%shape) + 1
+  end subroutine extract_array
+
+!===============================================================================================
+! Differentiation control
+!===============================================================================================
+
+  !> Sets `requires_grad`; a variable then gets its `grad` (zeros until reverse mode runs).
+  subroutine set_requires_grad(this, requires_grad)
+    class(array_type), intent(inout), target :: this
+    logical, intent(in) :: requires_grad
+    this%requires_grad = requires_grad
+    if (c_associated(this%ds)) then
+       call check(ds_array_set_flags(this%ds, USER_BITS, flag_bits(this)), 'set_requires_grad')
+       if (requires_grad) call attach_grad_if_leaf(this)
+    end if
+  end subroutine set_requires_grad
+
+  !> Forward-mode seed: one value per element, shared by every sample.
+  subroutine set_direction(this, direction)
+    class(array_type), intent(inout) :: this
+    real(real32), dimension(:), intent(in) :: direction
+    if (.not. associated(this%val)) call fatal('set_direction', 'the array is not allocated')
+    if (size(direction) /= size(this%val, 1)) &
+         call fatal('set_direction', 'Direction size does not match array size in set_direction')
+    this%direction = direction
+    call check(ds_array_set_direction(this%ds, real(direction, c_float), &
+         size(direction, kind=c_size_t)), 'set_direction')
+  end subroutine set_direction
+
+  !> Forward mode: the derivative of `this` along `variable`'s direction (ones if none), as a
+  !> new differentiable graph.
+  function grad_forward(this, variable) result(output)
+    class(array_type), intent(inout) :: this
+    type(array_type), intent(in) :: variable
+    type(array_type), pointer :: output
+    character(len=*), parameter :: where = 'grad_forward'
+    type(c_ptr) :: h
+    if (.not. c_associated(variable%ds)) call fatal(where, 'the variable is not allocated')
+    if (.not. variable%requires_grad) &
+         call fatal(where, 'Variable does not require grad in forward mode')
+    call check(ds_array_set_flags(variable%ds, USER_BITS, flag_bits(variable)), where)
+    if (allocated(variable%direction)) then
+       call check(ds_array_set_direction(variable%ds, real(variable%direction, c_float), &
+            size(variable%direction, kind=c_size_t)), where)
+    else
+       call check(ds_array_clear_direction(variable%ds), where)
+    end if
+    call check(ds_grad_forward(operand(this, where), variable%ds, h), where)
+    this%requires_grad = .true.
+    output => wrap(h)
+    output%is_forward = .true.
+  end function grad_forward
+
+  !> Reverse mode: accumulates into the `grad` of every variable `this` depends on. The seed is
+  !> `this%grad%val` if `this` has a gradient, ones otherwise.
+  subroutine grad_reverse(this, reset_graph)
+    class(array_type), intent(inout), target :: this
+    logical, intent(in), optional :: reset_graph
+    character(len=*), parameter :: where = 'grad_reverse'
+    type(c_ptr) :: h
+    type(array_type), pointer :: p
+    h = operand(this, where)
+    if (present(reset_graph)) then
+       if (reset_graph) then
+          call check(ds_zero_all_grads(h), where)
+          if (associated(this%grad)) this%grad%val = 1.0_real32
+       end if
+    end if
+    if (.not. associated(this%grad)) then
+       p => this
+       call attach_grad(p)
+       this%grad%val = 1.0_real32
+    end if
+    call check(ds_grad_reverse(h, c_loc(this%grad%val), size(this%grad%val, kind=c_size_t)), &
+         where)
+  end subroutine grad_reverse
+
+  !> Sets this array's gradient to zero.
+  subroutine zero_grad(this)
+    class(array_type), intent(inout) :: this
+    if (c_associated(this%ds)) call check(ds_zero_grad(this%ds), 'zero_grad')
+  end subroutine zero_grad
+
+  !> Sets every gradient in the graph under this array to zero (including this one's: a
+  !> following `grad_reverse` without `reset_graph` then has a zero seed, as in diffstruc).
+  subroutine zero_all_grads(this)
+    class(array_type), intent(inout) :: this
+    if (c_associated(this%ds)) call check(ds_zero_all_grads(this%ds), 'zero_all_grads')
+  end subroutine zero_all_grads
+
+  !> Zeroes every gradient in the graph and drops this array's seed, so that the next
+  !> `grad_reverse` starts from fresh gradients.
+  subroutine reset_graph(this)
+    class(array_type), intent(inout) :: this
+    if (.not. c_associated(this%ds)) return
+    call check(ds_zero_all_grads(this%ds), 'reset_graph')
+    if (associated(this%grad)) this%grad%val = 1.0_real32
+  end subroutine reset_graph
+
+  !> Drops this array's links to the arrays it was computed from (values and gradient stay);
+  !> results it took over are released. Safe to repeat; `ignore_ownership` has no effect.
+  subroutine nullify_graph(this, ignore_ownership)
+    class(array_type), intent(inout), target :: this
+    logical, intent(in), optional :: ignore_ownership
+    if (present(ignore_ownership)) continue
+    if (c_associated(this%ds)) call check(ds_nullify_graph(this%ds), 'nullify_graph')
+    this%left_operand => null()
+    this%right_operand => null()
+    this%owns_left_operand = .false.
+    this%owns_right_operand = .false.
+    this%get_partial_left => null()
+    this%get_partial_right => null()
+    this%get_partial_left_val => null()
+    this%get_partial_right_val => null()
+  end subroutine nullify_graph
+
+  !> Prints the operand tree in diffstruc's format.
+  subroutine print_graph(this, print_location)
+    class(array_type), intent(in) :: this
+    logical, intent(in), optional :: print_location
+    logical(c_bool) :: loc
+    integer(c_size_t) :: n
+    integer(c_int) :: status
+    character(kind=c_char), allocatable :: buf(:)
+    character(kind=c_char) :: probe(1)
+    integer :: i, start
+    loc = .true.
+    if (present(print_location)) loc = print_location
+    if (.not. c_associated(this%ds)) call fatal('print_graph', 'the array is not allocated')
+    status = ds_graph_print(this%ds, loc, probe, 1_c_size_t, n)
+    allocate(buf(n + 1))
+    call check(ds_graph_print(this%ds, loc, buf, n + 1, n), 'print_graph')
+    print *, '--- Computation Graph Tree ---'
+    start = 1
+    do i = 1, int(n)
+       if (buf(i) == achar(10)) then
+          call print_line(start, i - 1)
+          start = i + 1
+       end if
+    end do
+    call print_line(start, int(n))
+    print *, '--- End Graph ---'
+  contains
+    subroutine print_line(first, last)
+      integer, intent(in) :: first, last
+      character(len=last - first + 1) :: line
+      integer :: k
+      do k = first, last
+         line(k - first + 1:k - first + 1) = buf(k)
+      end do
+      write(*, *) line
+    end subroutine print_line
+  end subroutine print_graph
+
+!===============================================================================================
+! Arithmetic operators
+!===============================================================================================
+
+  function add_arrays(a, b) result(c)
+    class(array_type), intent(in), target :: a, b
+    type(array_type), pointer :: c
+    c => binary_op(DS_ADD, a, b, 'operator(+)')
+  end function add_arrays
+
+  function add_real2d(a, b) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), dimension(:,:), intent(in) :: b
+    type(array_type), pointer :: c
+    c => array_real2d_op(DS_ADD, a, b, 'operator(+)')
+  end function add_real2d
+
+  function add_real1d(a, b) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), dimension(:), intent(in) :: b
+    type(array_type), pointer :: c
+    c => array_real1d_op(DS_ADD, a, b, 'operator(+)')
+  end function add_real1d
+
+  function add_scalar(a, b) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), intent(in) :: b
+    type(array_type), pointer :: c
+    c => array_scalar_op(DS_ADD, a, b, 'operator(+)')
+  end function add_scalar
+
+  function real2d_add(a, b) result(c)
+    real(real32), dimension(:,:), intent(in) :: a
+    class(array_type), intent(in), target :: b
+    type(array_type), pointer :: c
+    c => array_real2d_op(DS_ADD, b, a, 'operator(+)')
+  end function real2d_add
+
+  function real1d_add(a, b) result(c)
+    real(real32), dimension(:), intent(in) :: a
+    class(array_type), intent(in), target :: b
+    type(array_type), pointer :: c
+    c => array_real1d_op(DS_ADD, b, a, 'operator(+)')
+  end function real1d_add
+
+  function scalar_add(a, b) result(c)
+    real(real32), intent(in) :: a
+    class(array_type), intent(in), target :: b
+    type(array_type), pointer :: c
+    c => scalar_array_op(DS_ADD, a, b, 'operator(+)')
+  end function scalar_add
+
+  function subtract_arrays(a, b) result(c)
+    class(array_type), intent(in), target :: a, b
+    type(array_type), pointer :: c
+    c => binary_op(DS_SUB, a, b, 'operator(-)')
+  end function subtract_arrays
+
+  function subtract_real2d(a, b) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), dimension(:,:), intent(in) :: b
+    type(array_type), pointer :: c
+    c => array_real2d_op(DS_SUB, a, b, 'operator(-)')
+  end function subtract_real2d
+
+  !> `a - b` with `b` one value per sample (length = batch size), as in diffstruc.
+  function subtract_real1d(a, b) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), dimension(:), intent(in) :: b
+    type(array_type), pointer :: c
+    c => array_real1d_op(DS_SUB, a, b, 'operator(-)')
+  end function subtract_real1d
+
+  function subtract_scalar(a, b) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), intent(in) :: b
+    type(array_type), pointer :: c
+    c => array_scalar_op(DS_SUB, a, b, 'operator(-)')
+  end function subtract_scalar
+
+  function scalar_subtract(a, b) result(c)
+    real(real32), intent(in) :: a
+    class(array_type), intent(in), target :: b
+    type(array_type), pointer :: c
+    c => scalar_array_op(DS_SUB, a, b, 'operator(-)')
+  end function scalar_subtract
+
+  function negate_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_NEG, a, 'operator(-)')
+  end function negate_array
+
+  function multiply_arrays(a, b) result(c)
+    class(array_type), intent(in), target :: a, b
+    type(array_type), pointer :: c
+    c => binary_op(DS_MUL, a, b, 'operator(*)')
+  end function multiply_arrays
+
+  function multiply_real2d(a, b) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), dimension(:,:), intent(in) :: b
+    type(array_type), pointer :: c
+    c => array_real2d_op(DS_MUL, a, b, 'operator(*)')
+  end function multiply_real2d
+
+  function real2d_multiply(a, b) result(c)
+    real(real32), dimension(:,:), intent(in) :: a
+    class(array_type), intent(in), target :: b
+    type(array_type), pointer :: c
+    c => array_real2d_op(DS_MUL, b, a, 'operator(*)')
+  end function real2d_multiply
+
+  function multiply_scalar(a, scalar) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), intent(in) :: scalar
+    type(array_type), pointer :: c
+    c => array_scalar_op(DS_MUL, a, scalar, 'operator(*)')
+  end function multiply_scalar
+
+  function scalar_multiply(scalar, a) result(c)
+    real(real32), intent(in) :: scalar
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => scalar_array_op(DS_MUL, scalar, a, 'operator(*)')
+  end function scalar_multiply
+
+  function divide_arrays(a, b) result(c)
+    class(array_type), intent(in), target :: a, b
+    type(array_type), pointer :: c
+    c => binary_op(DS_DIV, a, b, 'operator(/)')
+  end function divide_arrays
+
+  function divide_scalar(a, scalar) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), intent(in) :: scalar
+    type(array_type), pointer :: c
+    c => array_scalar_op(DS_DIV, a, scalar, 'operator(/)')
+  end function divide_scalar
+
+  !> `a / b` with `b` one value per sample (length = batch size), as in diffstruc.
+  function divide_real1d(a, b) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), dimension(:), intent(in) :: b
+    type(array_type), pointer :: c
+    c => array_real1d_op(DS_DIV, a, b, 'operator(/)')
+  end function divide_real1d
+
+  function scalar_divide(scalar, a) result(c)
+    real(real32), intent(in) :: scalar
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => scalar_array_op(DS_DIV, scalar, a, 'operator(/)')
+  end function scalar_divide
+
+  function power_arrays(a, b) result(c)
+    class(array_type), intent(in), target :: a, b
+    type(array_type), pointer :: c
+    c => binary_op(DS_POW, a, b, 'operator(**)')
+  end function power_arrays
+
+  function power_real_scalar(a, scalar) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), intent(in) :: scalar
+    type(array_type), pointer :: c
+    c => array_scalar_op(DS_POW, a, scalar, 'operator(**)')
+  end function power_real_scalar
+
+  function power_int_scalar(a, scalar) result(c)
+    class(array_type), intent(in), target :: a
+    integer, intent(in) :: scalar
+    type(array_type), pointer :: c
+    c => array_scalar_op(DS_POW, a, real(scalar, real32), 'operator(**)')
+  end function power_int_scalar
+
+  function scalar_power(scalar, a) result(c)
+    real(real32), intent(in) :: scalar
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => scalar_array_op(DS_POW, scalar, a, 'operator(**)')
+  end function scalar_power
+
+  function int_scalar_power(scalar, a) result(c)
+    integer, intent(in) :: scalar
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => scalar_array_op(DS_POW, real(scalar, real32), a, 'operator(**)')
+  end function int_scalar_power
+
+!===============================================================================================
+! Element-wise maths and reductions
+!===============================================================================================
+
+  function exp_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_EXP, a, 'exp')
+  end function exp_array
+
+  function log_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_LOG, a, 'log')
+  end function log_array
+
+  function log10_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_LOG10, a, 'log10')
+  end function log10_array
+
+  function sqrt_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_SQRT, a, 'sqrt')
+  end function sqrt_array
+
+  function abs_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_ABS, a, 'abs')
+  end function abs_array
+
+  function sigmoid_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_SIGMOID, a, 'sigmoid')
+  end function sigmoid_array
+
+  function sin_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_SIN, a, 'sin')
+  end function sin_array
+
+  function cos_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_COS, a, 'cos')
+  end function cos_array
+
+  function tan_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_TAN, a, 'tan')
+  end function tan_array
+
+  function tanh_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_TANH, a, 'tanh')
+  end function tanh_array
+
+  function gaussian_array(a, mu, sigma) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), intent(in) :: mu, sigma
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_gaussian(operand(a, 'gaussian'), real(mu, c_float), real(sigma, c_float), h), &
+         'gaussian')
+    c => wrap(h)
+    call link(c, a)
+  end function gaussian_array
+
+  !> `sign(scalar, a%val)`: plain values, not differentiable.
+  function sign_array(scalar, array) result(output)
+    real(real32), intent(in) :: scalar
+    class(array_type), intent(in) :: array
+    real(real32), dimension(:,:), allocatable :: output
+    if (.not. associated(array%val)) call fatal('sign', 'the array is not allocated')
+    output = sign(scalar, array%val)
+  end function sign_array
+
+  function max_arrays(a, b) result(c)
+    class(array_type), intent(in), target :: a, b
+    type(array_type), pointer :: c
+    c => binary_op(DS_MAX, a, b, 'max')
+  end function max_arrays
+
+  function max_scalar(a, scalar) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), intent(in) :: scalar
+    type(array_type), pointer :: c
+    c => array_scalar_op(DS_MAX, a, scalar, 'max')
+  end function max_scalar
+
+  function sum_array(a, dim) result(c)
+    class(array_type), intent(in), target :: a
+    integer, intent(in) :: dim
+    type(array_type), pointer :: c
+    c => reduce_op(a, dim, .false., 'sum')
+  end function sum_array
+
+  function sum_all_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => reduce_op(a, mean=.false., where='sum')
+  end function sum_all_array
+
+  function mean_array(a, dim) result(c)
+    class(array_type), intent(in), target :: a
+    integer, intent(in) :: dim
+    type(array_type), pointer :: c
+    c => reduce_op(a, dim, .true., 'mean')
+  end function mean_array
+
+  function mean_all_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => reduce_op(a, mean=.true., where='mean')
+  end function mean_all_array
+
+end module diffstruc

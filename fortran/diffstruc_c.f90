@@ -1,0 +1,391 @@
+!> Raw ISO_C_BINDING interfaces to the diffstruc C ABI (include/diffstruc.h).
+!>
+!> Internal to the `diffstruc` module: user code should `use diffstruc`. One interface per C
+!> function, same names and argument order; see the header for what each function does.
+module diffstruc_c
+  use, intrinsic :: iso_c_binding, only: c_ptr, c_funptr, c_int, c_int32_t, c_int64_t, &
+       c_size_t, c_bool, c_float, c_char
+  implicit none
+  private
+
+  integer(c_int), parameter, public :: DS_OK = 0
+
+  ! flag numbers (DS_FLAG_*) and the matching bits of ds_array_flags
+  integer(c_int32_t), parameter, public :: DS_FLAG_REQUIRES_GRAD = 1, &
+       DS_FLAG_SAMPLE_DEPENDENT = 2, DS_FLAG_SCALAR = 3, DS_FLAG_FORWARD = 4, &
+       DS_FLAG_TEMPORARY = 5, DS_FLAG_RETAIN_GRAD = 6, DS_FLAG_FIXED = 7
+
+  ! operation codes
+  integer(c_int32_t), parameter, public :: DS_ADD = 1, DS_SUB = 2, DS_MUL = 3, DS_DIV = 4, &
+       DS_POW = 5, DS_MAX = 6
+  integer(c_int32_t), parameter, public :: DS_NEG = 101, DS_EXP = 102, DS_LOG = 103, &
+       DS_LOG10 = 104, DS_SQRT = 105, DS_ABS = 106, DS_SIGMOID = 107, DS_SIN = 108, &
+       DS_COS = 109, DS_TAN = 110, DS_TANH = 111
+
+  public :: ds_last_error, ds_live_arrays, ds_live_handles
+  public :: ds_array_create, ds_array_full, ds_array_from_data, ds_array_share, ds_array_copy
+  public :: ds_array_free, ds_array_shape, ds_array_extents, ds_array_data, ds_array_grad_data
+  public :: ds_array_grad, ds_array_flags, ds_array_set_flags, ds_array_set_direction
+  public :: ds_array_clear_direction, ds_array_same, ds_array_adopt, ds_array_is_live
+  public :: ds_array_claim
+  public :: ds_array_operation, ds_array_set_operation, ds_array_num_inputs, ds_array_input
+  public :: ds_graph_print, ds_zero_all_grads
+  public :: ds_unary, ds_binary, ds_binary_scalar, ds_scalar_binary, ds_binary_real1d
+  public :: ds_binary_real2d, ds_real2d_binary, ds_gaussian, ds_sign
+  public :: ds_sum, ds_mean, ds_sum_all, ds_mean_all
+  public :: ds_grad_forward, ds_grad_reverse, ds_zero_grad, ds_nullify_graph
+
+  interface
+     function ds_last_error() result(msg) bind(c, name='ds_last_error')
+       import :: c_ptr
+       type(c_ptr) :: msg
+     end function ds_last_error
+
+     function ds_live_arrays() result(n) bind(c, name='ds_live_arrays')
+       import :: c_size_t
+       integer(c_size_t) :: n
+     end function ds_live_arrays
+
+     function ds_live_handles() result(n) bind(c, name='ds_live_handles')
+       import :: c_size_t
+       integer(c_size_t) :: n
+     end function ds_live_handles
+
+     ! ---- arrays ------------------------------------------------------------------------------
+     function ds_array_create(shape, rank, batch, out) result(s) bind(c, name='ds_array_create')
+       import :: c_int, c_int64_t, c_size_t, c_ptr
+       integer(c_int64_t), intent(in) :: shape(*)
+       integer(c_size_t), value :: rank
+       integer(c_int64_t), value :: batch
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_array_create
+
+     function ds_array_full(shape, rank, batch, val, out) result(s) bind(c, name='ds_array_full')
+       import :: c_int, c_int64_t, c_size_t, c_ptr, c_float
+       integer(c_int64_t), intent(in) :: shape(*)
+       integer(c_size_t), value :: rank
+       integer(c_int64_t), value :: batch
+       real(c_float), value :: val
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_array_full
+
+     function ds_array_from_data(shape, rank, batch, data, len, out) result(s) &
+          bind(c, name='ds_array_from_data')
+       import :: c_int, c_int64_t, c_size_t, c_ptr, c_float
+       integer(c_int64_t), intent(in) :: shape(*)
+       integer(c_size_t), value :: rank
+       integer(c_int64_t), value :: batch
+       real(c_float), intent(in) :: data(*)
+       integer(c_size_t), value :: len
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_array_from_data
+
+     function ds_array_share(a, out) result(s) bind(c, name='ds_array_share')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_array_share
+
+     function ds_array_copy(a, out) result(s) bind(c, name='ds_array_copy')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_array_copy
+
+     function ds_array_free(a) result(s) bind(c, name='ds_array_free')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       integer(c_int) :: s
+     end function ds_array_free
+
+     function ds_array_shape(a, shape, capacity, rank) result(s) bind(c, name='ds_array_shape')
+       import :: c_int, c_ptr, c_int64_t, c_size_t
+       type(c_ptr), value :: a
+       integer(c_int64_t), intent(out) :: shape(*)
+       integer(c_size_t), value :: capacity
+       integer(c_size_t), intent(out) :: rank
+       integer(c_int) :: s
+     end function ds_array_shape
+
+     function ds_array_extents(a, elements, batch) result(s) bind(c, name='ds_array_extents')
+       import :: c_int, c_ptr, c_int64_t
+       type(c_ptr), value :: a
+       integer(c_int64_t), intent(out) :: elements, batch
+       integer(c_int) :: s
+     end function ds_array_extents
+
+     function ds_array_data(a, data) result(s) bind(c, name='ds_array_data')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: data
+       integer(c_int) :: s
+     end function ds_array_data
+
+     function ds_array_grad_data(a, data) result(s) bind(c, name='ds_array_grad_data')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: data
+       integer(c_int) :: s
+     end function ds_array_grad_data
+
+     function ds_array_grad(a, out) result(s) bind(c, name='ds_array_grad')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_array_grad
+
+     function ds_array_flags(a, flags) result(s) bind(c, name='ds_array_flags')
+       import :: c_int, c_ptr, c_int32_t
+       type(c_ptr), value :: a
+       integer(c_int32_t), intent(out) :: flags
+       integer(c_int) :: s
+     end function ds_array_flags
+
+     function ds_array_set_flags(a, mask, values) result(s) bind(c, name='ds_array_set_flags')
+       import :: c_int, c_ptr, c_int32_t
+       type(c_ptr), value :: a
+       integer(c_int32_t), value :: mask, values
+       integer(c_int) :: s
+     end function ds_array_set_flags
+
+     function ds_array_set_direction(a, direction, len) result(s) &
+          bind(c, name='ds_array_set_direction')
+       import :: c_int, c_ptr, c_float, c_size_t
+       type(c_ptr), value :: a
+       real(c_float), intent(in) :: direction(*)
+       integer(c_size_t), value :: len
+       integer(c_int) :: s
+     end function ds_array_set_direction
+
+     function ds_array_clear_direction(a) result(s) bind(c, name='ds_array_clear_direction')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       integer(c_int) :: s
+     end function ds_array_clear_direction
+
+     function ds_array_same(a, b, same) result(s) bind(c, name='ds_array_same')
+       import :: c_int, c_ptr, c_bool
+       type(c_ptr), value :: a, b
+       logical(c_bool), intent(out) :: same
+       integer(c_int) :: s
+     end function ds_array_same
+
+     function ds_array_adopt(owner, obj, object, destroy, adopted) result(s) &
+          bind(c, name='ds_array_adopt')
+       import :: c_int, c_ptr, c_funptr, c_bool
+       type(c_ptr), value :: owner, obj, object
+       type(c_funptr), value :: destroy
+       logical(c_bool), intent(out) :: adopted
+       integer(c_int) :: s
+     end function ds_array_adopt
+
+     function ds_array_claim(a, claimed) result(s) bind(c, name='ds_array_claim')
+       import :: c_int, c_ptr, c_bool
+       type(c_ptr), value :: a
+       logical(c_bool), intent(out) :: claimed
+       integer(c_int) :: s
+     end function ds_array_claim
+
+     function ds_array_is_live(a, live) result(s) bind(c, name='ds_array_is_live')
+       import :: c_int, c_ptr, c_bool
+       type(c_ptr), value :: a
+       logical(c_bool), intent(out) :: live
+       integer(c_int) :: s
+     end function ds_array_is_live
+
+     function ds_array_operation(a, buf, cap, len) result(s) bind(c, name='ds_array_operation')
+       import :: c_int, c_ptr, c_char, c_size_t
+       type(c_ptr), value :: a
+       character(kind=c_char), intent(out) :: buf(*)
+       integer(c_size_t), value :: cap
+       integer(c_size_t), intent(out) :: len
+       integer(c_int) :: s
+     end function ds_array_operation
+
+     function ds_array_set_operation(a, name) result(s) bind(c, name='ds_array_set_operation')
+       import :: c_int, c_ptr, c_char
+       type(c_ptr), value :: a
+       character(kind=c_char), intent(in) :: name(*)
+       integer(c_int) :: s
+     end function ds_array_set_operation
+
+     function ds_array_num_inputs(a, n) result(s) bind(c, name='ds_array_num_inputs')
+       import :: c_int, c_ptr, c_size_t
+       type(c_ptr), value :: a
+       integer(c_size_t), intent(out) :: n
+       integer(c_int) :: s
+     end function ds_array_num_inputs
+
+     function ds_array_input(a, i, out, owned) result(s) bind(c, name='ds_array_input')
+       import :: c_int, c_ptr, c_size_t, c_bool
+       type(c_ptr), value :: a
+       integer(c_size_t), value :: i
+       type(c_ptr), intent(out) :: out
+       logical(c_bool), intent(out) :: owned
+       integer(c_int) :: s
+     end function ds_array_input
+
+     function ds_graph_print(a, print_location, buf, cap, len) result(s) &
+          bind(c, name='ds_graph_print')
+       import :: c_int, c_ptr, c_bool, c_char, c_size_t
+       type(c_ptr), value :: a
+       logical(c_bool), value :: print_location
+       character(kind=c_char), intent(out) :: buf(*)
+       integer(c_size_t), value :: cap
+       integer(c_size_t), intent(out) :: len
+       integer(c_int) :: s
+     end function ds_graph_print
+
+     function ds_zero_all_grads(a) result(s) bind(c, name='ds_zero_all_grads')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       integer(c_int) :: s
+     end function ds_zero_all_grads
+
+     ! ---- operations ----------------------------------------------------------------------------
+     function ds_unary(op, a, out) result(s) bind(c, name='ds_unary')
+       import :: c_int, c_ptr, c_int32_t
+       integer(c_int32_t), value :: op
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_unary
+
+     function ds_binary(op, a, b, out) result(s) bind(c, name='ds_binary')
+       import :: c_int, c_ptr, c_int32_t
+       integer(c_int32_t), value :: op
+       type(c_ptr), value :: a, b
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_binary
+
+     function ds_binary_scalar(op, a, x, out) result(s) bind(c, name='ds_binary_scalar')
+       import :: c_int, c_ptr, c_int32_t, c_float
+       integer(c_int32_t), value :: op
+       type(c_ptr), value :: a
+       real(c_float), value :: x
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_binary_scalar
+
+     function ds_scalar_binary(op, x, a, out) result(s) bind(c, name='ds_scalar_binary')
+       import :: c_int, c_ptr, c_int32_t, c_float
+       integer(c_int32_t), value :: op
+       real(c_float), value :: x
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_scalar_binary
+
+     function ds_binary_real1d(op, a, v, len, out) result(s) bind(c, name='ds_binary_real1d')
+       import :: c_int, c_ptr, c_int32_t, c_float, c_size_t
+       integer(c_int32_t), value :: op
+       type(c_ptr), value :: a
+       real(c_float), intent(in) :: v(*)
+       integer(c_size_t), value :: len
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_binary_real1d
+
+     function ds_binary_real2d(op, a, m, rows, cols, out) result(s) &
+          bind(c, name='ds_binary_real2d')
+       import :: c_int, c_ptr, c_int32_t, c_float, c_size_t
+       integer(c_int32_t), value :: op
+       type(c_ptr), value :: a
+       real(c_float), intent(in) :: m(*)
+       integer(c_size_t), value :: rows, cols
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_binary_real2d
+
+     function ds_real2d_binary(op, m, rows, cols, a, out) result(s) &
+          bind(c, name='ds_real2d_binary')
+       import :: c_int, c_ptr, c_int32_t, c_float, c_size_t
+       integer(c_int32_t), value :: op
+       real(c_float), intent(in) :: m(*)
+       integer(c_size_t), value :: rows, cols
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_real2d_binary
+
+     function ds_gaussian(a, mu, sigma, out) result(s) bind(c, name='ds_gaussian')
+       import :: c_int, c_ptr, c_float
+       type(c_ptr), value :: a
+       real(c_float), value :: mu, sigma
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_gaussian
+
+     function ds_sign(x, a, out) result(s) bind(c, name='ds_sign')
+       import :: c_int, c_ptr, c_float
+       real(c_float), value :: x
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_sign
+
+     function ds_sum(a, dim, out) result(s) bind(c, name='ds_sum')
+       import :: c_int, c_ptr, c_int32_t
+       type(c_ptr), value :: a
+       integer(c_int32_t), value :: dim
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_sum
+
+     function ds_mean(a, dim, out) result(s) bind(c, name='ds_mean')
+       import :: c_int, c_ptr, c_int32_t
+       type(c_ptr), value :: a
+       integer(c_int32_t), value :: dim
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_mean
+
+     function ds_sum_all(a, out) result(s) bind(c, name='ds_sum_all')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_sum_all
+
+     function ds_mean_all(a, out) result(s) bind(c, name='ds_mean_all')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_mean_all
+
+     ! ---- differentiation -----------------------------------------------------------------------
+     function ds_grad_forward(f, x, out) result(s) bind(c, name='ds_grad_forward')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: f, x
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_grad_forward
+
+     function ds_grad_reverse(f, seed, len) result(s) bind(c, name='ds_grad_reverse')
+       import :: c_int, c_ptr, c_size_t
+       type(c_ptr), value :: f, seed
+       integer(c_size_t), value :: len
+       integer(c_int) :: s
+     end function ds_grad_reverse
+
+     function ds_zero_grad(a) result(s) bind(c, name='ds_zero_grad')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       integer(c_int) :: s
+     end function ds_zero_grad
+
+     function ds_nullify_graph(a) result(s) bind(c, name='ds_nullify_graph')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       integer(c_int) :: s
+     end function ds_nullify_graph
+  end interface
+end module diffstruc_c
