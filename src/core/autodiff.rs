@@ -7,13 +7,13 @@
 //! * Reverse mode ([`grad_reverse`]) visits every node once in reverse topological order,
 //!   accumulating each node's upstream gradient before pushing it to its inputs.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::dims::{self, Dims};
 use super::error::{Error, ErrorKind, Result};
 use super::pool;
-use super::tensor::{Node, Tensor};
+use super::small::{Inputs, PtrMap};
+use super::tensor::Tensor;
 
 /// A gradient buffer of extents `dims`, shared cheaply between nodes (an identity derivative
 /// passes the same buffer on without copying).
@@ -74,22 +74,23 @@ impl Grad {
 pub(crate) fn topological_order(root: &Tensor, stop: Option<&Tensor>) -> Result<Vec<Tensor>> {
     const OPEN: u8 = 1;
     const DONE: u8 = 2;
-    let mut mark: HashMap<*const Node, u8> = HashMap::new();
+    let mut mark: PtrMap<u8> = PtrMap::default();
     let mut order = Vec::new();
-    let expand = |t: &Tensor| -> Vec<Tensor> {
+    // Inputs that do not require a gradient are skipped when visited.
+    let expand = |t: &Tensor| -> Inputs {
         if stop.is_some_and(|s| s.same(t)) {
-            return Vec::new();
+            return Inputs::Empty;
         }
-        t.inputs()
-            .into_iter()
-            .filter(Tensor::requires_grad)
-            .collect()
+        t.input_list()
     };
-    let mut stack: Vec<(Tensor, Vec<Tensor>, usize)> = vec![(root.clone(), expand(root), 0)];
+    let mut stack: Vec<(Tensor, Inputs, usize)> = vec![(root.clone(), expand(root), 0)];
     mark.insert(root.key(), OPEN);
     while let Some((node, children, next)) = stack.last_mut() {
         if let Some(child) = children.get(*next) {
             *next += 1;
+            if !child.requires_grad() {
+                continue;
+            }
             match mark.get(&child.key()) {
                 Some(&DONE) => {}
                 Some(_) => {
@@ -138,7 +139,7 @@ pub fn grad_forward(f: &Tensor, x: &Tensor) -> Result<Tensor> {
             None => vec![1.0; d.len()],
         };
         Tensor::constant(
-            x.shape().to_vec(),
+            x.shape(),
             d.batch,
             data,
             x.is_sample_dependent(),
@@ -146,7 +147,7 @@ pub fn grad_forward(f: &Tensor, x: &Tensor) -> Result<Tensor> {
         )
     };
     let order = topological_order(f, Some(x))?;
-    let mut tangents: HashMap<*const Node, Tensor> = HashMap::new();
+    let mut tangents: PtrMap<Tensor> = PtrMap::default();
     for node in &order {
         if node.same(x) {
             tangents.insert(node.key(), seed.clone());
@@ -218,7 +219,7 @@ pub fn grad_reverse(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
         None => pool::filled(rd.len(), 1.0),
     };
     let order = topological_order(root, None)?;
-    let index: HashMap<*const Node, usize> = order
+    let index: PtrMap<usize> = order
         .iter()
         .enumerate()
         .map(|(i, t)| (t.key(), i))

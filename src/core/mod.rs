@@ -5,10 +5,12 @@ pub mod dims;
 pub mod error;
 pub(crate) mod pool;
 pub mod print;
+pub(crate) mod small;
 mod storage;
 pub mod tensor;
 
 pub use autodiff::{grad_forward, grad_reverse, zero_all_grads, Grad};
 pub use dims::Dims;
 pub use error::{Error, ErrorKind, Result};
+pub use small::OpRef;
 pub use tensor::{bits, live_nodes, Flags, ReleaseHook, Tensor, Values, ValuesMut};

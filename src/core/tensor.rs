@@ -5,14 +5,15 @@
 //! operation and its input nodes. A node lives while a handle or another node refers to it;
 //! nothing else decides its lifetime.
 
+use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::dims::Dims;
 use super::error::{Error, Result};
+use super::small::{Inputs, OpRef, Shape};
 use super::storage::Storage;
-use crate::ops::Operation;
 
 static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
 
@@ -63,7 +64,7 @@ impl Default for Flags {
 }
 
 pub(crate) struct Node {
-    shape: Vec<usize>,
+    shape: Shape,
     dims: Dims,
     flags: AtomicU32,
     values: RwLock<Storage>,
@@ -72,11 +73,11 @@ pub(crate) struct Node {
 
 #[derive(Default)]
 pub(crate) struct State {
-    pub(crate) op: Option<Arc<dyn Operation>>,
-    pub(crate) inputs: Vec<Tensor>,
-    /// Whether each input was a temporary when this node consumed it (diffstruc's `owns_*`
+    pub(crate) op: Option<OpRef>,
+    pub(crate) inputs: Inputs,
+    /// Bit `i`: input `i` was a temporary when this node consumed it (diffstruc's `owns_*`
     /// flags; informational only: reference counts decide lifetime).
-    pub(crate) owns: Vec<bool>,
+    pub(crate) owns: u64,
     pub(crate) name: Option<String>,
     pub(crate) grad: Option<Tensor>,
     pub(crate) direction: Option<Vec<f32>>,
@@ -146,7 +147,7 @@ pub(crate) fn checked_dims(shape: &[usize], batch: usize) -> Result<Dims> {
 }
 
 impl Tensor {
-    fn from_storage(shape: Vec<usize>, dims: Dims, storage: Storage, flags: Flags) -> Tensor {
+    fn from_storage(shape: &[usize], dims: Dims, storage: Storage, flags: Flags) -> Tensor {
         let mut bits = TEMPORARY;
         if flags.sample_dependent {
             bits |= SAMPLE_DEPENDENT;
@@ -154,9 +155,9 @@ impl Tensor {
         if flags.scalar {
             bits |= SCALAR;
         }
-        LIVE_NODES.fetch_add(1, Ordering::SeqCst);
+        LIVE_NODES.fetch_add(1, Ordering::Relaxed);
         Tensor(Arc::new(Node {
-            shape,
+            shape: Shape::new(shape),
             dims,
             flags: AtomicU32::new(bits),
             values: RwLock::new(storage),
@@ -178,7 +179,7 @@ impl Tensor {
             )));
         }
         Ok(Self::from_storage(
-            shape.to_vec(),
+            shape,
             dims,
             Storage::from_vec(data),
             Flags::default(),
@@ -211,23 +212,18 @@ impl Tensor {
         }
         // SAFETY: forwarded to the caller's contract above.
         let storage = unsafe { Storage::borrowed(ptr, dims.len()) };
-        Ok(Self::from_storage(
-            shape.to_vec(),
-            dims,
-            storage,
-            Flags::default(),
-        ))
+        Ok(Self::from_storage(shape, dims, storage, Flags::default()))
     }
 
     /// A `[1]`-shaped, single-sample constant standing for one number (`is_scalar`), shared by
     /// every sample. Used for the scalar operand of `x * 2.0` and friends.
     pub fn scalar(value: f32) -> Tensor {
-        Self::constant(vec![1], 1, vec![value], false, true)
+        Self::constant(&[1], 1, vec![value], false, true)
     }
 
     /// A constant with explicit flags (no gradient, no graph).
     pub(crate) fn constant(
-        shape: Vec<usize>,
+        shape: &[usize],
         batch: usize,
         data: Vec<f32>,
         sample_dependent: bool,
@@ -249,12 +245,12 @@ impl Tensor {
     /// Creates the result node of an operation. If no input requires a gradient the result is a
     /// plain leaf and the inputs are not kept (nothing to differentiate through).
     pub(crate) fn from_op(
-        shape: Vec<usize>,
+        shape: &[usize],
         batch: usize,
         data: Vec<f32>,
         flags: Flags,
-        op: Arc<dyn Operation>,
-        inputs: Vec<Tensor>,
+        op: OpRef,
+        inputs: Inputs,
     ) -> Tensor {
         let dims = Dims::new(shape.iter().product(), batch);
         debug_assert_eq!(dims.len(), data.len(), "{}", op.name());
@@ -264,7 +260,11 @@ impl Tensor {
             t.set_flag(REQUIRES_GRAD, true);
             t.set_flag(FORWARD, forward);
             let mut st = t.state();
-            st.owns = inputs.iter().map(Tensor::is_temporary).collect();
+            st.owns = inputs
+                .iter()
+                .take(64)
+                .enumerate()
+                .fold(0, |m, (i, t)| m | (u64::from(t.is_temporary()) << i));
             st.op = Some(op);
             st.inputs = inputs;
         }
@@ -305,7 +305,7 @@ impl Tensor {
     }
     /// The shape followed by the batch size, as diffstruc prints and allocates it.
     pub fn full_shape(&self) -> Vec<usize> {
-        let mut v = self.0.shape.clone();
+        let mut v = self.0.shape.to_vec();
         v.push(self.batch());
         v
     }
@@ -460,15 +460,19 @@ impl Tensor {
     }
     /// The input nodes of the operation that produced this node (empty for leaves).
     pub fn inputs(&self) -> Vec<Tensor> {
+        self.state().inputs.to_vec()
+    }
+    /// The inputs without allocating (one or two are stored inline).
+    pub(crate) fn input_list(&self) -> Inputs {
         self.state().inputs.clone()
     }
     /// Whether this node consumed input `i` as a temporary (diffstruc's `owns_*_operand`).
     pub fn owns_input(&self, i: usize) -> bool {
-        self.state().owns.get(i).copied().unwrap_or(false)
+        i < 64 && self.state().owns & (1 << i) != 0
     }
-    pub(crate) fn op_and_inputs(&self) -> Option<(Arc<dyn Operation>, Vec<Tensor>)> {
+    pub(crate) fn op_and_inputs(&self) -> Option<(OpRef, Inputs)> {
         let st = self.state();
-        st.op.as_ref().map(|op| (Arc::clone(op), st.inputs.clone()))
+        st.op.as_ref().map(|op| (op.clone(), st.inputs.clone()))
     }
 
     /// Drops this node's links to its inputs (diffstruc's `nullify_graph`): the node keeps its
@@ -477,7 +481,7 @@ impl Tensor {
     pub fn nullify_graph(&self) {
         let (op, inputs, hooks) = {
             let mut st = self.state();
-            st.owns.clear();
+            st.owns = 0;
             (
                 st.op.take(),
                 std::mem::take(&mut st.inputs),
@@ -509,7 +513,7 @@ impl Tensor {
         let d = self.dims();
         let data = data.unwrap_or_else(|| super::pool::filled(d.len(), 0.0));
         Tensor::constant(
-            self.0.shape.clone(),
+            &self.0.shape,
             d.batch,
             data,
             self.is_sample_dependent(),
@@ -584,26 +588,68 @@ impl std::fmt::Debug for Tensor {
     }
 }
 
+thread_local! {
+    /// How deep node drops are nested on this thread.
+    static DROP_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Inputs whose release was deferred because drops were nested too deeply.
+    static DEFERRED: RefCell<Vec<Tensor>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Nested drops allowed before inputs are deferred to the queue (bounded stack use).
+const MAX_DROP_DEPTH: u32 = 48;
+
 impl Drop for Node {
-    /// Frees the subgraph iteratively: a chain of any depth is released without recursion.
+    /// Frees the subgraph with bounded recursion: a few levels are released directly (no
+    /// allocation in the common case), deeper ones through a per-thread queue drained by the
+    /// outermost drop, so a chain of any depth is released without overflowing the stack.
     fn drop(&mut self) {
-        LIVE_NODES.fetch_sub(1, Ordering::SeqCst);
+        LIVE_NODES.fetch_sub(1, Ordering::Relaxed);
         let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        let mut stack: Vec<Arc<Node>> = Vec::new();
-        stack.extend(st.inputs.drain(..).map(|t| t.0));
-        stack.extend(st.grad.take().map(|t| t.0));
         st.on_release.drain(..).for_each(|h| h());
-        while let Some(node) = stack.pop() {
-            if let Some(mut inner) = Arc::into_inner(node) {
-                let st = inner
-                    .state
-                    .get_mut()
-                    .unwrap_or_else(PoisonError::into_inner);
-                stack.extend(st.inputs.drain(..).map(|t| t.0));
-                stack.extend(st.grad.take().map(|t| t.0));
-                st.on_release.drain(..).for_each(|h| h());
-                // `inner` is dropped here with no links left, so its own drop does not recurse.
+        let inputs = std::mem::take(&mut st.inputs);
+        let grad = st.grad.take();
+        if inputs.is_empty() && grad.is_none() {
+            return;
+        }
+        let Ok(depth) = DROP_DEPTH.try_with(Cell::get) else {
+            // thread teardown: no thread-locals left, release iteratively with a local stack
+            drop_iteratively(inputs, grad);
+            return;
+        };
+        if depth >= MAX_DROP_DEPTH {
+            DEFERRED.with(|q| {
+                let mut q = q.borrow_mut();
+                inputs.drain_into(&mut q);
+                q.extend(grad);
+            });
+            return;
+        }
+        DROP_DEPTH.with(|d| d.set(depth + 1));
+        drop(inputs);
+        drop(grad);
+        if depth == 0 {
+            // the outermost drop releases whatever deeper drops deferred
+            while let Some(t) = DEFERRED.with(|q| q.borrow_mut().pop()) {
+                drop(t);
             }
+        }
+        DROP_DEPTH.with(|d| d.set(depth));
+    }
+}
+
+fn drop_iteratively(inputs: Inputs, grad: Option<Tensor>) {
+    let mut stack = Vec::new();
+    inputs.drain_into(&mut stack);
+    stack.extend(grad);
+    while let Some(t) = stack.pop() {
+        if let Some(mut inner) = Arc::into_inner(t.0) {
+            let st = inner
+                .state
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            std::mem::take(&mut st.inputs).drain_into(&mut stack);
+            stack.extend(st.grad.take());
+            // `inner` drops here with no links left
         }
     }
 }

@@ -6,11 +6,10 @@
 //! constants do, so `print_graph` shows the same tree. The forms differ only in the constant's
 //! extents and in the operation name they print.
 
-use std::sync::Arc;
-
 use super::{describe, unary, with_values2, Operation};
 use crate::core::dims::{zip_with, Dims};
-use crate::core::{pool, Error, Flags, Grad, Result, Tensor};
+use crate::core::small::Inputs;
+use crate::core::{pool, Error, Flags, Grad, OpRef, Result, Tensor};
 
 /// An element-wise binary operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +82,80 @@ struct Binary {
     name: &'static str,
 }
 
+/// One shared instance per (operation, printed name) of the built-in forms.
+static BINARY_FORMS: [Binary; 15] = [
+    Binary {
+        op: BinaryOp::Add,
+        name: "add",
+    },
+    Binary {
+        op: BinaryOp::Sub,
+        name: "subtract",
+    },
+    Binary {
+        op: BinaryOp::Sub,
+        name: "subtract_scalar",
+    },
+    Binary {
+        op: BinaryOp::Mul,
+        name: "multiply",
+    },
+    Binary {
+        op: BinaryOp::Mul,
+        name: "multiply_scalar",
+    },
+    Binary {
+        op: BinaryOp::Mul,
+        name: "divide_scalar",
+    },
+    Binary {
+        op: BinaryOp::Mul,
+        name: "multiply_real2d",
+    },
+    Binary {
+        op: BinaryOp::Div,
+        name: "divide",
+    },
+    Binary {
+        op: BinaryOp::Div,
+        name: "scalar_divide",
+    },
+    Binary {
+        op: BinaryOp::Div,
+        name: "divide_real1d",
+    },
+    Binary {
+        op: BinaryOp::Pow,
+        name: "power",
+    },
+    Binary {
+        op: BinaryOp::Pow,
+        name: "power_scalar",
+    },
+    Binary {
+        op: BinaryOp::Pow,
+        name: "scalar_power",
+    },
+    Binary {
+        op: BinaryOp::Max,
+        name: "max",
+    },
+    Binary {
+        op: BinaryOp::Max,
+        name: "max_scalar",
+    },
+];
+
+fn binary_op_ref(op: BinaryOp, name: &'static str) -> OpRef {
+    BINARY_FORMS
+        .iter()
+        .find(|b| b.op == op && b.name == name)
+        .map_or_else(
+            || OpRef::Shared(std::sync::Arc::new(Binary { op, name })),
+            |b| OpRef::Static(b),
+        )
+}
+
 /// Builds `a op b` with the given printed name.
 pub(crate) fn binary_named(
     op: BinaryOp,
@@ -103,8 +176,7 @@ pub(crate) fn binary_named(
         a.shape()
     } else {
         b.shape()
-    }
-    .to_vec();
+    };
     let flags = Flags {
         sample_dependent: a.is_sample_dependent() || b.is_sample_dependent(),
         scalar: a.is_scalar() && b.is_scalar(),
@@ -114,8 +186,8 @@ pub(crate) fn binary_named(
         out.batch,
         data,
         flags,
-        Arc::new(Binary { op, name }),
-        vec![a.clone(), b.clone()],
+        binary_op_ref(op, name),
+        Inputs::two(a.clone(), b.clone()),
     ))
 }
 
@@ -126,7 +198,7 @@ fn selector(out: &Tensor, x: &Tensor) -> Tensor {
         zip_with(c, od, v, xd, od, |c, v| if c == v { 1.0 } else { 0.0 })
     });
     Tensor::constant(
-        out.shape().to_vec(),
+        out.shape(),
         od.batch,
         data,
         out.is_sample_dependent(),
@@ -156,6 +228,8 @@ impl Operation for Binary {
                 BinaryOp::Pow => match constant_exponent(b) {
                     Some(0.0) => None,
                     Some(1.0) => Some(ta.clone()),
+                    // d(a**2) = 2 a t: no `a**1` node
+                    Some(2.0) => Some(mul(ta, &mul_scalar(a, 2.0)?)?),
                     Some(e) => Some(mul(ta, &mul_scalar(&pow_scalar(a, e - 1.0)?, e)?)?),
                     None => Some(mul(ta, &mul(b, &pow(a, &sub_scalar(b, 1.0)?)?)?)?),
                 },
@@ -344,7 +418,7 @@ pub fn binary_real1d(op: BinaryOp, a: &Tensor, v: &[f32]) -> Result<Tensor> {
             describe(a)
         )));
     }
-    let c = Tensor::constant(shape, batch, v.to_vec(), batch > 1, false);
+    let c = Tensor::constant(&shape, batch, v.to_vec(), batch > 1, false);
     binary_named(op, name, a, &c)
 }
 
@@ -400,13 +474,7 @@ fn real2d_constant(name: &str, a: &Tensor, m: &[f32], rows: usize, cols: usize) 
             describe(a)
         )));
     }
-    Ok(Tensor::constant(
-        vec![rows],
-        cols,
-        m.to_vec(),
-        cols > 1,
-        false,
-    ))
+    Ok(Tensor::constant(&[rows], cols, m.to_vec(), cols > 1, false))
 }
 
 /// Values of `sign(s, a)` (Fortran's `sign`: `|s|` with the sign of each element). Plain values,
@@ -414,7 +482,7 @@ fn real2d_constant(name: &str, a: &Tensor, m: &[f32], rows: usize, cols: usize) 
 pub fn sign(s: f32, a: &Tensor) -> Tensor {
     let data = a.values().iter().map(|&x| s.abs().copysign(x)).collect();
     Tensor::constant(
-        a.shape().to_vec(),
+        a.shape(),
         a.batch(),
         data,
         a.is_sample_dependent(),

@@ -1,11 +1,10 @@
 //! Reductions: `sum` and `mean`, over the elements of each sample (`dim = 1`), over the batch
 //! (`dim = 2`), or over everything. `dim` is a storage dimension of `(E, S)`, as in diffstruc.
 
-use std::sync::Arc;
-
 use super::{describe, Operation};
 use crate::core::dims::{self, Dims};
-use crate::core::{Error, Flags, Grad, Result, Tensor};
+use crate::core::small::Inputs;
+use crate::core::{Error, Flags, Grad, OpRef, Result, Tensor};
 
 /// What a reduction adds up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +45,44 @@ struct Reduce {
     axis: Axis,
 }
 
+/// Shared instances of every reduction.
+static REDUCTIONS: [Reduce; 6] = [
+    Reduce {
+        mean: false,
+        axis: Axis::Elements,
+    },
+    Reduce {
+        mean: false,
+        axis: Axis::Batch,
+    },
+    Reduce {
+        mean: false,
+        axis: Axis::All,
+    },
+    Reduce {
+        mean: true,
+        axis: Axis::Elements,
+    },
+    Reduce {
+        mean: true,
+        axis: Axis::Batch,
+    },
+    Reduce {
+        mean: true,
+        axis: Axis::All,
+    },
+];
+
 impl Reduce {
+    fn op_ref(self) -> OpRef {
+        let i = usize::from(self.mean) * 3
+            + match self.axis {
+                Axis::Elements => 0,
+                Axis::Batch => 1,
+                Axis::All => 2,
+            };
+        OpRef::Static(&REDUCTIONS[i])
+    }
     fn name(self) -> &'static str {
         match (self.mean, self.axis) {
             (false, Axis::All) => "sum_all_array",
@@ -81,9 +117,9 @@ fn reduce(r: Reduce, a: &Tensor) -> Result<Tensor> {
         data.iter_mut().for_each(|v| *v /= n);
     }
     let (shape, batch, sample_dependent) = match r.axis {
-        Axis::Elements => (vec![1], d.batch, a.is_sample_dependent()),
-        Axis::Batch => (a.shape().to_vec(), 1, false),
-        Axis::All => (vec![1], 1, a.is_sample_dependent()),
+        Axis::Elements => (&[1][..], d.batch, a.is_sample_dependent()),
+        Axis::Batch => (a.shape(), 1, false),
+        Axis::All => (&[1][..], 1, a.is_sample_dependent()),
     };
     let flags = Flags {
         sample_dependent,
@@ -94,8 +130,8 @@ fn reduce(r: Reduce, a: &Tensor) -> Result<Tensor> {
         batch,
         data,
         flags,
-        Arc::new(r),
-        vec![a.clone()],
+        r.op_ref(),
+        Inputs::one(a.clone()),
     ))
 }
 

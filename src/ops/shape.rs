@@ -1,11 +1,10 @@
 //! Shape-changing operations. For now: broadcasting a tangent to its node's extents, used by
 //! forward mode when an input was broadcast by the operation.
 
-use std::sync::Arc;
-
 use super::Operation;
+use crate::core::small::Inputs;
 use crate::core::tensor::checked_dims;
-use crate::core::{dims, Error, Flags, Grad, Result, Tensor};
+use crate::core::{dims, Error, Flags, Grad, OpRef, Result, Tensor};
 
 /// Repeats `a` (extents `(1 or E, 1 or S)`) to per-sample `shape` and `batch`.
 pub fn broadcast_to(a: &Tensor, shape: &[usize], batch: usize) -> Result<Tensor> {
@@ -24,12 +23,12 @@ pub fn broadcast_to(a: &Tensor, shape: &[usize], batch: usize) -> Result<Tensor>
         scalar: a.is_scalar() && to.len() == 1,
     };
     Ok(Tensor::from_op(
-        shape.to_vec(),
+        shape,
         batch,
         data,
         flags,
-        Arc::new(Broadcast),
-        vec![a.clone()],
+        OpRef::Static(&Broadcast),
+        Inputs::one(a.clone()),
     ))
 }
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::arith::{add_scalar, div, mul, mul_scalar, neg, scalar_sub, sub_scalar};
 use super::{describe, Operation};
-use crate::core::{pool, Error, Grad, Result, Tensor};
+use crate::core::small::Inputs;
+use crate::core::{pool, Error, Grad, OpRef, Result, Tensor};
 
 /// An element-wise function of one array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +128,7 @@ fn sign0(x: f32) -> f32 {
 fn map_constant(x: &Tensor, f: fn(f32) -> f32) -> Tensor {
     let data = x.values().iter().map(|&v| f(v)).collect();
     Tensor::constant(
-        x.shape().to_vec(),
+        x.shape(),
         x.batch(),
         data,
         x.is_sample_dependent(),
@@ -137,16 +138,31 @@ fn map_constant(x: &Tensor, f: fn(f32) -> f32) -> Tensor {
 
 struct Unary(UnaryOp);
 
+/// Shared instances, indexed by `UnaryOp as usize`.
+static UNARY: [Unary; 11] = [
+    Unary(UnaryOp::Neg),
+    Unary(UnaryOp::Exp),
+    Unary(UnaryOp::Log),
+    Unary(UnaryOp::Log10),
+    Unary(UnaryOp::Sqrt),
+    Unary(UnaryOp::Abs),
+    Unary(UnaryOp::Sigmoid),
+    Unary(UnaryOp::Sin),
+    Unary(UnaryOp::Cos),
+    Unary(UnaryOp::Tan),
+    Unary(UnaryOp::Tanh),
+];
+
 /// Applies an element-wise function.
 pub fn unary(op: UnaryOp, a: &Tensor) -> Result<Tensor> {
     let data = op.values(&a.values());
     Ok(Tensor::from_op(
-        a.shape().to_vec(),
+        a.shape(),
         a.batch(),
         data,
         a.flags(),
-        Arc::new(Unary(op)),
-        vec![a.clone()],
+        OpRef::Static(&UNARY[op as usize]),
+        Inputs::one(a.clone()),
     ))
 }
 
@@ -206,14 +222,14 @@ pub fn gaussian(a: &Tensor, mu: f32, sigma: f32) -> Result<Tensor> {
             (-0.5 * z * z).exp() * norm
         })
         .collect();
-    let params = Tensor::constant(vec![2], 1, vec![mu, sigma], false, false);
+    let params = Tensor::constant(&[2], 1, vec![mu, sigma], false, false);
     Ok(Tensor::from_op(
-        a.shape().to_vec(),
+        a.shape(),
         a.batch(),
         data,
         a.flags(),
-        Arc::new(Gaussian { mu, sigma }),
-        vec![a.clone(), params],
+        OpRef::Shared(Arc::new(Gaussian { mu, sigma })),
+        Inputs::two(a.clone(), params),
     ))
 }
 
