@@ -81,8 +81,6 @@ module diffstruc
      logical, private :: heap = .false.
      !> `grad` was allocated for this object and is released with it.
      logical, private :: own_grad = .false.
-     !> A temporary result object this variable took over in an assignment (`v = x*y`).
-     type(array_type), pointer, private :: adopted => null()
    contains
      procedure, pass(this) :: allocate => allocate_array
      procedure, pass(this) :: deallocate => deallocate_array
@@ -202,6 +200,22 @@ module diffstruc
      module procedure max_arrays, max_scalar
   end interface
 
+  !> Make an allocatable unallocated without freeing it (see diffstruc_cfi.c).
+  interface forget_allocation
+     subroutine forget_int1(a) bind(c, name='diffstruc_forget_int1')
+       import :: c_int
+       integer(c_int), allocatable, intent(inout) :: a(:)
+     end subroutine forget_int1
+     subroutine forget_int2(a) bind(c, name='diffstruc_forget_int2')
+       import :: c_int
+       integer(c_int), allocatable, intent(inout) :: a(:,:)
+     end subroutine forget_int2
+     subroutine forget_real1(a) bind(c, name='diffstruc_forget_real1')
+       import :: c_float
+       real(c_float), allocatable, intent(inout) :: a(:)
+     end subroutine forget_real1
+  end interface
+
   interface
      function c_strlen(s) result(n) bind(c, name='strlen')
        import :: c_ptr, c_size_t
@@ -278,10 +292,43 @@ contains
     character(len=*), intent(in) :: where
     type(c_ptr) :: h
     if (.not. c_associated(x%ds)) call fatal(where, 'operand is not allocated')
+    if (c_associated(x%self) .and. .not. c_associated(x%self, address(x))) call unshare(x)
     h = x%ds
     call check(ds_array_set_flags(h, USER_BITS, flag_bits(x)), where)
     if (x%requires_grad .and. .not. associated(x%grad)) call ensure_grad(x)
   end function operand
+
+  !> `x` is a compiler-made shallow copy of the object at `x%self` (a parenthesised operand):
+  !> detach the allocatable components it shares with the original, so that freeing the copy's
+  !> components after the call leaves the original intact. (`mask` has no interoperable type;
+  !> operation results never have one allocated.)
+  subroutine unshare(x)
+    class(array_type), intent(in), target :: x
+    type(array_type), pointer :: copy, original
+    copy => x
+    call c_f_pointer(x%self, original)
+    if (allocated(copy%shape) .and. allocated(original%shape)) then
+       if (same_memory(c_loc(copy%shape), c_loc(original%shape))) &
+            call forget_allocation(copy%shape)
+    end if
+    if (allocated(copy%indices) .and. allocated(original%indices)) then
+       if (same_memory(c_loc(copy%indices), c_loc(original%indices))) &
+            call forget_allocation(copy%indices)
+    end if
+    if (allocated(copy%adj_ja) .and. allocated(original%adj_ja)) then
+       if (same_memory(c_loc(copy%adj_ja), c_loc(original%adj_ja))) &
+            call forget_allocation(copy%adj_ja)
+    end if
+    if (allocated(copy%direction) .and. allocated(original%direction)) then
+       if (same_memory(c_loc(copy%direction), c_loc(original%direction))) &
+            call forget_allocation(copy%direction)
+    end if
+  end subroutine unshare
+
+  logical function same_memory(a, b)
+    type(c_ptr), intent(in) :: a, b
+    same_memory = c_associated(a, b)
+  end function same_memory
 
   !> Gives a variable (a leaf, or a `fix_pointer` node) its `grad` object, whose values alias the
   !> core's gradient buffer, so that reverse mode results are visible in `x%grad%val`.
@@ -396,26 +443,21 @@ contains
     deallocate(p)
   end subroutine release_object
 
-  !> Releases what an object owns: its handle (only the owning object, never a compiler copy),
-  !> its gradient object and a result object it took over. Safe to call any number of times.
+  !> Releases what an object owns: its handle (only the owning object, never a compiler copy)
+  !> and its gradient object. Safe to call any number of times.
   recursive subroutine release(this)
     type(array_type), intent(inout), target :: this
     integer(c_int) :: status
-    logical(c_bool) :: live
-    type(array_type), pointer :: g, t
+    type(array_type), pointer :: g
     if (c_associated(this%ds)) then
        if (c_associated(this%self, c_loc(this))) then
-          if (associated(this%grad) .and. this%own_grad) then
+          ! the gradient object this module attached, or one the program allocated itself
+          ! (`allocate(f%grad)`), which diffstruc's owns_gradient says belongs to this object
+          if (associated(this%grad) .and. (this%own_grad .or. this%owns_gradient)) then
              g => this%grad
              this%grad => null()
              call release(g)
              deallocate(g)
-          end if
-          if (associated(this%adopted)) then
-             t => this%adopted
-             this%adopted => null()
-             status = ds_array_is_live(t%ds, live)
-             if (live) call release_object(c_loc(t))
           end if
           status = ds_array_free(this%ds)
        end if
@@ -425,16 +467,22 @@ contains
     this%own_grad = .false.
     this%val => null()
     this%grad => null()
-    this%adopted => null()
     this%allocated = .false.
     this%size = 0
   end subroutine release
 
   !> Finaliser: harmless when a compiler calls it too often (copies never free) or never (the
-  !> core then keeps the array until the process ends). Elemental, because gfortran before 13
-  !> passes its array descriptor instead of the object to a scalar final procedure.
+  !> core then keeps the array until the process ends). Two gfortran 12 defects shape it: a
+  !> scalar final procedure is passed the array descriptor instead of the object (so this one is
+  !> elemental), and the `get_partial_left/right` procedure pointers of a function result are
+  !> "finalised" as if they were array_type components, at the pointer's value, usually null
+  !> (so a null object is ignored).
   recursive impure elemental subroutine finalise_array(this)
     type(array_type), intent(inout) :: this
+    ! volatile: the optimiser must not assume that a dummy argument's address is non-null
+    type(c_ptr), volatile :: self
+    self = address(this)
+    if (.not. c_associated(self)) return
     call release(this)
   end subroutine finalise_array
 
@@ -670,13 +718,13 @@ contains
   end function flatten_array
 
   !> Value assignment: `this` refers to the same core array as `input` (values, graph and
-  !> gradient are shared, not copied). A temporary result on the right (`v = x*y`) is taken over
-  !> by `this` and released with it.
+  !> gradient are shared, not copied). As in diffstruc, the object on the right is not taken
+  !> over: a result object assigned from (`v = x*y`) stays allocated until the program
+  !> deallocates it (`assign_and_deallocate_source` does both at once).
   recursive subroutine assign_array(this, input)
     class(array_type), intent(inout), target :: this
     type(array_type), intent(in), target :: input
     type(c_ptr) :: h
-    logical(c_bool) :: claimed
     type(array_type), pointer :: p
 
     h = c_null_ptr
@@ -690,13 +738,9 @@ contains
     if (c_associated(h)) then
        call take_handle(this, h)
        call copy_fields(this, input)
-       if (associated(input%grad)) then
+       if (associated(input%grad) .and. .not. associated(this%grad)) then
           p => this
           call attach_grad(p)
-       end if
-       if (input%is_temporary .and. input%heap .and. c_associated(input%self)) then
-          call check(ds_array_claim(input%ds, claimed), 'assignment(=)')
-          if (claimed) call c_f_pointer(input%self, this%adopted)
        end if
     end if
   end subroutine assign_array
@@ -755,7 +799,6 @@ contains
     if (present(owns_left_operand)) source%owns_left_operand = owns_left_operand
     if (present(owns_right_operand)) source%owns_right_operand = owns_right_operand
     call this%assign(source)
-    if (associated(this%adopted, source)) this%adopted => null()
     call release(source)
     deallocate(source)
     source => null()
@@ -812,8 +855,10 @@ contains
     end if
     select rank (output)
     rank (1)
+       allocate(output(size(this%val)))
        output = reshape(this%val, [size(this%val)])
     rank (2)
+       allocate(output(size(this%val, 1), size(this%val, 2)))
        output = this%val
     rank (3)
        allocate(output(dims(1), dims(2), dims(3)))
