@@ -271,12 +271,18 @@ impl Operation for Binary {
             BinaryOp::Mul => scaled(gs, od, &b.values(), db, |g, y| g * y),
             BinaryOp::Div => scaled(gs, od, &b.values(), db, |g, y| g / y),
             BinaryOp::Max => scaled(gs, od, &selector(out, a).values(), od, |g, m| g * m),
-            BinaryOp::Pow => {
-                let d = with_values2(a, b, |va, vb| {
-                    zip_with(va, da, vb, db, od, |x, y| y * power(x, y - 1.0))
-                });
-                scaled(gs, od, &d, od, |g, d| g * d)
-            }
+            BinaryOp::Pow => match constant_exponent(b) {
+                // one pass for a constant exponent: g * e * a**(e-1)
+                Some(e) => scaled(gs, od, &a.values(), da, move |g, x| {
+                    g * e * power(x, e - 1.0)
+                }),
+                None => {
+                    let d = with_values2(a, b, |va, vb| {
+                        zip_with(va, da, vb, db, od, |x, y| y * power(x, y - 1.0))
+                    });
+                    scaled(gs, od, &d, od, |g, d| g * d)
+                }
+            },
         });
         let right = wants[1].then(|| match self.op {
             BinaryOp::Add => g.clone(),
