@@ -32,18 +32,6 @@ program test_basics
 
 contains
 
-  function flat(a) result(v)
-    real(real32), intent(in) :: a(:,:)
-    real(real32) :: v(size(a))
-    v = reshape(a, [size(a)])
-  end function flat
-
-  subroutine release(f)
-    type(array_type), pointer, intent(inout) :: f
-    call f%nullify_graph()
-    deallocate(f)
-  end subroutine release
-
   subroutine test_allocate_forms()
     type(array_type) :: a, b, c, d, g, k
     real(real32) :: m(3, 2)
@@ -231,14 +219,9 @@ contains
     type(array_type), pointer :: f
     real(real32) :: m(2, 1)
     m = 2.0
-    call a%allocate([2, 1], source=0.5)
-    call b%allocate([2, 1], source=1.5)
-    call c%allocate([2, 1], source=1.0)
-    call a%set_requires_grad(.true.)
-    call b%set_requires_grad(.true.)
-    a%is_temporary = .false.
-    b%is_temporary = .false.
-    c%is_temporary = .false.
+    call new_variable(a, [0.5, 0.5], .true.)
+    call new_variable(b, [1.5, 1.5], .true.)
+    call new_variable(c, [1.0, 1.0], .false.)
     call check(trim(a%operation) == 'none', 'operation of a variable is none')
     f => a + b;       call check_name(f, 'add')
     f => a + 1.0;     call check_name(f, 'add')
@@ -294,12 +277,8 @@ contains
   subroutine test_print_graph()
     type(array_type) :: a, b
     type(array_type), pointer :: f
-    call a%allocate([2, 1], source=2.0)
-    call b%allocate([2, 1], source=3.0)
-    call a%set_requires_grad(.true.)
-    call b%set_requires_grad(.true.)
-    a%is_temporary = .false.
-    b%is_temporary = .false.
+    call new_variable(a, [2.0, 2.0], .true.)
+    call new_variable(b, [3.0, 3.0], .true.)
     f => a**4 + a**2 * b
     call f%print_graph()
     call f%print_graph(print_location=.false.)
@@ -321,14 +300,8 @@ contains
     type(array_type) :: a, b, v, w
     type(array_type), pointer :: p, q
     integer :: live
-    call a%allocate([3, 1])
-    call b%allocate([3, 1])
-    call a%set([1.0, 2.0, 3.0])
-    call b%set([4.0, 5.0, 6.0])
-    call a%set_requires_grad(.true.)
-    call b%set_requires_grad(.true.)
-    a%is_temporary = .false.
-    b%is_temporary = .false.
+    call new_variable(a, [1.0, 2.0, 3.0], .true.)
+    call new_variable(b, [4.0, 5.0, 6.0], .true.)
     live = diffstruc_live_arrays()
 
     p => a * b
@@ -374,10 +347,7 @@ contains
     type(array_type) :: a, v
     type(array_type), pointer :: p
     integer :: live
-    call a%allocate([2, 1])
-    call a%set([3.0, -1.0])
-    call a%set_requires_grad(.true.)
-    a%is_temporary = .false.
+    call new_variable(a, [3.0, -1.0], .true.)
     live = diffstruc_live_arrays()
     p => a**2 + 1.0
     call v%assign_and_deallocate_source(p)

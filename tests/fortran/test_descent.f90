@@ -79,10 +79,7 @@ contains
     integer :: epoch
     logical :: ok
     t(:, 1) = [3.0, 4.0]
-    call params%allocate([2, 1])
-    call params%set([0.0, 0.0])
-    call params%set_requires_grad(.true.)
-    params%is_temporary = .false.
+    call new_variable(params, [0.0, 0.0], .true.)
     ok = .true.
     do epoch = 1, 100
        loss => sum((params - t)**2, dim=1)
@@ -106,12 +103,8 @@ contains
     integer :: epoch
     real(real32) :: av, bv, ga, gb
     logical :: ok
-    call a%allocate([1, 1], source=0.0)
-    call b%allocate([1, 1], source=0.0)
-    call a%set_requires_grad(.true.)
-    call b%set_requires_grad(.true.)
-    a%is_temporary = .false.
-    b%is_temporary = .false.
+    call new_variable(a, [0.0], .true.)
+    call new_variable(b, [0.0], .true.)
     ok = .true.
     do epoch = 1, 300
        loss => (a - 1.0)**2 + 2.0 * (b + 2.0)**2 + a * b
@@ -156,14 +149,8 @@ contains
     t = reshape([1.0, 2.0, 0.5, -1.0, 2.0, 0.0, -0.5, 1.5], [2, 4])
     w_start = [0.1, -0.2]
     live_before = diffstruc_live_arrays()
-    call xb%allocate([2, 4])
-    xb%val = reshape([0.5, 1.0, -1.0, 2.0, 1.5, -0.5, 0.25, 0.75], [2, 4])
-    xb%is_temporary = .false.
-    call w%allocate([2, 1])
-    w%is_sample_dependent = .false.
-    call w%set(w_start)
-    call w%set_requires_grad(.true.)
-    w%is_temporary = .false.
+    call new_variable(xb, reshape([0.5, 1.0, -1.0, 2.0, 1.5, -0.5, 0.25, 0.75], [2, 4]), .false.)
+    call new_variable(w, w_start, .true., sample_dependent=.false.)
     live_first = -1
     grads_ok = .true.
     do it = 1, N_LONG

@@ -7,11 +7,13 @@
 program test_higher_order
   use diffstruc
   use test_utils
+  use op_catalogue, only: E, S, H, TOL_FD
   implicit none
 
-  integer, parameter :: E = 3, S = 2, NFUN = 16
-  real, parameter :: H = 1.0e-2        ! finite-difference step
-  real, parameter :: TOL_FD = 3.0e-3   ! vs finite differences
+  integer, parameter :: NFUN = 16
+  character(len=20), parameter :: FUN_NAMES(NFUN) = [character(len=20) :: &
+       'x**5-2x**3+x', 'x**4', 'exp', 'log', 'sqrt', 'tanh', 'sigmoid', 'sin', '1/x', &
+       'cos', 'tan', 'log10', '2**x', 'x**2.5', 'gaussian', 'x*exp(x)']
   real, parameter :: TOL_CF = 5.0e-5   ! vs closed forms (single precision arithmetic)
   real(real32), parameter :: MU = 0.4, SIGMA = 0.7
 
@@ -21,10 +23,7 @@ program test_higher_order
 
   live0 = diffstruc_live_arrays()
   x0 = reshape([0.6, 1.1, 1.3, 0.9, 1.2, 0.3], [E, S])
-  call x%allocate([E, S])
-  x%val = x0
-  call x%set_requires_grad(.true.)
-  x%is_temporary = .false.
+  call new_variable(x, x0, .true.)
   live1 = diffstruc_live_arrays()
 
   do code = 1, NFUN
@@ -41,15 +40,6 @@ program test_higher_order
   call finish()
 
 contains
-
-  function fname(code) result(name)
-    integer, intent(in) :: code
-    character(len=20) :: name
-    character(len=20), parameter :: names(NFUN) = [character(len=20) :: &
-         'x**5-2x**3+x', 'x**4', 'exp', 'log', 'sqrt', 'tanh', 'sigmoid', 'sin', '1/x', &
-         'cos', 'tan', 'log10', '2**x', 'x**2.5', 'gaussian', 'x*exp(x)']
-    name = names(code)
-  end function fname
 
   function make(code) result(f)
     integer, intent(in) :: code
@@ -185,18 +175,6 @@ contains
     end select
   end function deriv
 
-  function flat(a) result(v)
-    real(real32), intent(in) :: a(:,:)
-    real(real32) :: v(size(a))
-    v = reshape(a, [size(a)])
-  end function flat
-
-  subroutine release(f)
-    type(array_type), pointer, intent(inout) :: f
-    call f%nullify_graph()
-    deallocate(f)
-  end subroutine release
-
   !> Values of the derivative of order n at the current x%val (graphs released).
   function derivative_values(code, n) result(v)
     integer, intent(in) :: code, n
@@ -234,24 +212,25 @@ contains
 
   subroutine check_function(code)
     integer, intent(in) :: code
+    character(len=4), parameter :: prime(3) = ["f'  ", "f'' ", "f'''"]
     type(array_type), pointer :: f, d1, d2, d3
-    real(real32) :: v1(E, S), v2(E, S), v3(E, S), fd(E, S), g2(E, S)
+    real(real32) :: v(E, S, 3), fd(E, S), g2(E, S)
     character(len=24) :: name
     integer :: n
 
-    name = fname(code)
+    name = FUN_NAMES(code)
     f => make(code)
     call check_close(flat(f%val), flat(deriv(code, 0, x0)), TOL_CF, trim(name) // ': value')
     d1 => f%grad_forward(x)
     d2 => d1%grad_forward(x)
     d3 => d2%grad_forward(x)
-    v1 = d1%val
-    v2 = d2%val
-    v3 = d3%val
-    call check_close(flat(v1), flat(deriv(code, 1, x0)), TOL_CF, trim(name) // ": f' closed form")
-    call check_close(flat(v2), flat(deriv(code, 2, x0)), TOL_CF, trim(name) // ": f'' closed form")
-    call check_close(flat(v3), flat(deriv(code, 3, x0)), TOL_CF, &
-         trim(name) // ": f''' closed form")
+    v(:, :, 1) = d1%val
+    v(:, :, 2) = d2%val
+    v(:, :, 3) = d3%val
+    do n = 1, 3
+       call check_close(flat(v(:, :, n)), flat(deriv(code, n, x0)), TOL_CF, &
+            trim(name) // ': ' // trim(prime(n)) // ' closed form')
+    end do
 
     ! reverse over forward: the gradient of sum(f'(x)) is f''(x) element by element
     call x%zero_grad()
@@ -276,12 +255,8 @@ contains
     ! the points used vary too fast for a plain central difference)
     do n = 1, 3
        fd = (4.0 * central(code, n - 1, H / 2.0) - central(code, n - 1, H)) / 3.0
-       select case (n)
-       case (1); call check_close(flat(v1), flat(fd), TOL_FD, trim(name) // ": f' finite difference")
-       case (2); call check_close(flat(v2), flat(fd), TOL_FD, trim(name) // ": f'' finite difference")
-       case (3); call check_close(flat(v3), flat(fd), TOL_FD, &
-            trim(name) // ": f''' finite difference")
-       end select
+       call check_close(flat(v(:, :, n)), flat(fd), TOL_FD, &
+            trim(name) // ': ' // trim(prime(n)) // ' finite difference')
     end do
   end subroutine check_function
 
@@ -292,12 +267,8 @@ contains
     real(real32) :: av, bv
     av = 2.0
     bv = 3.0
-    call a%allocate([1, 1], source=av)
-    call b%allocate([1, 1], source=bv)
-    call a%set_requires_grad(.true.)
-    call b%set_requires_grad(.true.)
-    a%is_temporary = .false.
-    b%is_temporary = .false.
+    call new_variable(a, [av], .true.)
+    call new_variable(b, [bv], .true.)
 
     ! f = a**2 * b**3
     f => a**2 * b**3
@@ -366,8 +337,8 @@ contains
   subroutine test_hessian_vector()
     integer, parameter :: N = 3
     type(array_type) :: v
-    type(array_type), pointer :: f, d1, d2
-    real(real32) :: vv(N), p(N), want(N, N), ff(N, N), rf(N, N), g(N), e(N), fp(N), fm(N)
+    type(array_type), pointer :: f, d1
+    real(real32) :: vv(N), p(N), want(N, N), ff(N, N), rf(N, N), fp(N), fm(N)
     integer :: i, j
     vv = [0.5, -0.3, 1.2]
     p = exp(vv) / sum(exp(vv))
@@ -377,47 +348,26 @@ contains
           if (i == j) want(i, j) = want(i, j) + 2.0 * sum(vv) + p(i)
        end do
     end do
-    call v%allocate([N, 1])
-    call v%set(vv)
-    call v%set_requires_grad(.true.)
-    v%is_temporary = .false.
+    call new_variable(v, vv, .true.)
 
-    f => sum(v**2, dim=1) * sum(v, dim=1) + log(sum(exp(v), dim=1))
+    f => hessian_function(v)
     call check_close(f%val(1, 1), sum(vv**2) * sum(vv) + log(sum(exp(vv))), TOL_CF, &
          'hessian: f value')
     ! gradient, one direction at a time
-    do i = 1, N
-       e = 0.0
-       e(i) = 1.0
-       call v%set_direction(e)
-       d1 => f%grad_forward(v)
-       g(i) = d1%val(1, 1)
-       call release(d1)
-    end do
-    call check_close(g, 2.0 * vv * sum(vv) + sum(vv**2) + p, TOL_CF, 'hessian: gradient')
+    call check_close(forward_gradient(f, v), 2.0 * vv * sum(vv) + sum(vv**2) + p, TOL_CF, &
+         'hessian: gradient')
     ! forward over forward
     do i = 1, N
-       e = 0.0
-       e(i) = 1.0
-       call v%set_direction(e)
+       call v%set_direction(unit_vector(N, i))
        d1 => f%grad_forward(v)
-       do j = 1, N
-          e = 0.0
-          e(j) = 1.0
-          call v%set_direction(e)
-          d2 => d1%grad_forward(v)
-          ff(i, j) = d2%val(1, 1)
-          call release(d2)
-       end do
+       ff(i, :) = forward_gradient(d1, v)
        call release(d1)
     end do
     call check_close(reshape(ff, [N * N]), reshape(want, [N * N]), TOL_CF, &
          'hessian: forward over forward')
     ! reverse over forward: the gradient of grad(f).e_i is row i
     do i = 1, N
-       e = 0.0
-       e(i) = 1.0
-       call v%set_direction(e)
+       call v%set_direction(unit_vector(N, i))
        d1 => f%grad_forward(v)
        call v%set_direction([1.0, 1.0, 1.0])
        call d1%grad_reverse(reset_graph=.true.)
@@ -432,11 +382,9 @@ contains
     call release(f)
     ! finite differences of the gradient computed by reverse mode
     do j = 1, N
-       e = 0.0
-       e(j) = H
-       v%val(:, 1) = vv + e
+       v%val(:, 1) = vv + H * unit_vector(N, j)
        fp = reverse_gradient(v)
-       v%val(:, 1) = vv - e
+       v%val(:, 1) = vv - H * unit_vector(N, j)
        fm = reverse_gradient(v)
        v%val(:, 1) = vv
        call check_close((fp - fm) / (2.0 * H), want(:, j), TOL_FD, &
@@ -445,11 +393,19 @@ contains
     call v%deallocate()
   end subroutine test_hessian_vector
 
+  !> sum(v**2) * sum(v) + log(sum(exp(v))), one number per sample.
+  function hessian_function(v) result(f)
+    type(array_type), intent(in) :: v
+    type(array_type), pointer :: f
+    f => sum(v**2, dim=1) * sum(v, dim=1) + log(sum(exp(v), dim=1))
+  end function hessian_function
+
+  !> The gradient of hessian_function at the current values of v, by reverse mode.
   function reverse_gradient(v) result(g)
     type(array_type), intent(inout) :: v
     real(real32) :: g(3)
     type(array_type), pointer :: f
-    f => sum(v**2, dim=1) * sum(v, dim=1) + log(sum(exp(v), dim=1))
+    f => hessian_function(v)
     call v%zero_grad()
     call f%grad_reverse()
     g = v%grad%val(:, 1)
@@ -469,12 +425,8 @@ contains
     want(1, 2) = 3.0 * av**2 + 2.0 * exp(av) * bv
     want(2, 1) = want(1, 2)
     want(2, 2) = 2.0 * exp(av)
-    call a%allocate([1, 1], source=av)
-    call b%allocate([1, 1], source=bv)
-    call a%set_requires_grad(.true.)
-    call b%set_requires_grad(.true.)
-    a%is_temporary = .false.
-    b%is_temporary = .false.
+    call new_variable(a, [av], .true.)
+    call new_variable(b, [bv], .true.)
     f => a**3 * b + exp(a) * b**2
     fa => f%grad_forward(a)
     fb => f%grad_forward(b)

@@ -32,16 +32,6 @@ program test_memory
 
 contains
 
-  subroutine new_variable(x, values, requires_grad)
-    type(array_type), intent(inout) :: x
-    real(real32), intent(in) :: values(:)
-    logical, intent(in) :: requires_grad
-    call x%allocate([size(values), 1])
-    call x%set(values)
-    if (requires_grad) call x%set_requires_grad(.true.)
-    x%is_temporary = .false.
-  end subroutine new_variable
-
   subroutine test_nullify_twice()
     type(array_type) :: x, y
     type(array_type), pointer :: f
