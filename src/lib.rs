@@ -27,6 +27,9 @@ pub use crate::ops::arith::{
     mul, mul_scalar, neg, pow, pow_scalar, real2d_binary, scalar_binary, scalar_div, scalar_sub,
     sign, sub, sub_scalar, BinaryOp,
 };
+pub use crate::ops::linalg::{
+    dot_product, matmul, matmul_real2d, outer_product, real2d_matmul, transpose,
+};
 pub use crate::ops::reduce::{mean, mean_all, sum, sum_all};
 pub use crate::ops::unary::{gaussian, unary, UnaryOp};
 pub use crate::ops::Operation;

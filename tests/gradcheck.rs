@@ -291,3 +291,156 @@ fn composite_mlp_like_with_shared_weights() {
         TOL,
     );
 }
+
+#[test]
+fn matmul_every_layout() {
+    // shared matrix times a batch of vectors (W·x), vector times shared matrix (x·W)
+    let w = shared(input(&[3, 4], 1, -1.0, 1.0, 20));
+    let x = input(&[4], 5, -1.0, 1.0, 21);
+    check(
+        "W.x",
+        vec![w.clone(), x.clone()],
+        |v| matmul(&v[0], &v[1]),
+        TOL,
+    );
+    let x3 = input(&[3], 5, -1.0, 1.0, 22);
+    check("x.W", vec![x3, w.clone()], |v| matmul(&v[0], &v[1]), TOL);
+    // per-sample matrices (diffstruc stops here): matrix·matrix, matrix·vector, vector·matrix
+    let a = input(&[2, 3], 2, -1.0, 1.0, 23);
+    let b = input(&[3, 2], 2, -1.0, 1.0, 24);
+    check(
+        "A_s.B_s",
+        vec![a.clone(), b.clone()],
+        |v| matmul(&v[0], &v[1]),
+        TOL,
+    );
+    let c = input(&[3], 2, -1.0, 1.0, 25);
+    check(
+        "A_s.c_s",
+        vec![a.clone(), c.clone()],
+        |v| matmul(&v[0], &v[1]),
+        TOL,
+    );
+    check("c_s.B_s", vec![c, b.clone()], |v| matmul(&v[0], &v[1]), TOL);
+    // shared matrix times per-sample matrices, and two shared matrices
+    check(
+        "W.B_s",
+        vec![w.clone(), input(&[4, 2], 3, -1.0, 1.0, 26)],
+        |v| matmul(&v[0], &v[1]),
+        TOL,
+    );
+    check(
+        "W.V",
+        vec![w, shared(input(&[4, 2], 1, -1.0, 1.0, 27))],
+        |v| matmul(&v[0], &v[1]),
+        TOL,
+    );
+}
+
+#[test]
+fn matmul_with_real_matrices() {
+    let m: Vec<f32> = (0..12).map(|k| 0.1 * k as f32 - 0.5).collect();
+    // array (flattened, 4 values) times a 4x3 real matrix, and a 3x4 real matrix times it
+    let a = input(&[2, 2], 3, -1.0, 1.0, 28);
+    check(
+        "a.M",
+        vec![a.clone()],
+        |v| matmul_real2d(&v[0], &m, 4, 3),
+        TOL,
+    );
+    check("M.a", vec![a], |v| real2d_matmul(&m, 3, 4, &v[0]), TOL);
+    let x = Tensor::from_vec(&[2], 1, vec![1.0, 2.0]).unwrap();
+    x.set_requires_grad(true);
+    let y = matmul_real2d(&x, &[1.0, 2.0, 3.0, 4.0], 2, 2).unwrap(); // [1 3; 2 4]: x^T M
+    assert_eq!(y.to_vec(), [5.0, 11.0]);
+    assert_eq!(y.operation(), "matmul_scalar");
+}
+
+#[test]
+fn matmul_values_and_errors() {
+    // [[1,2],[3,4]] (column-major 1,3,2,4) times [5,6] = [17, 39]
+    let a = Tensor::from_vec(&[2, 2], 1, vec![1.0, 3.0, 2.0, 4.0]).unwrap();
+    a.set_sample_dependent(false);
+    let x = Tensor::from_vec(&[2], 2, vec![5.0, 6.0, 1.0, 0.0]).unwrap();
+    let y = matmul(&a, &x).unwrap();
+    assert_eq!((y.shape(), y.batch()), (&[2usize][..], 2));
+    assert_eq!(y.to_vec(), [17.0, 39.0, 1.0, 3.0]);
+    let e = matmul(&a, &Tensor::zeros(&[3], 1).unwrap()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Shape);
+    assert!(
+        e.message().contains("matmul")
+            && e.message().contains("[2, 2]")
+            && e.message().contains("[3]")
+    );
+    assert!(matmul(&x, &x).is_err()); // two vectors
+    assert!(matmul(&Tensor::zeros(&[2, 2, 2], 1).unwrap(), &x).is_err()); // rank 3
+}
+
+#[test]
+fn vector_products_and_transpose() {
+    let a = input(&[3], 2, -1.0, 1.0, 29);
+    let b = input(&[3], 2, -1.0, 1.0, 30);
+    check(
+        "dot",
+        vec![a.clone(), b.clone()],
+        |v| dot_product(&v[0], &v[1]),
+        TOL,
+    );
+    check(
+        "dot shared",
+        vec![a.clone(), shared(input(&[3], 1, -1.0, 1.0, 31))],
+        |v| dot_product(&v[0], &v[1]),
+        TOL,
+    );
+    let c = input(&[2], 2, -1.0, 1.0, 32);
+    check(
+        "outer",
+        vec![a.clone(), c.clone()],
+        |v| outer_product(&v[0], &v[1]),
+        TOL,
+    );
+    check(
+        "transpose",
+        vec![input(&[2, 3], 2, -1.0, 1.0, 33)],
+        |v| transpose(&v[0]),
+        TOL,
+    );
+    let t = transpose(&Tensor::from_vec(&[2, 3], 1, (1..=6).map(|v| v as f32).collect()).unwrap())
+        .unwrap();
+    assert_eq!(
+        (t.shape(), t.to_vec()),
+        (&[3usize, 2][..], vec![1.0, 3.0, 5.0, 2.0, 4.0, 6.0])
+    );
+    let o = outer_product(
+        &Tensor::from_vec(&[2], 1, vec![1.0, 2.0]).unwrap(),
+        &Tensor::from_vec(&[3], 1, vec![1.0, 10.0, 100.0]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (o.shape(), o.to_vec()),
+        (&[2usize, 3][..], vec![1.0, 2.0, 10.0, 20.0, 100.0, 200.0])
+    );
+    assert!(dot_product(&a_tensor(), &Tensor::zeros(&[4], 1).unwrap()).is_err());
+    assert!(transpose(&Tensor::zeros(&[4], 1).unwrap()).is_err());
+}
+
+fn a_tensor() -> Tensor {
+    Tensor::zeros(&[3], 1).unwrap()
+}
+
+#[test]
+fn mlp_layer_composite() {
+    // tanh(W.x + b) then a squared loss: the W4 shape in miniature
+    let w = shared(input(&[3, 4], 1, -0.5, 0.5, 34));
+    let bias = shared(input(&[3], 1, -0.5, 0.5, 35));
+    let x = input(&[4], 5, -1.0, 1.0, 36);
+    check(
+        "mean((tanh(W.x+b) - 0.2)**2)",
+        vec![w, bias, x],
+        |v| {
+            let h = unary(UnaryOp::Tanh, &add(&matmul(&v[0], &v[2])?, &v[1])?)?;
+            mean_all(&pow_scalar(&sub_scalar(&h, 0.2)?, 2.0)?)
+        },
+        TOL,
+    );
+}

@@ -2,6 +2,7 @@
 //! forward rule (graph-building JVP) and the reverse rule (numeric VJP) sit side by side.
 
 pub mod arith;
+pub mod linalg;
 pub mod reduce;
 pub mod shape;
 pub mod unary;
