@@ -28,6 +28,8 @@ module diffstruc
   public :: operator(+), operator(-), operator(*), operator(/), operator(**)
   public :: sum, mean, exp, log, sin, cos, tan, tanh
   public :: sqrt, sign, sigmoid, gaussian, abs, log10, max
+  public :: matmul, operator(.mmul.), outer_product, operator(.outer.), dot_product, &
+       operator(.dot.), transpose
   public :: diffstruc_live_arrays
 
   !> Kept for source compatibility: the core has no recursion and no depth limit.
@@ -198,6 +200,27 @@ module diffstruc
   end interface
   interface max
      module procedure max_arrays, max_scalar
+  end interface
+  interface matmul
+     module procedure matmul_arrays, matmul_real2d, real2d_matmul
+  end interface
+  interface operator(.mmul.)
+     module procedure matmul_arrays, matmul_real2d, real2d_matmul
+  end interface
+  interface outer_product
+     module procedure outer_product_arrays
+  end interface
+  interface operator(.outer.)
+     module procedure outer_product_arrays
+  end interface
+  interface dot_product
+     module procedure dot_product_arrays
+  end interface
+  interface operator(.dot.)
+     module procedure dot_product_arrays
+  end interface
+  interface transpose
+     module procedure transpose_array
   end interface
 
   !> Make an allocatable unallocated without freeing it (see diffstruc_cfi.c).
@@ -1340,5 +1363,82 @@ contains
     type(array_type), pointer :: c
     c => reduce_op(a, mean=.true., where='mean')
   end function mean_all_array
+
+
+!===============================================================================================
+! Linear algebra
+!===============================================================================================
+
+  !> Per-sample product; a rank-2 operand is a matrix, a rank-1 left operand a row and a rank-1
+  !> right operand a column; an operand with one sample is shared by the batch.
+  function matmul_arrays(a, b) result(c)
+    class(array_type), intent(in), target :: a, b
+    type(array_type), pointer :: c
+    c => binary_call(ds_matmul, a, b, 'matmul')
+  end function matmul_arrays
+
+  !> Each sample of `a`, read as a flat vector, times the real matrix `b`; result `[size(b,2)]`.
+  function matmul_real2d(a, b) result(c)
+    class(array_type), intent(in), target :: a
+    real(real32), dimension(:,:), intent(in) :: b
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_matmul_real2d(operand(a, 'matmul'), b, size(b, 1, kind=c_size_t), &
+         size(b, 2, kind=c_size_t), h), 'matmul')
+    c => wrap(h)
+    call link(c, a)
+  end function matmul_real2d
+
+  !> The real matrix `a` times each sample of `b`, read as a flat vector; result `[size(a,1)]`.
+  function real2d_matmul(a, b) result(c)
+    real(real32), dimension(:,:), intent(in) :: a
+    class(array_type), intent(in), target :: b
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_real2d_matmul(a, size(a, 1, kind=c_size_t), size(a, 2, kind=c_size_t), &
+         operand(b, 'matmul'), h), 'matmul')
+    c => wrap(h)
+    call link(c, b)
+  end function real2d_matmul
+
+  function dot_product_arrays(a, b) result(c)
+    class(array_type), intent(in), target :: a, b
+    type(array_type), pointer :: c
+    c => binary_call(ds_dot_product, a, b, 'dot_product')
+  end function dot_product_arrays
+
+  function outer_product_arrays(a, b) result(c)
+    class(array_type), intent(in), target :: a, b
+    type(array_type), pointer :: c
+    c => binary_call(ds_outer_product, a, b, 'outer_product')
+  end function outer_product_arrays
+
+  function transpose_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_transpose(operand(a, 'transpose'), h), 'transpose')
+    c => wrap(h)
+    call link(c, a)
+  end function transpose_array
+
+  !> Runs a two-array core function (`fn(a, b, out)`), wraps and links the result.
+  function binary_call(fn, a, b, where) result(c)
+    interface
+       function fn(a, b, out) result(s) bind(c)
+         import :: c_ptr, c_int
+         type(c_ptr), value :: a, b
+         type(c_ptr), intent(out) :: out
+         integer(c_int) :: s
+       end function fn
+    end interface
+    class(array_type), intent(in), target :: a, b
+    character(len=*), intent(in) :: where
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(fn(operand(a, where), operand(b, where), h), where)
+    c => wrap(h)
+    call link(c, a, b)
+  end function binary_call
 
 end module diffstruc

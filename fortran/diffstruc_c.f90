@@ -33,6 +33,8 @@ module diffstruc_c
   public :: ds_unary, ds_binary, ds_binary_scalar, ds_scalar_binary, ds_binary_real1d
   public :: ds_binary_real2d, ds_real2d_binary, ds_gaussian, ds_sign
   public :: ds_sum, ds_mean, ds_sum_all, ds_mean_all
+  public :: ds_matmul, ds_matmul_real2d, ds_real2d_matmul, ds_dot_product, ds_outer_product
+  public :: ds_transpose
   public :: ds_grad_forward, ds_grad_reverse, ds_zero_grad, ds_nullify_graph
 
   interface
@@ -360,6 +362,52 @@ module diffstruc_c
        type(c_ptr), intent(out) :: out
        integer(c_int) :: s
      end function ds_mean_all
+
+     function ds_matmul(a, b, out) result(s) bind(c, name='ds_matmul')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a, b
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_matmul
+
+     function ds_matmul_real2d(a, m, rows, cols, out) result(s) bind(c, name='ds_matmul_real2d')
+       import :: c_int, c_ptr, c_float, c_size_t
+       type(c_ptr), value :: a
+       real(c_float), intent(in) :: m(*)
+       integer(c_size_t), value :: rows, cols
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_matmul_real2d
+
+     function ds_real2d_matmul(m, rows, cols, b, out) result(s) bind(c, name='ds_real2d_matmul')
+       import :: c_int, c_ptr, c_float, c_size_t
+       real(c_float), intent(in) :: m(*)
+       integer(c_size_t), value :: rows, cols
+       type(c_ptr), value :: b
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_real2d_matmul
+
+     function ds_dot_product(a, b, out) result(s) bind(c, name='ds_dot_product')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a, b
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_dot_product
+
+     function ds_outer_product(a, b, out) result(s) bind(c, name='ds_outer_product')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a, b
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_outer_product
+
+     function ds_transpose(a, out) result(s) bind(c, name='ds_transpose')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_transpose
 
      ! ---- differentiation -----------------------------------------------------------------------
      function ds_grad_forward(f, x, out) result(s) bind(c, name='ds_grad_forward')

@@ -323,6 +323,29 @@ ds_status ds_sum_all(const ds_array *a, ds_array **out);
 // `mean(a)`: the mean of every value (result `[1]`, one sample).
 ds_status ds_mean_all(const ds_array *a, ds_array **out);
 
+// `matmul(a, b)` (`.mmul.`): per sample `C_s = A_s · B_s`, an operand with one sample being
+// shared by the batch. A rank-2 operand `[m, k]` is a matrix; a rank-1 left operand is a row,
+// a rank-1 right operand a column: `W · x` gives `[m]`, `x · W` gives `[n]`, two matrices
+// `[m, n]`.
+ds_status ds_matmul(const ds_array *a, const ds_array *b, ds_array **out);
+
+// `matmul(a, m)`: each sample of `a`, read as a flat vector of length `rows`, times the real
+// `rows x cols` column-major matrix `m`; result `[cols]`.
+ds_status ds_matmul_real2d(const ds_array *a, const float *m, size_t rows, size_t cols, ds_array **out);
+
+// `matmul(m, b)`: the real `rows x cols` column-major matrix `m` times each sample of `b`,
+// read as a flat vector of length `cols`; result `[rows]`.
+ds_status ds_real2d_matmul(const float *m, size_t rows, size_t cols, const ds_array *b, ds_array **out);
+
+// `dot_product(a, b)` (`.dot.`): per sample, the sum of `a * b` over two vectors; result `[1]`.
+ds_status ds_dot_product(const ds_array *a, const ds_array *b, ds_array **out);
+
+// `outer_product(a, b)` (`.outer.`): per sample `c(i, j) = a(i) b(j)`; result `[Ea, Eb]`.
+ds_status ds_outer_product(const ds_array *a, const ds_array *b, ds_array **out);
+
+// `transpose(a)`: per sample `[m, n] -> [n, m]`.
+ds_status ds_transpose(const ds_array *a, ds_array **out);
+
 // Claims the caller object that holds handle `obj` for the array `owner`: when `owner` is
 // freed or its graph nullified, `destroy(object)` is called (once), unless `obj` has been freed
 // by then. An object can be claimed only once: `*adopted` is false (and nothing changes) if it

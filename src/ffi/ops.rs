@@ -8,7 +8,7 @@ use super::handle::{self, ds_array};
 use super::status::{boundary, ds_status, non_null, write_out};
 use crate::core::{Error, Result, Tensor};
 use crate::ops::arith::{self, BinaryOp};
-use crate::ops::{reduce, unary};
+use crate::ops::{linalg, reduce, unary};
 
 /// Binary operation code for `ds_binary*`.
 pub type ds_binary_op = i32;
@@ -243,4 +243,81 @@ pub extern "C" fn ds_sum_all(a: *const ds_array, out: *mut *mut ds_array) -> ds_
 #[no_mangle]
 pub extern "C" fn ds_mean_all(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
     emit(out, || reduce::mean_all(&handle::get(a, "a")?))
+}
+
+/// `matmul(a, b)` (`.mmul.`): per sample `C_s = A_s · B_s`, an operand with one sample being
+/// shared by the batch. A rank-2 operand `[m, k]` is a matrix; a rank-1 left operand is a row,
+/// a rank-1 right operand a column: `W · x` gives `[m]`, `x · W` gives `[n]`, two matrices
+/// `[m, n]`.
+#[no_mangle]
+pub extern "C" fn ds_matmul(
+    a: *const ds_array,
+    b: *const ds_array,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    emit(out, || {
+        linalg::matmul(&handle::get(a, "a")?, &handle::get(b, "b")?)
+    })
+}
+
+/// `matmul(a, m)`: each sample of `a`, read as a flat vector of length `rows`, times the real
+/// `rows x cols` column-major matrix `m`; result `[cols]`.
+#[no_mangle]
+pub extern "C" fn ds_matmul_real2d(
+    a: *const ds_array,
+    m: *const f32,
+    rows: usize,
+    cols: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    emit(out, || {
+        let m = slice(m, rows.saturating_mul(cols), "m")?;
+        linalg::matmul_real2d(&handle::get(a, "a")?, m, rows, cols)
+    })
+}
+
+/// `matmul(m, b)`: the real `rows x cols` column-major matrix `m` times each sample of `b`,
+/// read as a flat vector of length `cols`; result `[rows]`.
+#[no_mangle]
+pub extern "C" fn ds_real2d_matmul(
+    m: *const f32,
+    rows: usize,
+    cols: usize,
+    b: *const ds_array,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    emit(out, || {
+        let m = slice(m, rows.saturating_mul(cols), "m")?;
+        linalg::real2d_matmul(m, rows, cols, &handle::get(b, "b")?)
+    })
+}
+
+/// `dot_product(a, b)` (`.dot.`): per sample, the sum of `a * b` over two vectors; result `[1]`.
+#[no_mangle]
+pub extern "C" fn ds_dot_product(
+    a: *const ds_array,
+    b: *const ds_array,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    emit(out, || {
+        linalg::dot_product(&handle::get(a, "a")?, &handle::get(b, "b")?)
+    })
+}
+
+/// `outer_product(a, b)` (`.outer.`): per sample `c(i, j) = a(i) b(j)`; result `[Ea, Eb]`.
+#[no_mangle]
+pub extern "C" fn ds_outer_product(
+    a: *const ds_array,
+    b: *const ds_array,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    emit(out, || {
+        linalg::outer_product(&handle::get(a, "a")?, &handle::get(b, "b")?)
+    })
+}
+
+/// `transpose(a)`: per sample `[m, n] -> [n, m]`.
+#[no_mangle]
+pub extern "C" fn ds_transpose(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
+    emit(out, || linalg::transpose(&handle::get(a, "a")?))
 }
