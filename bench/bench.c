@@ -5,6 +5,9 @@
  *                           build, reverse (seed NULL), read and zero the gradients, release
  *   W3 scalar-overhead      f = x**3 + 2*x**2 + x - 5 on one number, then grad_forward; plus the
  *                           cost of an empty ABI call for reference
+ *   W4 mlp-train-step       h = tanh(W1 X + b1), y = W2 h + b2, loss = mean((y - T)**2) with
+ *                           W1 [256,784], W2 [10,256], X [784] x batch 128; reverse, SGD in
+ *                           place through the zero-copy pointers (lr 0.01), zero the gradients
  *   W5 zero-copy-wrap       wrap a caller-owned buffer of 1e8 floats (400 MB) vs copying it
  *   W6 deep-shared-dag      y(k+1) = y(k)*y(k)*0.5 + y(k), D levels, reverse from sum(y(D))
  *
@@ -152,7 +155,7 @@ static double peak_extra_mib(long base_kib)
 }
 
 /* Results for the targets section. */
-static double t_w1_us, t_w3_ns, t_w5_wrap_us, t_w5_wrap_mib, t_w6_ratio = -1;
+static double t_w1_us, t_w3_ns, t_w4_ms, t_w5_wrap_us, t_w5_wrap_mib, t_w6_ratio = -1;
 
 /* Sink for values read from the library, so the reads are not optimised away. */
 static volatile double sink;
@@ -226,6 +229,92 @@ static void w1(void)
     free_all((ds_array *[]){x, y}, 2);
     free(xv);
     free(yv);
+}
+
+/* ---- W4 mlp-train-step -------------------------------------------------------------------- */
+
+/* A parameter shared by the batch: one sample, not sample-dependent, requires_grad. */
+static ds_array *w4_parameter(const int64_t *shape, size_t rank, float scale)
+{
+    int64_t n = 1;
+    for (size_t i = 0; i < rank; i++) {
+        n *= shape[i];
+    }
+    ds_array *p;
+    CK(ds_array_create(shape, rank, 1, &p));
+    float *v;
+    CK(ds_array_data(p, &v));
+    for (int64_t i = 0; i < n; i++) {
+        v[i] = scale * sinf(0.37f * (float)i);
+    }
+    CK(ds_array_set_flag(p, DS_FLAG_SAMPLE_DEPENDENT, false));
+    CK(ds_array_set_flag(p, DS_FLAG_REQUIRES_GRAD, true));
+    return p;
+}
+
+/* One step: h = tanh(W1 X + b1), y = W2 h + b2, loss = mean((y - T)^2), reverse mode, SGD
+ * W -= 0.01 grad in place through the zero-copy pointers, gradients zeroed. Returns the loss. */
+static double w4_step(ds_array *p[4], ds_array *x, ds_array *t)
+{
+    ds_array *a1, *z1, *h, *a2, *y, *d, *d2, *loss;
+    CK(ds_matmul(p[0], x, &a1));
+    CK(ds_binary(DS_ADD, a1, p[1], &z1));
+    CK(ds_unary(DS_TANH, z1, &h));
+    CK(ds_matmul(p[2], h, &a2));
+    CK(ds_binary(DS_ADD, a2, p[3], &y));
+    CK(ds_binary(DS_SUB, y, t, &d));
+    CK(ds_binary_scalar(DS_POW, d, 2.0f, &d2));
+    CK(ds_mean_all(d2, &loss));
+    CK(ds_grad_reverse(loss, NULL, 0));
+    float *lv;
+    CK(ds_array_data(loss, &lv));
+    double l = lv[0];
+    for (int k = 0; k < 4; k++) {
+        float *v, *g;
+        int64_t e;
+        CK(ds_array_data(p[k], &v));
+        CK(ds_array_grad_data(p[k], &g));
+        CK(ds_array_extents(p[k], &e, NULL));
+        for (int64_t i = 0; i < e; i++) {
+            v[i] -= 0.01f * g[i];
+        }
+        CK(ds_zero_grad(p[k]));
+    }
+    free_all((ds_array *[]){a1, z1, h, a2, y, d, d2, loss}, 8);
+    return l;
+}
+
+static void w4(void)
+{
+    const int64_t s_w1[] = {256, 784}, s_b1[] = {256}, s_w2[] = {10, 256}, s_b2[] = {10};
+    const int64_t s_x[] = {784}, s_t[] = {10}, batch = 128;
+    ds_array *p[4] = {w4_parameter(s_w1, 2, 0.01f), w4_parameter(s_b1, 1, 0.1f),
+                      w4_parameter(s_w2, 2, 0.1f), w4_parameter(s_b2, 1, 0.1f)};
+    ds_array *x, *t;
+    CK(ds_array_create(s_x, 1, batch, &x));
+    CK(ds_array_create(s_t, 1, batch, &t));
+    float *xv, *tv;
+    CK(ds_array_data(x, &xv));
+    CK(ds_array_data(t, &tv));
+    for (int64_t i = 0; i < 784 * batch; i++) {
+        xv[i] = 0.5f * sinf(1.7f * (float)i);
+    }
+    for (int64_t i = 0; i < 10 * batch; i++) {
+        tv[i] = cosf(0.1f * (float)i) * 0.5f;
+    }
+    double first = w4_step(p, x, t), last = first;
+    int iters = quick ? 5 : 20;
+    samples s = {.n = 0};
+    for (int rep = 0; rep < reps; rep++) {
+        double t0 = now_us();
+        for (int i = 0; i < iters; i++) {
+            last = w4_step(p, x, t);
+        }
+        add(&s, (now_us() - t0) / iters / 1000.0);
+    }
+    check(last < first, "W4 loss falls");
+    t_w4_ms = row("W4 mlp-train-step 784-256-10, batch 128", &s, "ms/step");
+    free_all((ds_array *[]){p[0], p[1], p[2], p[3], x, t}, 6);
 }
 
 /* ---- W3 scalar-overhead ------------------------------------------------------------------- */
@@ -485,6 +574,7 @@ int main(int argc, char **argv)
            quick ? "quick" : "full", reps);
     printf("%-44s %14s %14s %14s  %s\n", "name", "median", "min", "max", "unit");
     w1();
+    w4();
     w3();
     w5();
     w6();
@@ -496,6 +586,7 @@ int main(int argc, char **argv)
     printf("%-44s %14s %14s %14s  %s\n", "name", "measured", "target", "ratio", "unit");
     target("W1 elementwise-reverse", t_w1_us, 100.0, "us/iteration");
     target("W3 scalar-overhead", t_w3_ns, 1000.0, "ns/iteration");
+    target("W4 mlp-train-step", t_w4_ms, 1.2, "ms/step");
     target("W5 wrap time", t_w5_wrap_us, 1.0, "us");
     /* A target of 0 MiB has no ratio: compare with 1 MiB (far more than one node's header). */
     target("W5 wrap extra peak RSS (target 0, vs 1 MiB)", t_w5_wrap_mib, 1.0, "MiB");
