@@ -246,10 +246,7 @@ impl Operation for Binary {
                 BinaryOp::Pow => mul(&mul(tb, &unary::log(a)?)?, out)?,
             }),
         };
-        Ok(match (left, right) {
-            (Some(l), Some(r)) => Some(add(&l, &r)?),
-            (l, r) => l.or(r),
-        })
+        super::sum_tangents(left, right)
     }
 
     fn vjp(

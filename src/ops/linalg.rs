@@ -201,10 +201,7 @@ impl Operation for MatMul {
             .as_ref()
             .map(|tb| product(self.plan, "matmul", &x[0], tb))
             .transpose()?;
-        Ok(match (left, right) {
-            (Some(l), Some(r)) => Some(super::arith::add(&l, &r)?),
-            (l, r) => l.or(r),
-        })
+        super::sum_tangents(left, right)
     }
     /// `dA_s = G_s · B_sᵀ`, `dB_s = A_sᵀ · G_s`, summed over the batch for a shared operand.
     fn vjp(
@@ -405,10 +402,7 @@ impl Operation for Vector {
             .as_ref()
             .map(|tb| vector_product(self.0, &x[0], tb))
             .transpose()?;
-        Ok(match (left, right) {
-            (Some(l), Some(r)) => Some(super::arith::add(&l, &r)?),
-            (l, r) => l.or(r),
-        })
+        super::sum_tangents(left, right)
     }
     /// dot: `da_s = g_s b_s`, `db_s = g_s a_s`; outer: `da_s = G_s b_s`, `db_s = G_sᵀ a_s`.
     fn vjp(

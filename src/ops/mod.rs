@@ -48,6 +48,15 @@ pub(crate) fn with_values2<R>(a: &Tensor, b: &Tensor, f: impl FnOnce(&[f32], &[f
     }
 }
 
+/// The tangent of a two-input node: the sum of the contributions through each input (either
+/// may be absent when that input does not depend on the variable).
+pub(crate) fn sum_tangents(left: Option<Tensor>, right: Option<Tensor>) -> Result<Option<Tensor>> {
+    Ok(match (left, right) {
+        (Some(l), Some(r)) => Some(arith::add(&l, &r)?),
+        (l, r) => l.or(r),
+    })
+}
+
 /// `"[2, 3] with batch 4"`, for error messages.
 pub(crate) fn describe(t: &Tensor) -> String {
     format!("{:?} with batch {}", t.shape(), t.batch())
