@@ -30,6 +30,7 @@ module diffstruc
   public :: sqrt, sign, sigmoid, gaussian, abs, log10, max
   public :: matmul, operator(.mmul.), outer_product, operator(.outer.), dot_product, &
        operator(.dot.), transpose
+  public :: operator(.lt.), operator(.le.), operator(.gt.), operator(.ge.), maxval
   public :: diffstruc_live_arrays
 
   !> Kept for source compatibility: the core has no recursion and no depth limit.
@@ -107,8 +108,9 @@ module diffstruc
           negate_array
      generic, public :: operator(-) => subtract_arrays, subtract_real2d, subtract_real1d, &
           subtract_scalar, negate_array
-     procedure :: multiply_arrays, multiply_real2d, multiply_scalar
-     generic, public :: operator(*) => multiply_arrays, multiply_real2d, multiply_scalar
+     procedure :: multiply_arrays, multiply_real2d, multiply_scalar, multiply_logical
+     generic, public :: operator(*) => multiply_arrays, multiply_real2d, multiply_scalar, &
+          multiply_logical
      procedure :: divide_arrays, divide_scalar, divide_real1d
      generic, public :: operator(/) => divide_arrays, divide_scalar, divide_real1d
      procedure :: power_arrays, power_real_scalar, power_int_scalar
@@ -203,6 +205,21 @@ module diffstruc
   end interface
   interface matmul
      module procedure matmul_arrays, matmul_real2d, real2d_matmul
+  end interface
+  interface operator(.lt.)
+     module procedure lt_scalar
+  end interface
+  interface operator(.le.)
+     module procedure le_scalar
+  end interface
+  interface operator(.gt.)
+     module procedure gt_scalar
+  end interface
+  interface operator(.ge.)
+     module procedure ge_scalar
+  end interface
+  interface maxval
+     module procedure maxval_array
   end interface
   interface operator(.mmul.)
      module procedure matmul_arrays, matmul_real2d, real2d_matmul
@@ -1440,5 +1457,70 @@ contains
     c => wrap(h)
     call link(c, a, b)
   end function binary_call
+
+
+!===============================================================================================
+! Masks and comparisons
+!===============================================================================================
+
+  !> `a * mask`: `a` where `mask` (shape `(E, S)`) is true, 0 elsewhere (`multiply_logical`);
+  !> the mask is kept in `c%mask`. Differentiable in both modes (a product by a 0/1 constant).
+  function multiply_logical(a, b) result(c)
+    class(array_type), intent(in), target :: a
+    logical, dimension(:,:), intent(in) :: b
+    type(array_type), pointer :: c
+    c => array_real2d_op(DS_MUL, a, merge(1.0_real32, 0.0_real32, b), 'operator(*)')
+    call check(ds_array_set_operation(c%ds, 'multiply_logical' // c_null_char), 'operator(*)')
+    c%operation = 'multiply_logical'
+    c%mask = b
+  end function multiply_logical
+
+  !> Comparisons of the values with a real scalar: plain logical `(E, S)` arrays, no graph.
+  function lt_scalar(a, b) result(mask)
+    class(array_type), intent(in) :: a
+    real(real32), intent(in) :: b
+    logical, dimension(:,:), allocatable :: mask
+    mask = values_of(a, '.lt.') < b
+  end function lt_scalar
+
+  function le_scalar(a, b) result(mask)
+    class(array_type), intent(in) :: a
+    real(real32), intent(in) :: b
+    logical, dimension(:,:), allocatable :: mask
+    mask = values_of(a, '.le.') <= b
+  end function le_scalar
+
+  function gt_scalar(a, b) result(mask)
+    class(array_type), intent(in) :: a
+    real(real32), intent(in) :: b
+    logical, dimension(:,:), allocatable :: mask
+    mask = values_of(a, '.gt.') > b
+  end function gt_scalar
+
+  function ge_scalar(a, b) result(mask)
+    class(array_type), intent(in) :: a
+    real(real32), intent(in) :: b
+    logical, dimension(:,:), allocatable :: mask
+    mask = values_of(a, '.ge.') >= b
+  end function ge_scalar
+
+  !> `maxval(a, dim)`: plain values, not differentiable. `dim = 1`: the largest element of each
+  !> sample (length S); `dim = 2`: the largest value of each element over the batch (length E).
+  function maxval_array(a, dim) result(output)
+    class(array_type), intent(in) :: a
+    integer, intent(in) :: dim
+    real(real32), dimension(:), allocatable :: output
+    if (dim /= 1 .and. dim /= 2) call fatal('maxval', 'dim must be 1 (elements) or 2 (batch)')
+    output = maxval(values_of(a, 'maxval'), dim=dim)
+  end function maxval_array
+
+  !> The values of an allocated array (stops with a message otherwise).
+  function values_of(a, where) result(v)
+    class(array_type), intent(in) :: a
+    character(len=*), intent(in) :: where
+    real(real32), dimension(:,:), pointer :: v
+    if (.not. associated(a%val)) call fatal(where, 'the array is not allocated')
+    v => a%val
+  end function values_of
 
 end module diffstruc
