@@ -89,6 +89,17 @@ fn batched_product(a: Side<'_>, b: Side<'_>, batch: usize, sum: bool) -> Vec<f32
     out
 }
 
+/// Product rule of a bilinear operation `f`: `f(dA, B) + f(A, dB)`.
+fn bilinear_jvp(
+    x: &[Tensor],
+    t: &[Option<Tensor>],
+    f: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Result<Option<Tensor>> {
+    let left = t[0].as_ref().map(|ta| f(ta, &x[1])).transpose()?;
+    let right = t[1].as_ref().map(|tb| f(&x[0], tb)).transpose()?;
+    super::sum_tangents(left, right)
+}
+
 /// How the operands of a product are read, fixed when the product is built.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
@@ -193,15 +204,7 @@ impl Operation for MatMul {
     }
     /// `d(A·B) = dA·B + A·dB`, with the same reading of the operands.
     fn jvp(&self, _: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
-        let left = t[0]
-            .as_ref()
-            .map(|ta| product(self.plan, "matmul", ta, &x[1]))
-            .transpose()?;
-        let right = t[1]
-            .as_ref()
-            .map(|tb| product(self.plan, "matmul", &x[0], tb))
-            .transpose()?;
-        super::sum_tangents(left, right)
+        bilinear_jvp(x, t, |a, b| product(self.plan, "matmul", a, b))
     }
     /// `dA_s = G_s · B_sᵀ`, `dB_s = A_sᵀ · G_s`, summed over the batch for a shared operand.
     fn vjp(
@@ -394,15 +397,7 @@ impl Operation for Vector {
         }
     }
     fn jvp(&self, _: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
-        let left = t[0]
-            .as_ref()
-            .map(|ta| vector_product(self.0, ta, &x[1]))
-            .transpose()?;
-        let right = t[1]
-            .as_ref()
-            .map(|tb| vector_product(self.0, &x[0], tb))
-            .transpose()?;
-        super::sum_tangents(left, right)
+        bilinear_jvp(x, t, |a, b| vector_product(self.0, a, b))
     }
     /// dot: `da_s = g_s b_s`, `db_s = g_s a_s`; outer: `da_s = G_s b_s`, `db_s = G_sᵀ a_s`.
     fn vjp(
