@@ -423,43 +423,30 @@ impl Operation for Vector {
             shared: false,
             t: false,
         };
+        // each operand as a column per sample
+        let column = |data, rows, shared| Side {
+            data,
+            rows,
+            cols: 1,
+            shared,
+            t: false,
+        };
+        let (sa, sb) = (
+            column(&va[..], ea, a.batch() == 1),
+            column(&vb[..], eb, b.batch() == 1),
+        );
         let ga = wants[0].then(|| {
             let sum = a.batch() == 1 && batch > 1;
             let data = match self.0 {
                 // da_s (e×1) = b_s (e×1) · g_s (1×1)
-                VecProduct::Dot => {
-                    let sb = Side {
-                        data: &vb,
-                        rows: eb,
-                        cols: 1,
-                        shared: b.batch() == 1,
-                        t: false,
-                    };
-                    batched_product(sb, sg, batch, sum)
-                }
+                VecProduct::Dot => batched_product(sb, sg, batch, sum),
                 // da_s (ea×1) = G_s (ea×eb) · b_s (eb×1)
-                VecProduct::Outer => {
-                    let sb = Side {
-                        data: &vb,
-                        rows: eb,
-                        cols: 1,
-                        shared: b.batch() == 1,
-                        t: false,
-                    };
-                    batched_product(sg, sb, batch, sum)
-                }
+                VecProduct::Outer => batched_product(sg, sb, batch, sum),
             };
             Grad::new(data, a.dims())
         });
         let gb = wants[1].then(|| {
             let sum = b.batch() == 1 && batch > 1;
-            let sa = Side {
-                data: &va,
-                rows: ea,
-                cols: 1,
-                shared: a.batch() == 1,
-                t: false,
-            };
             let data = match self.0 {
                 VecProduct::Dot => batched_product(sa, sg, batch, sum),
                 // db_s (eb×1) = G_sᵀ (eb×ea) · a_s (ea×1)
