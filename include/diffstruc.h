@@ -56,6 +56,9 @@ typedef struct ds_array ds_array;
 // Selects a flag for `ds_array_get_flag` / `ds_array_set_flag`.
 typedef int32_t ds_flag;
 
+// Slice code for `ds_slice`.
+typedef int32_t ds_slice_kind;
+
 // Unary operation code for `ds_unary`.
 typedef int32_t ds_unary_op;
 
@@ -86,6 +89,18 @@ typedef void (*ds_destroy_fn)(void *object);
 
 // diffstruc's `fix_pointer`: the gradient is zeroed at the start of every reverse pass.
 #define DS_FLAG_FIXED 7
+
+// `slice_left(a, b, dim)`: the first `b` positions.
+#define DS_SLICE_LEFT 1
+
+// `slice_right(a, b, dim)`: the last `b` positions.
+#define DS_SLICE_RIGHT 2
+
+// `ltrim(a, b, dim)`: all but the first `b` positions.
+#define DS_LTRIM 3
+
+// `rtrim(a, b, dim)`: all but the last `b` positions.
+#define DS_RTRIM 4
 
 // `a + b`
 #define DS_ADD 1
@@ -277,6 +292,74 @@ ds_status ds_graph_print(const ds_array *a, bool print_location, char *buf, size
 
 // Zeroes the gradient of every array in the graph under `a` (`a` included).
 ds_status ds_zero_all_grads(const ds_array *a);
+
+// `spread(source, dim, index, ncopies)`: `dim` 1: `ncopies` copies of element `index` of each
+// sample (result `[ncopies]`, same batch); `dim` 2: `ncopies` copies of sample `index` (result
+// batch `ncopies`).
+ds_status ds_spread(const ds_array *source, int32_t dim, int64_t index, int64_t ncopies, ds_array **out);
+
+// `unspread(source, index, dim, new_size)`, the adjoint of `spread`: `dim` 1: result
+// `[new_size]`, zeros except element `index` = the sum of each sample; `dim` 2: result batch
+// `new_size`, zeros except sample `index` = the sum over the batch.
+ds_status ds_unspread(const ds_array *source, int64_t index, int32_t dim, int64_t new_size, ds_array **out);
+
+// `sum(a, dim, new_dim_index, new_dim_size)` (`sum_and_pad_array`): the sum along `dim` placed
+// at position `new_dim_index` of a new dimension of `new_dim_size`, zeros elsewhere.
+ds_status ds_sum_pad(const ds_array *a, int32_t dim, int64_t new_dim_index, int64_t new_dim_size, ds_array **out);
+
+// `concat(a, b, dim)`: `dim` 1 joins each sample along its last dimension (the others must
+// agree; a one-sample operand is shared by the batch); `dim` 2 joins the batches (same number
+// of elements per sample).
+ds_status ds_concat(const ds_array *a, const ds_array *b, int32_t dim, ds_array **out);
+
+// `slice_left`, `slice_right`, `ltrim` or `rtrim` (`kind`) of `a` by `b` along `dim` (1: the
+// elements of each sample, result `[count]`; 2: the batch). At least one position must remain.
+ds_status ds_slice(ds_slice_kind kind, const ds_array *a, int64_t b, int32_t dim, ds_array **out);
+
+// `a .index. indices`: sample `s` of the result is sample `indices[s]` of `a` (`n` samples,
+// result shape `[E]`).
+ds_status ds_index(const ds_array *a, const int64_t *indices, size_t n, ds_array **out);
+
+// `reverse_index(a, indices, from, new_index_size)`: a batch of `new_index_size` zero samples;
+// with `from`, sample `s` = sample `indices[s]` of `a`; without, sample `indices[s]` = sample
+// `s` of `a` (for a repeated index the last one wins).
+ds_status ds_reverse_index(const ds_array *a, const int64_t *indices, size_t n, bool from, int64_t new_index_size, ds_array **out);
+
+// `pack(a, dim, mask)` (`pack_mask`): keep the elements (`dim` 1, `n` = E, result `[count]`)
+// or samples (`dim` 2, `n` = S) where `mask` is true. `mask` NULL: a copy.
+ds_status ds_pack_mask(const ds_array *a, int32_t dim, const bool *mask_values, size_t n, ds_array **out);
+
+// `pack(a, indices, dim)` (`pack_indices`): `dim` 1: element `i` of each sample is element
+// `indices[i]` (result `[n]`); `dim` 2: sample `s` is sample `indices[s]` (result `[E]`).
+ds_status ds_pack_indices(const ds_array *a, const int64_t *indices, size_t n, int32_t dim, ds_array **out);
+
+// `unpack(a, array_shape, dim, indices)` (`unpack_mask`): zeros of `array_shape` (`rank`
+// entries: the per-sample shape, then the batch) where, along `dim`, position `indices[i]` is
+// position `i` of `a`. `indices` NULL: the first positions (a copy into the larger array).
+ds_status ds_unpack_mask(const ds_array *a, const int64_t *array_shape, size_t rank, int32_t dim, const int64_t *indices, size_t n, ds_array **out);
+
+// `unpack(a, indices, dim, new_size)` (`unpack_indices`): `dim` 1: result `[new_size]` with
+// element `indices[i]` = element `i` of each sample; `dim` 2: result batch `new_size` with
+// sample `indices[s]` = sample `s`; zeros elsewhere.
+ds_status ds_unpack_indices(const ds_array *a, const int64_t *indices, size_t n, int32_t dim, int64_t new_size, ds_array **out);
+
+// `reshape(a, new_shape)`: the same values with per-sample shape `new_shape` (`rank` entries,
+// the batch excluded); the number of elements must not change.
+ds_status ds_reshape(const ds_array *a, const int64_t *new_shape, size_t rank, ds_array **out);
+
+// `merge(tsource, fsource, mask)`: `tsource` where `mask` (`n` = E * S values, column-major) is
+// true, `fsource` elsewhere; result shape `[E]`. Extents broadcast as in arithmetic.
+ds_status ds_merge(const ds_array *tsource, const ds_array *fsource, const bool *mask_values, size_t n, ds_array **out);
+
+// `merge(tsource, s, mask)` with a real scalar `fsource` (`merge_scalar`).
+ds_status ds_merge_scalar(const ds_array *tsource, float fsource, const bool *mask_values, size_t n, ds_array **out);
+
+// `merge(s, fsource, mask)` with a real scalar `tsource` (`merge_scalar`).
+ds_status ds_scalar_merge(float tsource, const ds_array *fsource, const bool *mask_values, size_t n, ds_array **out);
+
+// `merge(tsource, m, mask)` with a real `rows x cols` column-major matrix `fsource`, read as
+// extents `(E, S)` that broadcast against `tsource`.
+ds_status ds_merge_real2d(const ds_array *tsource, const float *fsource, size_t rows, size_t cols, const bool *mask_values, size_t n, ds_array **out);
 
 // `op(a)` element-wise, `op` one of `DS_NEG`, `DS_EXP`, … `DS_TANH`.
 ds_status ds_unary(ds_unary_op op, const ds_array *a, ds_array **out);

@@ -30,6 +30,10 @@ pub use crate::ops::arith::{
 pub use crate::ops::linalg::{
     dot_product, matmul, matmul_real2d, outer_product, real2d_matmul, transpose,
 };
+pub use crate::ops::movement::{
+    concat, cut, index, merge, merge_real2d, merge_scalar, pack_indices, pack_mask, reshape,
+    reverse_index, scalar_merge, spread, sum_pad, unpack_indices, unpack_mask, unspread, Cut,
+};
 pub use crate::ops::reduce::{mean, mean_all, sum, sum_all};
 pub use crate::ops::unary::{gaussian, unary, UnaryOp};
 pub use crate::ops::Operation;

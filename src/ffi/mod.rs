@@ -2,7 +2,7 @@
 //! handles, calls one core function inside [`boundary`], and returns a [`ds_status`].
 //!
 //! Files: [`status`] (codes, last error, panic boundary), [`handle`] (the handle table),
-//! [`array`] (create, wrap, free, query, zero-copy access), [`ops`] (operations),
+//! [`array`] (create, wrap, free, query, zero-copy access), [`ops`] (arithmetic, maths, reductions, linear algebra), [`movement`] (data movement and selection),
 //! [`autodiff`] (differentiation and graph control), [`graph`] (graph inspection),
 //! [`ownership`] (caller objects owned by graph nodes).
 
@@ -16,6 +16,7 @@ pub mod array;
 pub mod autodiff;
 pub mod graph;
 pub mod handle;
+pub mod movement;
 pub mod ops;
 pub mod ownership;
 pub mod status;

@@ -89,7 +89,7 @@ fn unary_op(op: ds_unary_op) -> Result<unary::UnaryOp> {
 }
 
 /// Runs an operation on looked-up handles and returns the result as a new handle.
-fn emit(out: *mut *mut ds_array, f: impl FnOnce() -> Result<Tensor>) -> ds_status {
+pub(crate) fn emit(out: *mut *mut ds_array, f: impl FnOnce() -> Result<Tensor>) -> ds_status {
     boundary(|| {
         non_null(out, "out")?;
         let t = f()?;
@@ -97,7 +97,7 @@ fn emit(out: *mut *mut ds_array, f: impl FnOnce() -> Result<Tensor>) -> ds_statu
     })
 }
 
-fn slice<'a>(p: *const f32, len: usize, what: &str) -> Result<&'a [f32]> {
+pub(crate) fn slice<'a>(p: *const f32, len: usize, what: &str) -> Result<&'a [f32]> {
     non_null(p, what)?;
     // SAFETY: non-null checked; the caller provides `len` readable values.
     Ok(unsafe { std::slice::from_raw_parts(p, len) })

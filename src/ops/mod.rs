@@ -3,6 +3,7 @@
 
 pub mod arith;
 pub mod linalg;
+pub mod movement;
 pub mod reduce;
 pub mod shape;
 pub mod unary;
