@@ -31,6 +31,8 @@ module diffstruc
   public :: matmul, operator(.mmul.), outer_product, operator(.outer.), dot_product, &
        operator(.dot.), transpose
   public :: operator(.lt.), operator(.le.), operator(.gt.), operator(.ge.), maxval
+  public :: spread, unspread, concat, slice_left, slice_right, ltrim, rtrim
+  public :: operator(.index.), reverse_index, pack, unpack, reshape, merge
   public :: diffstruc_live_arrays
 
   !> Kept for source compatibility: the core has no recursion and no depth limit.
@@ -159,7 +161,7 @@ module diffstruc
   end interface
 
   interface sum
-     module procedure sum_array, sum_all_array
+     module procedure sum_array, sum_all_array, sum_pad_array
   end interface
   interface mean
      module procedure mean_array, mean_all_array
@@ -235,6 +237,45 @@ module diffstruc
   end interface
   interface operator(.dot.)
      module procedure dot_product_arrays
+  end interface
+  interface spread
+     module procedure spread_array
+  end interface
+  interface unspread
+     module procedure unspread_array
+  end interface
+  interface concat
+     module procedure concat_arrays
+  end interface
+  interface slice_left
+     module procedure slice_left_array
+  end interface
+  interface slice_right
+     module procedure slice_right_array
+  end interface
+  interface ltrim
+     module procedure ltrim_array
+  end interface
+  interface rtrim
+     module procedure rtrim_array
+  end interface
+  interface operator(.index.)
+     module procedure index_array
+  end interface
+  interface reverse_index
+     module procedure reverse_index_array
+  end interface
+  interface pack
+     module procedure pack_mask_array, pack_indices_array
+  end interface
+  interface unpack
+     module procedure unpack_mask_array, unpack_indices_array
+  end interface
+  interface reshape
+     module procedure reshape_array
+  end interface
+  interface merge
+     module procedure merge_arrays, merge_array_scalar, merge_scalar_array, merge_array_real2d
   end interface
   interface transpose
      module procedure transpose_array
@@ -1522,5 +1563,306 @@ contains
     if (.not. associated(a%val)) call fatal(where, 'the array is not allocated')
     v => a%val
   end function values_of
+
+!===============================================================================================
+! Data movement and selection (`dim` is a storage dimension: 1 elements, 2 batch)
+!===============================================================================================
+
+  !> Wraps the handle of a new result and links it to its operand(s).
+  function linked(h, a, b) result(c)
+    type(c_ptr), intent(in) :: h
+    class(array_type), intent(in), target :: a
+    class(array_type), intent(in), target, optional :: b
+    type(array_type), pointer :: c
+    c => wrap(h)
+    call link(c, a, b)
+  end function linked
+
+  !> diffstruc's `adj_ja` metadata: one column.
+  pure function column(values) result(m)
+    integer, dimension(:), intent(in) :: values
+    integer, dimension(size(values), 1) :: m
+    m(:, 1) = values
+  end function column
+
+  !> `sum(a, dim, new_dim_index, new_dim_size)`: the sum along `dim` placed at position
+  !> `new_dim_index` of a new dimension of size `new_dim_size`, zeros elsewhere.
+  function sum_pad_array(a, dim, new_dim_index, new_dim_size) result(c)
+    class(array_type), intent(in), target :: a
+    integer, intent(in) :: dim, new_dim_index, new_dim_size
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_sum_pad(operand(a, 'sum'), int(dim, c_int32_t), &
+         int(new_dim_index, c_int64_t), int(new_dim_size, c_int64_t), h), 'sum')
+    c => linked(h, a)
+    c%indices = [dim, new_dim_index]
+  end function sum_pad_array
+
+  !> `ncopies` copies of element `index` of each sample (`dim = 1`, shape `[ncopies]`) or of
+  !> sample `index` (`dim = 2`, batch `ncopies`).
+  function spread_array(source, dim, index, ncopies) result(c)
+    class(array_type), intent(in), target :: source
+    integer, intent(in) :: dim, index, ncopies
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_spread(operand(source, 'spread'), int(dim, c_int32_t), &
+         int(index, c_int64_t), int(ncopies, c_int64_t), h), 'spread')
+    c => linked(h, source)
+    c%indices = [index]
+    if (dim == 1 .or. dim == 2) c%adj_ja = column([dim, size(source%val, dim)])
+  end function spread_array
+
+  !> The adjoint of `spread`: zeros of size `new_size` along `dim` except position `index`,
+  !> which holds the sum along `dim`.
+  function unspread_array(source, index, dim, new_size) result(c)
+    class(array_type), intent(in), target :: source
+    integer, intent(in) :: index, dim, new_size
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_unspread(operand(source, 'unspread'), int(index, c_int64_t), &
+         int(dim, c_int32_t), int(new_size, c_int64_t), h), 'unspread')
+    c => linked(h, source)
+    c%indices = [index]
+    c%adj_ja = column([dim, new_size])
+  end function unspread_array
+
+  !> `a` then `b`: along the last per-sample dimension (`dim = 1`, the default) or the batch.
+  function concat_arrays(a, b, dim) result(c)
+    class(array_type), intent(in), target :: a, b
+    integer, intent(in), optional :: dim
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    integer :: d
+    d = 1
+    if (present(dim)) d = dim
+    call check(ds_concat(operand(a, 'concat'), operand(b, 'concat'), int(d, c_int32_t), h), &
+         'concat')
+    c => linked(h, a, b)
+    c%indices = [d]
+  end function concat_arrays
+
+  !> The four slices: `kind` is a DS_SLICE_* / DS_*TRIM code.
+  function slice_op(kind, a, b, dim, where) result(c)
+    integer(c_int32_t), intent(in) :: kind
+    class(array_type), intent(in), target :: a
+    integer, intent(in) :: b
+    integer, intent(in), optional :: dim
+    character(len=*), intent(in) :: where
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    integer :: d
+    d = 1
+    if (present(dim)) d = dim
+    call check(ds_slice(kind, operand(a, where), int(b, c_int64_t), int(d, c_int32_t), h), where)
+    c => linked(h, a)
+    c%indices = [d, size(c%val, d)]
+  end function slice_op
+
+  !> The first `b` elements of each sample (`dim = 1`, the default) or the first `b` samples.
+  function slice_left_array(a, b, dim) result(c)
+    class(array_type), intent(in), target :: a
+    integer, intent(in) :: b
+    integer, intent(in), optional :: dim
+    type(array_type), pointer :: c
+    c => slice_op(DS_SLICE_LEFT, a, b, dim, 'slice_left')
+  end function slice_left_array
+
+  !> The last `b` elements of each sample (`dim = 1`, the default) or the last `b` samples.
+  function slice_right_array(a, b, dim) result(c)
+    class(array_type), intent(in), target :: a
+    integer, intent(in) :: b
+    integer, intent(in), optional :: dim
+    type(array_type), pointer :: c
+    c => slice_op(DS_SLICE_RIGHT, a, b, dim, 'slice_right')
+  end function slice_right_array
+
+  !> All but the first `b` along `dim` (default 1).
+  function ltrim_array(a, b, dim) result(c)
+    class(array_type), intent(in), target :: a
+    integer, intent(in) :: b
+    integer, intent(in), optional :: dim
+    type(array_type), pointer :: c
+    c => slice_op(DS_LTRIM, a, b, dim, 'ltrim')
+  end function ltrim_array
+
+  !> All but the last `b` along `dim` (default 1).
+  function rtrim_array(a, b, dim) result(c)
+    class(array_type), intent(in), target :: a
+    integer, intent(in) :: b
+    integer, intent(in), optional :: dim
+    type(array_type), pointer :: c
+    c => slice_op(DS_RTRIM, a, b, dim, 'rtrim')
+  end function rtrim_array
+
+  !> `a .index. indices`: sample `s` of the result is sample `indices(s)` of `a`.
+  function index_array(a, indices) result(c)
+    class(array_type), intent(in), target :: a
+    integer, dimension(:), intent(in) :: indices
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_index(operand(a, '.index.'), int(indices, c_int64_t), &
+         size(indices, kind=c_size_t), h), '.index.')
+    c => linked(h, a)
+    c%indices = indices
+  end function index_array
+
+  !> `new_index_size` zero samples; `from`: sample `s` = sample `indices(s)` of `a`; otherwise
+  !> sample `indices(s)` = sample `s` of `a`.
+  function reverse_index_array(a, indices, from, new_index_size) result(c)
+    class(array_type), intent(in), target :: a
+    integer, dimension(:), intent(in) :: indices
+    logical, intent(in) :: from
+    integer, intent(in) :: new_index_size
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_reverse_index(operand(a, 'reverse_index'), int(indices, c_int64_t), &
+         size(indices, kind=c_size_t), logical(from, c_bool), int(new_index_size, c_int64_t), &
+         h), 'reverse_index')
+    c => linked(h, a)
+    c%indices = indices
+  end function reverse_index_array
+
+  !> `pack(a, dim, mask)`: the elements (`dim = 1`) or samples (`dim = 2`) where `mask` is true;
+  !> without `mask`, a copy.
+  function pack_mask_array(a, dim, mask) result(c)
+    class(array_type), intent(in), target :: a
+    integer, intent(in) :: dim
+    logical, dimension(:), intent(in), optional :: mask
+    type(array_type), pointer :: c
+    type(c_ptr) :: h, p
+    logical(c_bool), allocatable, target :: m(:)
+    integer :: i
+    p = c_null_ptr
+    if (present(mask)) then
+       allocate(m(max(1, size(mask))))
+       m(1:size(mask)) = logical(mask, c_bool)
+       p = c_loc(m)
+       call check(ds_pack_mask(operand(a, 'pack'), int(dim, c_int32_t), p, &
+            size(mask, kind=c_size_t), h), 'pack')
+    c => linked(h, a)
+       c%indices = pack([(i, i = 1, size(mask))], mask)
+    else
+       call check(ds_pack_mask(operand(a, 'pack'), int(dim, c_int32_t), p, 0_c_size_t, h), 'pack')
+       c => linked(h, a)
+    end if
+    c%adj_ja = column([dim, a%shape, size(a%val, 2)])
+  end function pack_mask_array
+
+  !> `pack(a, indices, dim)`: elements (`dim = 1`) or samples (`dim = 2`) `indices`, in order.
+  function pack_indices_array(a, indices, dim) result(c)
+    class(array_type), intent(in), target :: a
+    integer, dimension(:), intent(in) :: indices
+    integer, intent(in) :: dim
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_pack_indices(operand(a, 'pack'), int(indices, c_int64_t), &
+         size(indices, kind=c_size_t), int(dim, c_int32_t), h), 'pack')
+    c => linked(h, a)
+    c%indices = indices
+    c%adj_ja = column([dim, size(a%val, dim)])
+  end function pack_indices_array
+
+  !> `unpack(a, array_shape, dim, indices)`: zeros of `array_shape` (per-sample shape and batch)
+  !> with position `indices(i)` along `dim` (default 1) set from position `i` of `a` (without
+  !> `indices`, the first positions).
+  function unpack_mask_array(a, array_shape, dim, indices) result(c)
+    class(array_type), intent(in), target :: a
+    integer, dimension(:), intent(in) :: array_shape
+    integer, intent(in), optional :: dim
+    integer, dimension(:), intent(in), optional :: indices
+    type(array_type), pointer :: c
+    type(c_ptr) :: h, p
+    integer(c_int64_t), allocatable, target :: idx(:)
+    integer(c_size_t) :: n
+    integer :: d
+    d = 1
+    if (present(dim)) d = dim
+    p = c_null_ptr
+    n = 0
+    if (present(indices)) then
+       allocate(idx(max(1, size(indices))))
+       idx(1:size(indices)) = int(indices, c_int64_t)
+       p = c_loc(idx)
+       n = size(indices, kind=c_size_t)
+    end if
+    call check(ds_unpack_mask(operand(a, 'unpack'), int(array_shape, c_int64_t), &
+         size(array_shape, kind=c_size_t), int(d, c_int32_t), p, n, h), 'unpack')
+    c => linked(h, a)
+    if (present(indices)) c%indices = indices
+    c%adj_ja = column([d])
+  end function unpack_mask_array
+
+  !> `unpack(a, indices, dim, new_size)`: size `new_size` along `dim` with position
+  !> `indices(i)` set from position `i` of `a`, zeros elsewhere.
+  function unpack_indices_array(a, indices, dim, new_size) result(c)
+    class(array_type), intent(in), target :: a
+    integer, dimension(:), intent(in) :: indices
+    integer, intent(in) :: dim, new_size
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_unpack_indices(operand(a, 'unpack'), int(indices, c_int64_t), &
+         size(indices, kind=c_size_t), int(dim, c_int32_t), int(new_size, c_int64_t), h), &
+         'unpack')
+    c => linked(h, a)
+    c%indices = indices
+    c%adj_ja = column([dim, new_size])
+  end function unpack_indices_array
+
+  !> The same values with per-sample shape `new_shape` (same number of elements).
+  function reshape_array(a, new_shape) result(c)
+    class(array_type), intent(in), target :: a
+    integer, dimension(:), intent(in) :: new_shape
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_reshape(operand(a, 'reshape'), int(new_shape, c_int64_t), &
+         size(new_shape, kind=c_size_t), h), 'reshape')
+    c => linked(h, a)
+    if (allocated(a%shape)) c%indices = a%shape
+  end function reshape_array
+
+  !> `tsource` where `mask` (shape `(E, S)`) is true, `fsource` elsewhere; shape `[E]`.
+  function merge_arrays(tsource, fsource, mask) result(c)
+    class(array_type), intent(in), target :: tsource, fsource
+    logical, dimension(:,:), intent(in) :: mask
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_merge(operand(tsource, 'merge'), operand(fsource, 'merge'), &
+         logical(mask, c_bool), size(mask, kind=c_size_t), h), 'merge')
+    c => linked(h, tsource, fsource)
+  end function merge_arrays
+
+  function merge_array_scalar(tsource, fsource, mask) result(c)
+    class(array_type), intent(in), target :: tsource
+    real(real32), intent(in) :: fsource
+    logical, dimension(:,:), intent(in) :: mask
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_merge_scalar(operand(tsource, 'merge'), real(fsource, c_float), &
+         logical(mask, c_bool), size(mask, kind=c_size_t), h), 'merge')
+    c => linked(h, tsource)
+  end function merge_array_scalar
+
+  function merge_scalar_array(tsource, fsource, mask) result(c)
+    real(real32), intent(in) :: tsource
+    class(array_type), intent(in), target :: fsource
+    logical, dimension(:,:), intent(in) :: mask
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_scalar_merge(real(tsource, c_float), operand(fsource, 'merge'), &
+         logical(mask, c_bool), size(mask, kind=c_size_t), h), 'merge')
+    c => linked(h, fsource)
+  end function merge_scalar_array
+
+  function merge_array_real2d(tsource, fsource, mask) result(c)
+    class(array_type), intent(in), target :: tsource
+    real(real32), dimension(:,:), intent(in) :: fsource
+    logical, dimension(:,:), intent(in) :: mask
+    type(array_type), pointer :: c
+    type(c_ptr) :: h
+    call check(ds_merge_real2d(operand(tsource, 'merge'), real(fsource, c_float), &
+         size(fsource, 1, kind=c_size_t), size(fsource, 2, kind=c_size_t), &
+         logical(mask, c_bool), size(mask, kind=c_size_t), h), 'merge')
+    c => linked(h, tsource)
+  end function merge_array_real2d
 
 end module diffstruc

@@ -21,6 +21,8 @@ module diffstruc_c
   integer(c_int32_t), parameter, public :: DS_NEG = 101, DS_EXP = 102, DS_LOG = 103, &
        DS_LOG10 = 104, DS_SQRT = 105, DS_ABS = 106, DS_SIGMOID = 107, DS_SIN = 108, &
        DS_COS = 109, DS_TAN = 110, DS_TANH = 111
+  integer(c_int32_t), parameter, public :: DS_SLICE_LEFT = 1, DS_SLICE_RIGHT = 2, &
+       DS_LTRIM = 3, DS_RTRIM = 4
 
   public :: ds_last_error, ds_live_arrays, ds_live_handles
   public :: ds_array_create, ds_array_full, ds_array_from_data, ds_array_share, ds_array_copy
@@ -35,6 +37,9 @@ module diffstruc_c
   public :: ds_sum, ds_mean, ds_sum_all, ds_mean_all
   public :: ds_matmul, ds_matmul_real2d, ds_real2d_matmul, ds_dot_product, ds_outer_product
   public :: ds_transpose
+  public :: ds_spread, ds_unspread, ds_sum_pad, ds_concat, ds_slice, ds_index, ds_reverse_index
+  public :: ds_pack_mask, ds_pack_indices, ds_unpack_mask, ds_unpack_indices, ds_reshape
+  public :: ds_merge, ds_merge_scalar, ds_scalar_merge, ds_merge_real2d
   public :: ds_grad_forward, ds_grad_reverse, ds_zero_grad, ds_nullify_graph
 
   interface
@@ -435,5 +440,173 @@ module diffstruc_c
        type(c_ptr), value :: a
        integer(c_int) :: s
      end function ds_nullify_graph
+
+     ! ---- data movement and selection (positions 1-based) -----------------------------------
+     function ds_spread(source, dim, index, ncopies, out) result(s) bind(c, name='ds_spread')
+       import :: c_int, c_ptr, c_int32_t, c_int64_t
+       type(c_ptr), value :: source
+       integer(c_int32_t), value :: dim
+       integer(c_int64_t), value :: index, ncopies
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_spread
+
+     function ds_unspread(source, index, dim, new_size, out) result(s) &
+          bind(c, name='ds_unspread')
+       import :: c_int, c_ptr, c_int32_t, c_int64_t
+       type(c_ptr), value :: source
+       integer(c_int64_t), value :: index
+       integer(c_int32_t), value :: dim
+       integer(c_int64_t), value :: new_size
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_unspread
+
+     function ds_sum_pad(a, dim, new_dim_index, new_dim_size, out) result(s) &
+          bind(c, name='ds_sum_pad')
+       import :: c_int, c_ptr, c_int32_t, c_int64_t
+       type(c_ptr), value :: a
+       integer(c_int32_t), value :: dim
+       integer(c_int64_t), value :: new_dim_index, new_dim_size
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_sum_pad
+
+     function ds_concat(a, b, dim, out) result(s) bind(c, name='ds_concat')
+       import :: c_int, c_ptr, c_int32_t
+       type(c_ptr), value :: a, b
+       integer(c_int32_t), value :: dim
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_concat
+
+     function ds_slice(kind, a, b, dim, out) result(s) bind(c, name='ds_slice')
+       import :: c_int, c_ptr, c_int32_t, c_int64_t
+       integer(c_int32_t), value :: kind
+       type(c_ptr), value :: a
+       integer(c_int64_t), value :: b
+       integer(c_int32_t), value :: dim
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_slice
+
+     function ds_index(a, indices, n, out) result(s) bind(c, name='ds_index')
+       import :: c_int, c_ptr, c_int64_t, c_size_t
+       type(c_ptr), value :: a
+       integer(c_int64_t), intent(in) :: indices(*)
+       integer(c_size_t), value :: n
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_index
+
+     function ds_reverse_index(a, indices, n, from, new_index_size, out) result(s) &
+          bind(c, name='ds_reverse_index')
+       import :: c_int, c_ptr, c_int64_t, c_size_t, c_bool
+       type(c_ptr), value :: a
+       integer(c_int64_t), intent(in) :: indices(*)
+       integer(c_size_t), value :: n
+       logical(c_bool), value :: from
+       integer(c_int64_t), value :: new_index_size
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_reverse_index
+
+     function ds_pack_mask(a, dim, mask, n, out) result(s) bind(c, name='ds_pack_mask')
+       import :: c_int, c_ptr, c_int32_t, c_size_t
+       type(c_ptr), value :: a
+       integer(c_int32_t), value :: dim
+       type(c_ptr), value :: mask
+       integer(c_size_t), value :: n
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_pack_mask
+
+     function ds_pack_indices(a, indices, n, dim, out) result(s) &
+          bind(c, name='ds_pack_indices')
+       import :: c_int, c_ptr, c_int32_t, c_int64_t, c_size_t
+       type(c_ptr), value :: a
+       integer(c_int64_t), intent(in) :: indices(*)
+       integer(c_size_t), value :: n
+       integer(c_int32_t), value :: dim
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_pack_indices
+
+     function ds_unpack_mask(a, array_shape, rank, dim, indices, n, out) result(s) &
+          bind(c, name='ds_unpack_mask')
+       import :: c_int, c_ptr, c_int32_t, c_int64_t, c_size_t
+       type(c_ptr), value :: a
+       integer(c_int64_t), intent(in) :: array_shape(*)
+       integer(c_size_t), value :: rank
+       integer(c_int32_t), value :: dim
+       type(c_ptr), value :: indices
+       integer(c_size_t), value :: n
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_unpack_mask
+
+     function ds_unpack_indices(a, indices, n, dim, new_size, out) result(s) &
+          bind(c, name='ds_unpack_indices')
+       import :: c_int, c_ptr, c_int32_t, c_int64_t, c_size_t
+       type(c_ptr), value :: a
+       integer(c_int64_t), intent(in) :: indices(*)
+       integer(c_size_t), value :: n
+       integer(c_int32_t), value :: dim
+       integer(c_int64_t), value :: new_size
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_unpack_indices
+
+     function ds_reshape(a, new_shape, rank, out) result(s) bind(c, name='ds_reshape')
+       import :: c_int, c_ptr, c_int64_t, c_size_t
+       type(c_ptr), value :: a
+       integer(c_int64_t), intent(in) :: new_shape(*)
+       integer(c_size_t), value :: rank
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_reshape
+
+     function ds_merge(tsource, fsource, mask, n, out) result(s) bind(c, name='ds_merge')
+       import :: c_int, c_ptr, c_size_t, c_bool
+       type(c_ptr), value :: tsource, fsource
+       logical(c_bool), intent(in) :: mask(*)
+       integer(c_size_t), value :: n
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_merge
+
+     function ds_merge_scalar(tsource, fsource, mask, n, out) result(s) &
+          bind(c, name='ds_merge_scalar')
+       import :: c_int, c_ptr, c_size_t, c_bool, c_float
+       type(c_ptr), value :: tsource
+       real(c_float), value :: fsource
+       logical(c_bool), intent(in) :: mask(*)
+       integer(c_size_t), value :: n
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_merge_scalar
+
+     function ds_scalar_merge(tsource, fsource, mask, n, out) result(s) &
+          bind(c, name='ds_scalar_merge')
+       import :: c_int, c_ptr, c_size_t, c_bool, c_float
+       real(c_float), value :: tsource
+       type(c_ptr), value :: fsource
+       logical(c_bool), intent(in) :: mask(*)
+       integer(c_size_t), value :: n
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_scalar_merge
+
+     function ds_merge_real2d(tsource, fsource, rows, cols, mask, n, out) result(s) &
+          bind(c, name='ds_merge_real2d')
+       import :: c_int, c_ptr, c_size_t, c_bool, c_float
+       type(c_ptr), value :: tsource
+       real(c_float), intent(in) :: fsource(*)
+       integer(c_size_t), value :: rows, cols
+       logical(c_bool), intent(in) :: mask(*)
+       integer(c_size_t), value :: n
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_merge_real2d
   end interface
 end module diffstruc_c
