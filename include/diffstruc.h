@@ -56,6 +56,42 @@ typedef struct ds_array ds_array;
 // Selects a flag for `ds_array_get_flag` / `ds_array_set_flag`.
 typedef int32_t ds_flag;
 
+// Forward rule: writes to `*contribution` a new array, built with `ds_` operations from
+// `tangent` (the tangent of input `k`, with that input's extents) and any of `out` and
+// `inputs`, holding the tangent of `out` through input `k`: an array with `out`'s extents (or
+// extents that broadcast to them), or NULL for zero. The library takes ownership of the
+// returned handle. `out`, `inputs` and `tangent` are valid only during the call.
+typedef ds_status (*ds_jvp_fn)(void *user_data, const ds_array *out, const ds_array *const *inputs, size_t n_inputs, size_t k, const ds_array *tangent, ds_array **contribution);
+
+// Reverse rule: given `upstream` (the gradient of `out`, extents `(E_out, S_out)`), fills
+// `grad` (zeros on entry, extents `(E_k, grad_batch)` with `grad_batch = max(S_k, S_out)`) with
+// the vector-Jacobian product for input `k`. When input `k` has one sample shared by the batch,
+// the library sums the `grad_batch` columns.
+typedef ds_status (*ds_vjp_fn)(void *user_data, const ds_array *out, const ds_array *const *inputs, size_t n_inputs, size_t k, const float *upstream, float *grad, size_t grad_batch);
+
+// Releases the user data when the operation is no longer used by any array.
+typedef void (*ds_user_data_free_fn)(void *user_data);
+
+// The rules of a custom operation. A missing rule makes that differentiation mode fail with a
+// clear error when it reaches the operation (values still work). Callbacks may run on any
+// thread that differentiates a graph holding the operation; return a non-OK status to report a
+// failure (its message should be set by a failing `ds_` call).
+typedef struct {
+  // Passed to every callback.
+  void *user_data;
+  // Forward (graph-building) rule.
+  ds_jvp_fn jvp;
+  // Reverse (numeric) rule.
+  ds_vjp_fn vjp;
+  // Called once with `user_data` when the operation is freed and no array uses it.
+  ds_user_data_free_fn destroy;
+} ds_custom_rules;
+
+// Opaque handle to a custom operation.
+typedef struct {
+  uint8_t _private[0];
+} ds_custom_op;
+
 // Slice code for `ds_slice`.
 typedef int32_t ds_slice_kind;
 
@@ -265,6 +301,23 @@ ds_status ds_zero_grad(const ds_array *a);
 // gradient and becomes a leaf; intermediates nothing else refers to are freed. Repeating it is
 // harmless; gradients of the inputs are not touched.
 ds_status ds_nullify_graph(const ds_array *a);
+
+// Creates a custom operation named `name` (shown by `ds_graph_print`) with the given rules
+// (copied). On failure nothing is kept and `destroy` is not called.
+ds_status ds_custom_op_create(const char *name, const ds_custom_rules *rules, ds_custom_op **out);
+
+// Releases the caller's reference to a custom operation; arrays computed with it keep it alive.
+ds_status ds_custom_op_free(ds_custom_op *op);
+
+// Applies a custom operation to `n` inputs: the result has per-sample `shape` (`rank`
+// entries) and `batch` samples, with `values` (`E * S`, column-major) or zeros if `values` is
+// NULL (fill them through `ds_array_data`). It records the operation and its inputs when an
+// input requires a gradient.
+ds_status ds_custom_apply(const ds_custom_op *op, const ds_array *const *inputs, size_t n, const int64_t *shape, size_t rank, int64_t batch, const float *values, ds_array **out);
+
+// Makes array `a` (a leaf, typically just created and filled) the result of custom operation
+// `op` applied to `n` inputs: diffstruc's pattern of filling a result before linking it.
+ds_status ds_array_set_custom(const ds_array *a, const ds_custom_op *op, const ds_array *const *inputs, size_t n);
 
 // The operation that produced the array (diffstruc's `operation`, "none" for leaves).
 //

@@ -271,6 +271,83 @@ impl Tensor {
         t
     }
 
+    /// Creates the result of a custom operation (see [`crate::ops::Operation`]): `data` holds its
+    /// values (`E * S`, column-major); the node records `op` and `inputs` when any input requires
+    /// a gradient, exactly as built-in operations do.
+    ///
+    /// Errors: a zero extent, or a data length that does not match the shape.
+    pub fn from_custom(
+        shape: &[usize],
+        batch: usize,
+        data: Vec<f32>,
+        op: Arc<dyn crate::ops::Operation>,
+        inputs: &[Tensor],
+    ) -> Result<Tensor> {
+        let dims = checked_dims(shape, batch)?;
+        if data.len() != dims.len() {
+            return Err(Error::shape(format!(
+                "custom operation '{}': shape {shape:?} with batch {batch} needs {} values, got {}",
+                op.name(),
+                dims.len(),
+                data.len()
+            )));
+        }
+        Ok(Self::from_op(
+            shape,
+            batch,
+            data,
+            Flags::default(),
+            OpRef::Shared(op),
+            Inputs::from_vec(inputs.to_vec()),
+        ))
+    }
+
+    /// Turns this leaf into the result of `op` applied to `inputs` (its values are kept): the
+    /// pattern of diffstruc's custom operations, which fill a result's values first and link its
+    /// operands afterwards. The node requires a gradient if an input does.
+    ///
+    /// Errors: the node already has an operation; no inputs; the node is one of its own inputs.
+    /// (A longer cycle is reported by the differentiation passes.)
+    pub fn attach_operation(
+        &self,
+        op: Arc<dyn crate::ops::Operation>,
+        inputs: &[Tensor],
+    ) -> Result<()> {
+        let name = op.name().to_string();
+        if inputs.is_empty() {
+            return Err(Error::argument(format!(
+                "custom operation '{name}': no inputs to attach"
+            )));
+        }
+        if inputs.iter().any(|t| t.same(self)) {
+            return Err(Error::new(
+                super::ErrorKind::Graph,
+                format!("custom operation '{name}': an array cannot be its own input"),
+            ));
+        }
+        let mut st = self.state();
+        if let Some(existing) = &st.op {
+            return Err(Error::argument(format!(
+                "custom operation '{name}': the array is already the result of '{}'",
+                existing.name()
+            )));
+        }
+        if inputs.iter().any(Tensor::requires_grad) {
+            self.set_flag(REQUIRES_GRAD, true);
+        }
+        if inputs.iter().any(Tensor::is_forward) {
+            self.set_flag(FORWARD, true);
+        }
+        st.owns = inputs
+            .iter()
+            .take(64)
+            .enumerate()
+            .fold(0, |m, (i, t)| m | (u64::from(t.is_temporary()) << i));
+        st.op = Some(OpRef::Shared(op));
+        st.inputs = Inputs::from_vec(inputs.to_vec());
+        Ok(())
+    }
+
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.0.state)
     }

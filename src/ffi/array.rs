@@ -22,7 +22,11 @@ pub const DS_FLAG_RETAIN_GRAD: ds_flag = 6;
 pub const DS_FLAG_FIXED: ds_flag = 7;
 
 /// Reads a C shape (`rank` extents) into sizes, rejecting NULL and negative values.
-fn read_shape(shape: *const i64, rank: usize, batch: i64) -> Result<(Vec<usize>, usize)> {
+pub(crate) fn read_shape(
+    shape: *const i64,
+    rank: usize,
+    batch: i64,
+) -> Result<(Vec<usize>, usize)> {
     if rank > 0 {
         non_null(shape, "shape")?;
     }

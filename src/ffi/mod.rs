@@ -14,6 +14,7 @@
 
 pub mod array;
 pub mod autodiff;
+pub mod custom;
 pub mod graph;
 pub mod handle;
 pub mod movement;

@@ -49,6 +49,24 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
+/// The calling thread's last error message.
+pub(crate) fn last_error_message() -> String {
+    LAST_ERROR.with(|e| e.borrow().to_string_lossy().into_owned())
+}
+
+/// The error kind a status stands for (`DS_OK` and unknown values map to `Internal`).
+pub(crate) fn kind_of(status: ds_status) -> ErrorKind {
+    match status {
+        ds_status::DS_ERR_NULL => ErrorKind::Null,
+        ds_status::DS_ERR_HANDLE => ErrorKind::Handle,
+        ds_status::DS_ERR_SHAPE => ErrorKind::Shape,
+        ds_status::DS_ERR_ARGUMENT => ErrorKind::Argument,
+        ds_status::DS_ERR_NO_GRAD => ErrorKind::NoGradient,
+        ds_status::DS_ERR_GRAPH => ErrorKind::Graph,
+        _ => ErrorKind::Internal,
+    }
+}
+
 fn set_last_error(message: &str) {
     let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
     LAST_ERROR.with(|e| *e.borrow_mut() = c);
