@@ -16,6 +16,7 @@
 !>    in any order, any number of times, is safe.
 module diffstruc
   use, intrinsic :: iso_c_binding, only: c_ptr, c_null_ptr, c_associated, c_loc, c_funloc, &
+       c_null_funptr, &
        c_f_pointer, c_int, c_int32_t, c_int64_t, c_size_t, c_bool, c_float, c_char, c_null_char
   use, intrinsic :: iso_fortran_env, only: real32, error_unit
   use diffstruc_c
@@ -103,6 +104,7 @@ module diffstruc
      procedure, pass(this) :: reset_graph
      procedure, pass(this) :: nullify_graph
      procedure, pass(this) :: print_graph
+     procedure, pass(this) :: create_result
 
      procedure :: add_arrays, add_real1d, add_real2d, add_scalar
      generic, public :: operator(+) => add_arrays, add_real1d, add_real2d, add_scalar
@@ -139,6 +141,19 @@ module diffstruc
        real(real32), dimension(:,:), intent(out) :: output
      end subroutine get_partial_val
   end interface
+
+  !> The derivative rules of a custom operation (diffstruc's pattern: a result built by user code
+  !> with its `get_partial_*` procedure pointers and operands set), handed to the core as the
+  !> user data of its callbacks. Freed by the core when the last node using it is released.
+  type :: custom_rules
+     procedure(get_partial), pointer, nopass :: left => null(), right => null()
+     procedure(get_partial_val), pointer, nopass :: left_val => null(), right_val => null()
+     logical :: has_left = .false., has_right = .false.
+     character(len=32) :: operation = 'none'
+     integer, dimension(:), allocatable :: indices
+     integer, dimension(:,:), allocatable :: adj_ja
+     logical, dimension(:,:), allocatable :: mask
+  end type custom_rules
 
   interface array_type
      module procedure constructor
@@ -368,12 +383,13 @@ contains
 
   !> The handle of an operand, after copying its user-settable flags to the core (the
   !> components are the source of truth: programs assign them directly).
-  function operand(x, where) result(h)
+  recursive function operand(x, where) result(h)
     class(array_type), intent(in), target :: x
     character(len=*), intent(in) :: where
     type(c_ptr) :: h
     if (.not. c_associated(x%ds)) call fatal(where, 'operand is not allocated')
     if (c_associated(x%self) .and. .not. c_associated(x%self, address(x))) call unshare(x)
+    call sync_custom(x)
     h = x%ds
     call check(ds_array_set_flags(h, USER_BITS, flag_bits(x)), where)
     if (x%requires_grad .and. .not. associated(x%grad)) call ensure_grad(x)
@@ -532,6 +548,7 @@ contains
     type(array_type), pointer :: g
     if (c_associated(this%ds)) then
        if (c_associated(this%self, c_loc(this))) then
+          call sync_custom(this)
           ! the gradient object this module attached, or one the program allocated itself
           ! (`allocate(f%grad)`), which diffstruc's owns_gradient says belongs to this object
           if (associated(this%grad) .and. (this%own_grad .or. this%owns_gradient)) then
@@ -1061,7 +1078,10 @@ contains
     class(array_type), intent(inout), target :: this
     logical, intent(in), optional :: ignore_ownership
     if (present(ignore_ownership)) continue
-    if (c_associated(this%ds)) call check(ds_nullify_graph(this%ds), 'nullify_graph')
+    if (c_associated(this%ds)) then
+       call sync_custom(this)
+       call check(ds_nullify_graph(this%ds), 'nullify_graph')
+    end if
     this%left_operand => null()
     this%right_operand => null()
     this%owns_left_operand = .false.
@@ -1085,6 +1105,7 @@ contains
     loc = .true.
     if (present(print_location)) loc = print_location
     if (.not. c_associated(this%ds)) call fatal('print_graph', 'the array is not allocated')
+    call sync_custom(this)
     status = ds_graph_print(this%ds, loc, probe, 1_c_size_t, n)
     allocate(buf(n + 1))
     call check(ds_graph_print(this%ds, loc, buf, n + 1, n), 'print_graph')
@@ -1864,5 +1885,257 @@ contains
          logical(mask, c_bool), size(mask, kind=c_size_t), h), 'merge')
     c => linked(h, tsource)
   end function merge_array_real2d
+
+!===============================================================================================
+! Custom operations (diffstruc's pattern: create_result, fill val, set the get_partial_*
+! procedure pointers and the operands)
+!===============================================================================================
+
+  !> A new result of `array_shape` (per-sample shape followed by the batch size; default: this
+  !> array's shape and batch), inheriting `is_scalar`, `is_sample_dependent` and `is_forward`.
+  !> Its values are zeros.
+  function create_result(this, array_shape) result(c)
+    class(array_type), intent(in) :: this
+    integer, dimension(:), intent(in), optional :: array_shape
+    type(array_type), pointer :: c
+    integer(c_int64_t), allocatable :: shp(:)
+    integer(c_int64_t) :: batch
+    type(c_ptr) :: h
+    integer :: n
+    if (present(array_shape)) then
+       n = size(array_shape)
+       if (n < 1) call fatal('create_result', 'array_shape must hold at least the batch size')
+       shp = int(array_shape(1:n-1), c_int64_t)
+       batch = int(array_shape(n), c_int64_t)
+    else
+       if (.not. associated(this%val)) call fatal('create_result', 'the array is not allocated')
+       if (allocated(this%shape)) then
+          shp = int(this%shape, c_int64_t)
+       else
+          shp = [int(size(this%val, 1), c_int64_t)]
+       end if
+       batch = int(size(this%val, 2), c_int64_t)
+    end if
+    call check(ds_array_create(shp, size(shp, kind=c_size_t), batch, h), 'create_result')
+    c => wrap(h)
+    c%is_scalar = this%is_scalar
+    c%is_sample_dependent = this%is_sample_dependent
+    c%is_forward = this%is_forward
+    call check(ds_array_set_flags(h, USER_BITS, flag_bits(c)), 'create_result')
+  end function create_result
+
+  !> True if user code gave `x` derivative rules (built-in results never have them).
+  logical function has_rules(x)
+    class(array_type), intent(in) :: x
+    has_rules = associated(x%get_partial_left) .or. associated(x%get_partial_right) .or. &
+         associated(x%get_partial_left_val) .or. associated(x%get_partial_right_val)
+  end function has_rules
+
+  !> Registers a custom result with the core, once: its operands become the node's inputs and
+  !> its rules are called back by the core's differentiation passes. Operands the result owns
+  !> (`owns_*_operand`) that are results of this module, or constants (no gradient), are
+  !> released with the result, as diffstruc does.
+  recursive subroutine sync_custom(x)
+    class(array_type), intent(in), target :: x
+    character(len=*), parameter :: where = 'custom operation'
+    type(custom_rules), pointer :: r
+    type(ds_custom_rules) :: rules
+    type(c_ptr) :: hs(2), op
+    integer(c_size_t) :: n
+    if (.not. c_associated(x%ds) .or. .not. has_rules(x)) return
+    if (.not. (associated(x%left_operand) .or. associated(x%right_operand))) return
+    call check(ds_array_num_inputs(x%ds, n), where)
+    if (n /= 0) return
+    allocate(r)
+    r%left => x%get_partial_left
+    r%right => x%get_partial_right
+    r%left_val => x%get_partial_left_val
+    r%right_val => x%get_partial_right_val
+    r%operation = x%operation
+    if (allocated(x%indices)) r%indices = x%indices
+    if (allocated(x%adj_ja)) r%adj_ja = x%adj_ja
+    if (allocated(x%mask)) r%mask = x%mask
+    n = 0
+    if (associated(x%left_operand)) then
+       r%has_left = .true.
+       n = n + 1
+       hs(n) = operand(x%left_operand, where)
+    end if
+    if (associated(x%right_operand)) then
+       r%has_right = .true.
+       n = n + 1
+       hs(n) = operand(x%right_operand, where)
+    end if
+    ! without any rule of a kind, the core reports that mode as unavailable
+    rules = ds_custom_rules(c_loc(r), c_null_funptr, c_null_funptr, c_funloc(custom_destroy))
+    if (associated(r%left) .or. associated(r%right)) rules%jvp = c_funloc(custom_jvp)
+    if (associated(r%left_val) .or. associated(r%right_val)) rules%vjp = c_funloc(custom_vjp)
+    call check(ds_custom_op_create(trim(x%operation) // c_null_char, rules, op), where)
+    call check(ds_array_set_custom(x%ds, op, hs, n), where)
+    call check(ds_custom_op_free(op), where)
+    if (associated(x%left_operand) .and. x%owns_left_operand) &
+         call adopt_owned(x, x%left_operand)
+    if (associated(x%right_operand) .and. x%owns_right_operand) &
+         call adopt_owned(x, x%right_operand)
+  end subroutine sync_custom
+
+  !> The node of `c` releases operand object `x` with itself, if `x` is a result of this module
+  !> or a constant (an object the program allocated for the node: no gradient).
+  subroutine adopt_owned(c, x)
+    class(array_type), intent(in) :: c
+    class(array_type), intent(in), target :: x
+    logical(c_bool) :: adopted
+    if (.not. is_owner(x)) return
+    if (.not. (x%heap .or. .not. x%requires_grad)) return
+    call check(ds_array_adopt(c%ds, x%ds, x%self, c_funloc(release_object), adopted), &
+         'custom operation')
+  end subroutine adopt_owned
+
+  !> An object sharing core array `h` (released with `drop_view`).
+  function view(h) result(v)
+    type(c_ptr), intent(in) :: h
+    type(array_type), pointer :: v
+    type(c_ptr) :: s
+    call check(ds_array_share(h, s), 'custom operation')
+    v => wrap(s, heap=.false.)
+  end function view
+
+  !> The object a rule sees as `this`: the node with its operands and metadata.
+  function node_view(r, out, inputs, n) result(this)
+    type(custom_rules), intent(in) :: r
+    type(c_ptr), intent(in) :: out, inputs
+    integer(c_size_t), intent(in) :: n
+    type(array_type), pointer :: this
+    type(c_ptr), pointer :: hs(:)
+    call c_f_pointer(inputs, hs, [n])
+    this => view(out)
+    this%operation = r%operation
+    if (allocated(r%indices)) this%indices = r%indices
+    if (allocated(r%adj_ja)) this%adj_ja = r%adj_ja
+    if (allocated(r%mask)) this%mask = r%mask
+    if (r%has_left) this%left_operand => view(hs(1))
+    if (r%has_right) this%right_operand => view(hs(n))
+  end function node_view
+
+  recursive subroutine drop_view(v)
+    type(array_type), pointer, intent(inout) :: v
+    if (associated(v%left_operand)) call drop_view(v%left_operand)
+    if (associated(v%right_operand)) call drop_view(v%right_operand)
+    call release(v)
+    deallocate(v)
+  end subroutine drop_view
+
+  !> The rule slot of core input `k` (0-based): true for the left operand.
+  logical function is_left_slot(r, k)
+    type(custom_rules), intent(in) :: r
+    integer(c_size_t), intent(in) :: k
+    is_left_slot = r%has_left .and. k == 0
+  end function is_left_slot
+
+  !> Reports a missing rule procedure to the core (status DS_ERR_NO_GRAD).
+  integer(c_int) function missing_rule(rule, operation) result(status)
+    character(len=*), intent(in) :: rule, operation
+    call ds_set_last_error('the ' // trim(rule) // ' procedure pointer of ''' // &
+         trim(operation) // ''' is not set' // c_null_char)
+    status = 5
+  end function missing_rule
+
+  !> Forward rule callback: `get_partial_left` (or, for a node with a left operand only, its
+  !> `get_partial_right` when set: diffstruc's convention) applied to the tangent.
+  function custom_jvp(user, out, inputs, n, k, tangent, contribution) result(status) bind(c)
+    type(c_ptr), value :: user, out, inputs
+    integer(c_size_t), value :: n, k
+    type(c_ptr), value :: tangent
+    type(c_ptr), intent(out) :: contribution
+    integer(c_int) :: status
+    type(custom_rules), pointer :: r
+    type(array_type), pointer :: this, up
+    procedure(get_partial), pointer :: rule
+    call c_f_pointer(user, r)
+    contribution = c_null_ptr
+    if (is_left_slot(r, k)) then
+       rule => r%left
+       if (.not. r%has_right .and. associated(r%right)) rule => r%right
+    else
+       rule => r%right
+    end if
+    if (.not. associated(rule)) then
+       status = missing_rule('get_partial_right', r%operation)
+       return
+    end if
+    this => node_view(r, out, inputs, n)
+    this%is_forward = .true.
+    this%requires_grad = .true.
+    up => view(tangent)
+    call take_result(rule(this, up), contribution)
+    call drop_view(up)
+    call drop_view(this)
+    status = DS_OK
+  end function custom_jvp
+
+  !> Takes the core array out of a rule's result (a function result object). The handle belongs
+  !> to the result: either this object, or the callee's result variable, which no longer exists
+  !> when the compiler returns a bitwise copy of it. Either way it is taken, not shared, so that
+  !> finalising the object, or not, frees nothing.
+  subroutine take_result(x, h)
+    type(array_type), intent(in), target :: x
+    type(c_ptr), intent(out) :: h
+    type(array_type), pointer :: p
+    p => x
+    h = p%ds
+    p%ds = c_null_ptr
+    p%self = c_null_ptr
+  end subroutine take_result
+
+  !> Reverse rule callback: `get_partial_left_val` / `get_partial_right_val`.
+  function custom_vjp(user, out, inputs, n, k, upstream, grad, grad_batch) result(status) &
+       bind(c)
+    type(c_ptr), value :: user, out, inputs
+    integer(c_size_t), value :: n, k
+    type(c_ptr), value :: upstream, grad
+    integer(c_size_t), value :: grad_batch
+    integer(c_int) :: status
+    type(custom_rules), pointer :: r
+    type(array_type), pointer :: this
+    real(real32), pointer :: g_up(:,:), g_in(:,:)
+    procedure(get_partial_val), pointer :: rule
+    integer :: e_in
+    call c_f_pointer(user, r)
+    if (is_left_slot(r, k)) then
+       rule => r%left_val
+    else
+       rule => r%right_val
+    end if
+    if (.not. associated(rule)) then
+       status = missing_rule(merge('get_partial_left_val ', 'get_partial_right_val', &
+            is_left_slot(r, k)), r%operation)
+       return
+    end if
+    this => node_view(r, out, inputs, n)
+    call c_f_pointer(upstream, g_up, shape(this%val))
+    if (is_left_slot(r, k)) then
+       e_in = size(this%left_operand%val, 1)
+    else
+       e_in = size(this%right_operand%val, 1)
+    end if
+    call c_f_pointer(grad, g_in, [e_in, int(grad_batch)])
+    call rule(this, g_up, g_in)
+    call drop_view(this)
+    status = DS_OK
+  end function custom_vjp
+
+  !> Frees a rules record when its operation is no longer used.
+  subroutine custom_destroy(user) bind(c)
+    type(c_ptr), value :: user
+    type(custom_rules), pointer :: r
+    call c_f_pointer(user, r)
+    ! gfortran 12 "finalises" procedure-pointer components whose interface returns an
+    ! array_type, at the procedure's address: nullify them first (a null object is ignored)
+    r%left => null()
+    r%right => null()
+    r%left_val => null()
+    r%right_val => null()
+    deallocate(r)
+  end subroutine custom_destroy
 
 end module diffstruc

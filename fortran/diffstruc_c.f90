@@ -40,6 +40,14 @@ module diffstruc_c
   public :: ds_spread, ds_unspread, ds_sum_pad, ds_concat, ds_slice, ds_index, ds_reverse_index
   public :: ds_pack_mask, ds_pack_indices, ds_unpack_mask, ds_unpack_indices, ds_reshape
   public :: ds_merge, ds_merge_scalar, ds_scalar_merge, ds_merge_real2d
+  public :: ds_custom_rules, ds_custom_op_create, ds_custom_op_free, ds_array_set_custom
+  public :: ds_set_last_error
+
+  !> Rules of a custom operation (`ds_custom_rules`).
+  type, bind(c) :: ds_custom_rules
+     type(c_ptr) :: user_data
+     type(c_funptr) :: jvp, vjp, destroy
+  end type ds_custom_rules
   public :: ds_grad_forward, ds_grad_reverse, ds_zero_grad, ds_nullify_graph
 
   interface
@@ -608,5 +616,33 @@ module diffstruc_c
        type(c_ptr), intent(out) :: out
        integer(c_int) :: s
      end function ds_merge_real2d
+
+     ! ---- custom operations -------------------------------------------------------------------
+     function ds_custom_op_create(name, rules, out) result(s) bind(c, name='ds_custom_op_create')
+       import :: c_int, c_ptr, c_char, ds_custom_rules
+       character(kind=c_char), intent(in) :: name(*)
+       type(ds_custom_rules), intent(in) :: rules
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_custom_op_create
+
+     function ds_custom_op_free(op) result(s) bind(c, name='ds_custom_op_free')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: op
+       integer(c_int) :: s
+     end function ds_custom_op_free
+
+     function ds_array_set_custom(a, op, inputs, n) result(s) bind(c, name='ds_array_set_custom')
+       import :: c_int, c_ptr, c_size_t
+       type(c_ptr), value :: a, op
+       type(c_ptr), intent(in) :: inputs(*)
+       integer(c_size_t), value :: n
+       integer(c_int) :: s
+     end function ds_array_set_custom
+
+     subroutine ds_set_last_error(message) bind(c, name='ds_set_last_error')
+       import :: c_char
+       character(kind=c_char), intent(in) :: message(*)
+     end subroutine ds_set_last_error
   end interface
 end module diffstruc_c

@@ -501,6 +501,10 @@ ds_status ds_array_claim(const ds_array *a, bool *claimed);
 // valid until the next failing call on this thread.
 const char *ds_last_error(void);
 
+// Sets the calling thread's last error message, so that a custom-operation callback can report
+// its own failure (return a non-OK status after calling this). NULL clears the message.
+void ds_set_last_error(const char *message);
+
 // Short constant name of a status code, e.g. "DS_ERR_SHAPE" (never NULL).
 const char *ds_status_name(int32_t status);
 

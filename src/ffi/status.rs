@@ -115,6 +115,23 @@ pub extern "C" fn ds_last_error() -> *const c_char {
     boundary_value(c"".as_ptr(), || LAST_ERROR.with(|e| e.borrow().as_ptr()))
 }
 
+/// Sets the calling thread's last error message, so that a custom-operation callback can report
+/// its own failure (return a non-OK status after calling this). NULL clears the message.
+#[no_mangle]
+pub extern "C" fn ds_set_last_error(message: *const c_char) {
+    boundary_value((), || {
+        let text = if message.is_null() {
+            String::new()
+        } else {
+            // SAFETY: non-null; the caller passes a NUL-terminated string.
+            unsafe { std::ffi::CStr::from_ptr(message) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        set_last_error(&text);
+    })
+}
+
 /// Short constant name of a status code, e.g. "DS_ERR_SHAPE" (never NULL).
 #[no_mangle]
 pub extern "C" fn ds_status_name(status: i32) -> *const c_char {
