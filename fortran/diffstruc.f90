@@ -105,6 +105,9 @@ module diffstruc
      procedure, pass(this) :: nullify_graph
      procedure, pass(this) :: print_graph
      procedure, pass(this) :: create_result
+     procedure, pass(this) :: duplicate_graph
+     procedure, pass(this) :: detach
+     procedure, pass(this) :: get_ptr_from_id
 
      procedure :: add_arrays, add_real1d, add_real2d, add_scalar
      generic, public :: operator(+) => add_arrays, add_real1d, add_real2d, add_scalar
@@ -392,6 +395,7 @@ contains
     call sync_custom(x)
     h = x%ds
     call check(ds_array_set_flags(h, USER_BITS, flag_bits(x)), where)
+    call check(ds_array_set_id(h, int(x%id, c_int64_t)), where)
     if (x%requires_grad .and. .not. associated(x%grad)) call ensure_grad(x)
   end function operand
 
@@ -461,6 +465,7 @@ contains
     integer(c_size_t) :: r, n
     type(c_ptr) :: p
     integer(c_int32_t) :: bits
+    integer(c_int64_t) :: id
     character(kind=c_char) :: name(33)
     integer :: i
     call check(ds_array_extents(x%ds, e, s), 'array_type')
@@ -476,6 +481,8 @@ contains
     x%is_sample_dependent = iand(bits, BIT_SAMPLE_DEPENDENT) /= 0
     x%is_scalar = iand(bits, BIT_SCALAR) /= 0
     x%is_forward = iand(bits, BIT_FORWARD) /= 0
+    call check(ds_array_id(x%ds, id), 'array_type')
+    x%id = int(id)
     x%operation = ''
     if (ds_array_operation(x%ds, name, size(name, kind=c_size_t), n) == DS_OK) then
        do i = 1, int(n)
@@ -1885,6 +1892,64 @@ contains
          logical(mask, c_bool), size(mask, kind=c_size_t), h), 'merge')
     c => linked(h, tsource)
   end function merge_array_real2d
+
+!===============================================================================================
+! Graph utilities
+!===============================================================================================
+
+  !> A deep copy of the graph under this array (values, flags, `id` tags and gradients copied;
+  !> `fix_pointer` arrays are referred to, not copied), as a new result.
+  function duplicate_graph(this) result(output)
+    class(array_type), intent(inout) :: this
+    type(array_type), pointer :: output
+    type(c_ptr) :: h
+    call check(ds_duplicate_graph(operand(this, 'duplicate_graph'), h), 'duplicate_graph')
+    output => wrap(h)
+  end function duplicate_graph
+
+  !> Forgets how this array was computed: it keeps its values and gradient, and no longer
+  !> requires a gradient (`operation = 'none'`, no operands).
+  subroutine detach(this)
+    class(array_type), intent(inout), target :: this
+    if (c_associated(this%ds)) then
+       call sync_custom(this)
+       call check(ds_detach(this%ds), 'detach')
+    end if
+    this%requires_grad = .false.
+    this%is_forward = .false.
+    this%operation = 'none'
+    this%left_operand => null()
+    this%right_operand => null()
+    this%owns_left_operand = .false.
+    this%owns_right_operand = .false.
+  end subroutine detach
+
+  !> The first array, in pre-order from this one (an array, then its left operand's graph, then
+  !> its right operand's), whose `id` is `id`; unassociated if there is none. The object
+  !> returned belongs to this array's graph (it is released with it; deallocating it as well is
+  !> harmless).
+  recursive function get_ptr_from_id(this, id) result(output)
+    class(array_type), intent(in), target :: this
+    integer, intent(in) :: id
+    type(array_type), pointer :: output
+    type(c_ptr) :: h, root
+    logical(c_bool) :: adopted
+    output => null()
+    root = operand(this, 'get_ptr_from_id')
+    call check(ds_graph_find_id(root, int(id, c_int64_t), h), 'get_ptr_from_id')
+    if (.not. c_associated(h)) return
+    call check(ds_array_same(root, h, adopted), 'get_ptr_from_id')
+    if (adopted) then
+       ! this array itself
+       call check(ds_array_free(h), 'get_ptr_from_id')
+       output => this
+       return
+    end if
+    output => wrap(h)
+    if (output%requires_grad) call attach_grad_if_leaf(output)
+    call check(ds_array_adopt(root, h, output%self, c_funloc(release_object), adopted), &
+         'get_ptr_from_id')
+  end function get_ptr_from_id
 
 !===============================================================================================
 ! Custom operations (diffstruc's pattern: create_result, fill val, set the get_partial_*

@@ -42,6 +42,7 @@ module diffstruc_c
   public :: ds_merge, ds_merge_scalar, ds_scalar_merge, ds_merge_real2d
   public :: ds_custom_rules, ds_custom_op_create, ds_custom_op_free, ds_array_set_custom
   public :: ds_set_last_error
+  public :: ds_duplicate_graph, ds_detach, ds_array_id, ds_array_set_id, ds_graph_find_id
 
   !> Rules of a custom operation (`ds_custom_rules`).
   type, bind(c) :: ds_custom_rules
@@ -644,5 +645,41 @@ module diffstruc_c
        import :: c_char
        character(kind=c_char), intent(in) :: message(*)
      end subroutine ds_set_last_error
+
+     ! ---- graph utilities ---------------------------------------------------------------------
+     function ds_duplicate_graph(a, out) result(s) bind(c, name='ds_duplicate_graph')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_duplicate_graph
+
+     function ds_detach(a) result(s) bind(c, name='ds_detach')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       integer(c_int) :: s
+     end function ds_detach
+
+     function ds_array_id(a, id) result(s) bind(c, name='ds_array_id')
+       import :: c_int, c_ptr, c_int64_t
+       type(c_ptr), value :: a
+       integer(c_int64_t), intent(out) :: id
+       integer(c_int) :: s
+     end function ds_array_id
+
+     function ds_array_set_id(a, id) result(s) bind(c, name='ds_array_set_id')
+       import :: c_int, c_ptr, c_int64_t
+       type(c_ptr), value :: a
+       integer(c_int64_t), value :: id
+       integer(c_int) :: s
+     end function ds_array_set_id
+
+     function ds_graph_find_id(root, id, out) result(s) bind(c, name='ds_graph_find_id')
+       import :: c_int, c_ptr, c_int64_t
+       type(c_ptr), value :: root
+       integer(c_int64_t), value :: id
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_graph_find_id
   end interface
 end module diffstruc_c

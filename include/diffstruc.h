@@ -346,6 +346,25 @@ ds_status ds_graph_print(const ds_array *a, bool print_location, char *buf, size
 // Zeroes the gradient of every array in the graph under `a` (`a` included).
 ds_status ds_zero_all_grads(const ds_array *a);
 
+// diffstruc's `duplicate_graph`: a deep copy of the graph under `a` (values, flags, tags and
+// gradients copied, sharing preserved; arrays flagged DS_FLAG_FIXED are referred to, not
+// copied). `*out` is the copy of `a`.
+ds_status ds_duplicate_graph(const ds_array *a, ds_array **out);
+
+// diffstruc's `detach`: `a` keeps its values and gradient, forgets how it was computed, and no
+// longer requires a gradient.
+ds_status ds_detach(const ds_array *a);
+
+// diffstruc's `id` tag of an array (-1 until set).
+ds_status ds_array_id(const ds_array *a, int64_t *id);
+
+// Sets the `id` tag of an array.
+ds_status ds_array_set_id(const ds_array *a, int64_t id);
+
+// diffstruc's `get_ptr_from_id`: a new handle to the first array, in pre-order from `root`
+// (an array, then its inputs in order), whose tag is `id`; `*out` is NULL if none has it.
+ds_status ds_graph_find_id(const ds_array *root, int64_t id, ds_array **out);
+
 // `spread(source, dim, index, ncopies)`: `dim` 1: `ncopies` copies of element `index` of each
 // sample (result `[ncopies]`, same batch); `dim` 2: `ncopies` copies of sample `index` (result
 // batch `ncopies`).

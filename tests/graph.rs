@@ -298,3 +298,59 @@ fn upstream_numerical_defects_are_fixed() {
     }
     assert_eq!(live_nodes(), 0);
 }
+
+#[test]
+fn duplicate_graph_copies_nodes_once_and_keeps_fixed_ones() {
+    let x = Tensor::from_vec(&[2], 1, vec![1.0, 2.0]).unwrap();
+    x.set_requires_grad(true);
+    let w = Tensor::from_vec(&[2], 1, vec![3.0, 4.0]).unwrap();
+    w.set_requires_grad(true);
+    w.set_fixed(true);
+    let s = mul(&x, &w).unwrap();
+    let f = add(&s, &s).unwrap(); // shared node
+    f.set_id(7);
+    let c = duplicate_graph(&f).unwrap();
+    assert_eq!(c.to_vec(), f.to_vec());
+    assert!(!c.same(&f) && c.id() == 7);
+    let ins = c.inputs();
+    assert!(ins[0].same(&ins[1]), "sharing preserved");
+    let leaves = ins[0].inputs();
+    assert!(!leaves[0].same(&x), "leaves are copied");
+    assert!(leaves[1].same(&w), "fixed nodes are not copied");
+    // the copy differentiates on its own: d f / d x_copy = 2 w
+    grad_reverse(&c, None).unwrap();
+    assert_eq!(leaves[0].grad().unwrap().to_vec(), [6.0, 8.0]);
+    assert!(x.grad().is_none_or(|g| g.to_vec() == [0.0, 0.0]));
+    // changing the copy leaves the original alone
+    leaves[0].set_values(&[0.0, 0.0]).unwrap();
+    assert_eq!(f.to_vec(), [6.0, 16.0]);
+}
+
+#[test]
+fn find_id_is_preorder_and_detach_makes_a_constant() {
+    let x = Tensor::from_vec(&[1], 1, vec![2.0]).unwrap();
+    x.set_requires_grad(true);
+    let y = Tensor::from_vec(&[1], 1, vec![3.0]).unwrap();
+    y.set_requires_grad(true);
+    let a = mul(&x, &y).unwrap();
+    let f = add(&a, &y).unwrap();
+    assert_eq!(f.id(), -1);
+    assert!(find_id(&f, -1).unwrap().same(&f), "untagged root first");
+    x.set_id(1);
+    y.set_id(1);
+    assert!(
+        find_id(&f, 1).unwrap().same(&x),
+        "left subtree before right"
+    );
+    assert!(find_id(&f, 5).is_none());
+
+    a.detach();
+    assert!(a.is_leaf() && !a.requires_grad() && a.operation() == "none");
+    assert_eq!(a.to_vec(), [6.0]);
+    grad_reverse(&f, None).unwrap();
+    assert!(
+        x.grad().is_none_or(|g| g.to_vec() == [0.0]),
+        "no path through a detached node"
+    );
+    assert_eq!(y.grad().unwrap().to_vec(), [1.0]);
+}

@@ -3,6 +3,7 @@
 pub mod autodiff;
 pub mod dims;
 pub mod error;
+pub mod graph;
 pub(crate) mod pool;
 pub mod print;
 pub(crate) mod small;
@@ -12,5 +13,6 @@ pub mod tensor;
 pub use autodiff::{grad_forward, grad_reverse, zero_all_grads, Grad};
 pub use dims::Dims;
 pub use error::{Error, ErrorKind, Result};
+pub use graph::{duplicate_graph, find_id};
 pub use small::OpRef;
 pub use tensor::{bits, live_nodes, Flags, ReleaseHook, Tensor, Values, ValuesMut};

@@ -81,6 +81,8 @@ pub(crate) struct State {
     pub(crate) name: Option<String>,
     pub(crate) grad: Option<Tensor>,
     pub(crate) direction: Option<Vec<f32>>,
+    /// diffstruc's `id` tag (`None` prints as -1).
+    pub(crate) id: Option<i64>,
     /// Run once when the node is dropped or its graph nullified.
     pub(crate) on_release: Vec<ReleaseHook>,
 }
@@ -644,6 +646,58 @@ impl Tensor {
         self.state().direction = Some(direction.to_vec());
         Ok(())
     }
+    /// diffstruc's `id` tag (-1 until set), searched by [`crate::core::find_id`].
+    pub fn id(&self) -> i64 {
+        self.state().id.unwrap_or(-1)
+    }
+    /// Sets the `id` tag.
+    pub fn set_id(&self, id: i64) {
+        self.state().id = Some(id);
+    }
+
+    /// diffstruc's `detach`: the node keeps its values and gradient but forgets how it was
+    /// computed and no longer requires a gradient (a constant from now on).
+    pub fn detach(&self) {
+        self.nullify_graph();
+        self.state().name = None;
+        self.set_flag(REQUIRES_GRAD, false);
+        self.set_flag(FORWARD, false);
+    }
+
+    /// A copy of this node alone (values, shape, flags, tag, direction, printed name and a copy
+    /// of its gradient), with no operation.
+    pub(crate) fn copy_node(&self) -> Tensor {
+        let data = self.to_vec();
+        let t = Self::from_storage(
+            &self.0.shape,
+            self.0.dims,
+            Storage::from_vec(data),
+            Flags::default(),
+        );
+        t.0.flags
+            .store(self.0.flags.load(Ordering::Relaxed), Ordering::Relaxed);
+        let src = self.state();
+        let mut st = t.state();
+        st.id = src.id;
+        st.name = src.name.clone();
+        st.direction = src.direction.clone();
+        st.grad = src.grad.as_ref().map(|g| g.copy_node());
+        drop(st);
+        t
+    }
+
+    /// Links a copy made by [`Tensor::copy_node`] to `op` and `inputs`, with the ownership
+    /// marks of the original.
+    pub(crate) fn link_copy(&self, op: OpRef, inputs: Inputs, owns: u64) {
+        let mut st = self.state();
+        st.op = Some(op);
+        st.inputs = inputs;
+        st.owns = owns;
+    }
+    pub(crate) fn owns_bits(&self) -> u64 {
+        self.state().owns
+    }
+
     /// Removes the direction (forward mode then seeds with ones).
     pub fn clear_direction(&self) {
         self.state().direction = None;

@@ -111,3 +111,54 @@ pub extern "C" fn ds_graph_print(
 pub extern "C" fn ds_zero_all_grads(a: *const ds_array) -> ds_status {
     boundary(|| core::zero_all_grads(&handle::get(a, "a")?))
 }
+
+/// diffstruc's `duplicate_graph`: a deep copy of the graph under `a` (values, flags, tags and
+/// gradients copied, sharing preserved; arrays flagged DS_FLAG_FIXED are referred to, not
+/// copied). `*out` is the copy of `a`.
+#[no_mangle]
+pub extern "C" fn ds_duplicate_graph(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
+    super::ops::emit(out, || core::duplicate_graph(&handle::get(a, "a")?))
+}
+
+/// diffstruc's `detach`: `a` keeps its values and gradient, forgets how it was computed, and no
+/// longer requires a gradient.
+#[no_mangle]
+pub extern "C" fn ds_detach(a: *const ds_array) -> ds_status {
+    boundary(|| {
+        handle::get(a, "a")?.detach();
+        Ok(())
+    })
+}
+
+/// diffstruc's `id` tag of an array (-1 until set).
+#[no_mangle]
+pub extern "C" fn ds_array_id(a: *const ds_array, id: *mut i64) -> ds_status {
+    boundary(|| write_out(id, handle::get(a, "a")?.id(), "id"))
+}
+
+/// Sets the `id` tag of an array.
+#[no_mangle]
+pub extern "C" fn ds_array_set_id(a: *const ds_array, id: i64) -> ds_status {
+    boundary(|| {
+        handle::get(a, "a")?.set_id(id);
+        Ok(())
+    })
+}
+
+/// diffstruc's `get_ptr_from_id`: a new handle to the first array, in pre-order from `root`
+/// (an array, then its inputs in order), whose tag is `id`; `*out` is NULL if none has it.
+#[no_mangle]
+pub extern "C" fn ds_graph_find_id(
+    root: *const ds_array,
+    id: i64,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    boundary(|| {
+        let found = core::find_id(&handle::get(root, "root")?, id);
+        write_out(
+            out,
+            found.map_or(std::ptr::null_mut(), handle::insert),
+            "out",
+        )
+    })
+}
