@@ -77,7 +77,7 @@ fn attach_turns_a_filled_leaf_into_a_result() {
     );
     let z = Tensor::zeros(&[2], 1).unwrap();
     let e = z
-        .attach_operation(Arc::new(Softplus), &[z.clone()])
+        .attach_operation(Arc::new(Softplus), std::slice::from_ref(&z))
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Graph);
     let e = z.attach_operation(Arc::new(Softplus), &[]).unwrap_err();
