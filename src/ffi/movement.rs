@@ -9,7 +9,7 @@
 use super::handle::{self, ds_array};
 use super::ops::{emit, slice};
 use super::status::{ds_status, non_null};
-use crate::core::{Error, Result};
+use crate::core::{Error, Result, Tensor};
 use crate::ops::movement::{self as mv, Cut};
 
 /// `n` values at `p` (NULL allowed when `n` is 0).
@@ -32,6 +32,20 @@ fn positions(p: *const i64, n: usize, what: &str) -> Result<Vec<usize>> {
     list(p, n, what)?.iter().map(|&v| count(v, what)).collect()
 }
 
+/// Runs operation `op` like `emit`, naming the operation in every error message (including the
+/// argument checks made here, before the operation runs).
+fn named(op: &str, out: *mut *mut ds_array, f: impl FnOnce() -> Result<Tensor>) -> ds_status {
+    emit(out, || {
+        f().map_err(|e| {
+            if e.message().starts_with(op) {
+                e
+            } else {
+                Error::new(e.kind(), format!("{op}: {}", e.message()))
+            }
+        })
+    })
+}
+
 fn mask(p: *const bool, n: usize) -> Result<Vec<bool>> {
     // Read as bytes: a C caller may pass any non-zero byte for true.
     Ok(list(p.cast::<u8>(), n, "mask")?
@@ -51,7 +65,7 @@ pub extern "C" fn ds_spread(
     ncopies: i64,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("spread", out, || {
         mv::spread(
             &handle::get(source, "source")?,
             dim.into(),
@@ -72,7 +86,7 @@ pub extern "C" fn ds_unspread(
     new_size: i64,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("unspread", out, || {
         mv::unspread(
             &handle::get(source, "source")?,
             count(index, "index")?,
@@ -92,7 +106,7 @@ pub extern "C" fn ds_sum_pad(
     new_dim_size: i64,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("sum_and_pad_array", out, || {
         mv::sum_pad(
             &handle::get(a, "a")?,
             dim.into(),
@@ -112,7 +126,7 @@ pub extern "C" fn ds_concat(
     dim: i32,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("concat", out, || {
         mv::concat(&handle::get(a, "a")?, &handle::get(b, "b")?, dim.into())
     })
 }
@@ -138,15 +152,16 @@ pub extern "C" fn ds_slice(
     dim: i32,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
-        let kind = match kind {
-            DS_SLICE_LEFT => Cut::SliceLeft,
-            DS_SLICE_RIGHT => Cut::SliceRight,
-            DS_LTRIM => Cut::LTrim,
-            DS_RTRIM => Cut::RTrim,
-            _ => return Err(Error::argument(format!("unknown slice code {kind}"))),
-        };
-        mv::cut(kind, &handle::get(a, "a")?, count(b, "b")?, dim.into())
+    let (name, cut) = match kind {
+        DS_SLICE_LEFT => ("slice_left", Some(Cut::SliceLeft)),
+        DS_SLICE_RIGHT => ("slice_right", Some(Cut::SliceRight)),
+        DS_LTRIM => ("ltrim", Some(Cut::LTrim)),
+        DS_RTRIM => ("rtrim", Some(Cut::RTrim)),
+        _ => ("slice", None),
+    };
+    named(name, out, || {
+        let cut = cut.ok_or_else(|| Error::argument(format!("unknown slice code {kind}")))?;
+        mv::cut(cut, &handle::get(a, "a")?, count(b, "b")?, dim.into())
     })
 }
 
@@ -159,7 +174,7 @@ pub extern "C" fn ds_index(
     n: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("index", out, || {
         mv::index(&handle::get(a, "a")?, &positions(indices, n, "indices")?)
     })
 }
@@ -176,7 +191,7 @@ pub extern "C" fn ds_reverse_index(
     new_index_size: i64,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("reverse_index", out, || {
         mv::reverse_index(
             &handle::get(a, "a")?,
             &positions(indices, n, "indices")?,
@@ -196,7 +211,7 @@ pub extern "C" fn ds_pack_mask(
     n: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("pack_mask", out, || {
         let m = if mask_values.is_null() {
             None
         } else {
@@ -216,7 +231,7 @@ pub extern "C" fn ds_pack_indices(
     dim: i32,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("pack_indices", out, || {
         mv::pack_indices(
             &handle::get(a, "a")?,
             &positions(indices, n, "indices")?,
@@ -238,7 +253,7 @@ pub extern "C" fn ds_unpack_mask(
     n: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("unpack_mask", out, || {
         let shape = positions(array_shape, rank, "array_shape")?;
         let idx = if indices.is_null() {
             None
@@ -261,7 +276,7 @@ pub extern "C" fn ds_unpack_indices(
     new_size: i64,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("unpack_indices", out, || {
         mv::unpack_indices(
             &handle::get(a, "a")?,
             &positions(indices, n, "indices")?,
@@ -280,7 +295,7 @@ pub extern "C" fn ds_reshape(
     rank: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("reshape", out, || {
         let shape = positions(new_shape, rank, "new_shape")?;
         mv::reshape(&handle::get(a, "a")?, &shape)
     })
@@ -296,7 +311,7 @@ pub extern "C" fn ds_merge(
     n: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("merge", out, || {
         mv::merge(
             &handle::get(tsource, "tsource")?,
             &handle::get(fsource, "fsource")?,
@@ -314,7 +329,7 @@ pub extern "C" fn ds_merge_scalar(
     n: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("merge", out, || {
         mv::merge_scalar(
             &handle::get(tsource, "tsource")?,
             fsource,
@@ -332,7 +347,7 @@ pub extern "C" fn ds_scalar_merge(
     n: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("merge", out, || {
         mv::scalar_merge(
             tsource,
             &handle::get(fsource, "fsource")?,
@@ -353,7 +368,7 @@ pub extern "C" fn ds_merge_real2d(
     n: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
+    named("merge", out, || {
         let m = slice(fsource, rows.saturating_mul(cols), "fsource")?;
         mv::merge_real2d(
             &handle::get(tsource, "tsource")?,

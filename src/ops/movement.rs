@@ -239,6 +239,11 @@ impl Operation for Reshape {
 // Argument checks
 // ---------------------------------------------------------------------------------------------
 
+/// Prefixes an error from a shared helper with the operation's name.
+fn in_op(op: &str, e: Error) -> Error {
+    Error::new(e.kind(), format!("{op}: {}", e.message()))
+}
+
 fn arg_error(op: &str, what: String) -> Error {
     Error::argument(format!("{op}: {what}"))
 }
@@ -305,7 +310,7 @@ fn gather(
     sample_dependent: bool,
     inputs: Inputs,
 ) -> Result<Tensor> {
-    checked_dims(shape, batch)?;
+    checked_dims(shape, batch).map_err(|e| in_op(name, e))?;
     fits(name, map.len())?;
     fits(name, inputs.iter().map(|t| t.dims().len()).sum())?;
     let route = Route {
@@ -397,7 +402,7 @@ fn sum_into(
                 .collect(),
         ),
     };
-    checked_dims(&shape, batch)?;
+    checked_dims(&shape, batch).map_err(|e| in_op(op, e))?;
     fits(op, d.len())?;
     let sd = match axis {
         Axis::Batch => new_size > 1,
@@ -736,7 +741,7 @@ fn place(
     batch: usize,
 ) -> Result<Tensor> {
     let d = a.dims();
-    let out = checked_dims(shape, batch)?;
+    let out = checked_dims(shape, batch).map_err(|e| in_op(name, e))?;
     fits(name, out.len())?;
     let mut map = vec![NONE; out.len()];
     match axis {
@@ -795,7 +800,7 @@ pub fn unpack_mask(
             "array_shape is empty (it must end with the batch size)".into(),
         ));
     };
-    let out = checked_dims(shape, batch)?;
+    let out = checked_dims(shape, batch).map_err(|e| in_op(OP, e))?;
     let n_out = match axis {
         Axis::Batch => out.batch,
         _ => out.elems,
@@ -855,7 +860,7 @@ pub fn unpack_indices(a: &Tensor, indices: &[usize], dim: i64, new_size: usize) 
 
 /// `reshape(a, new_shape)`: the same values with per-sample shape `new_shape` (same size).
 pub fn reshape(a: &Tensor, new_shape: &[usize]) -> Result<Tensor> {
-    let d = checked_dims(new_shape, a.batch())?;
+    let d = checked_dims(new_shape, a.batch()).map_err(|e| in_op("reshape", e))?;
     if d.elems != a.elems() {
         return Err(Error::shape(format!(
             "reshape: new shape {new_shape:?} has {} elements, the array {} has {}",
@@ -949,7 +954,7 @@ pub fn merge_real2d(
     cols: usize,
     mask: &[bool],
 ) -> Result<Tensor> {
-    let d = checked_dims(&[rows], cols)?;
+    let d = checked_dims(&[rows], cols).map_err(|e| in_op("merge", e))?;
     if fsource.len() != d.len() {
         return Err(Error::shape(format!(
             "merge: fsource has {} values, {rows} x {cols} needs {}",
