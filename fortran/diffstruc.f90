@@ -347,7 +347,12 @@ contains
   !> Stops the program with diffstruc's error format.
   subroutine fatal(where, message)
     character(len=*), intent(in) :: where, message
-    write(error_unit, '(a)') ' ERROR: ' // where // ': ' // message
+    if (index(message, where // ': ') == 1) then
+       ! the core's message already starts with the operation's name
+       write(error_unit, '(a)') ' ERROR: ' // message
+    else
+       write(error_unit, '(a)') ' ERROR: ' // where // ': ' // message
+    end if
     error stop 1
   end subroutine fatal
 
