@@ -354,3 +354,34 @@ fn find_id_is_preorder_and_detach_makes_a_constant() {
     );
     assert_eq!(y.grad().unwrap().to_vec(), [1.0]);
 }
+
+#[test]
+fn w6_at_depth_100000_both_modes_linear_and_without_recursion() {
+    let _g = serial();
+    // W6 at its largest depth, on a 2 MiB test-thread stack (smaller than the default 8 MiB
+    // main stack). Linear cost is guarded structurally: forward mode creates a bounded number
+    // of nodes per level (a path-walking implementation would create 3^D), and the run itself
+    // would not finish otherwise.
+    const D: usize = 100_000;
+    let x = var(&[2], 1, vec![1e-6; 2]);
+    let mut y = x.clone();
+    let (mut yv, mut dydx) = (1e-6f64, 1.0f64);
+    for _ in 0..D {
+        y = &(&(&y * &y) * 0.5) + &y;
+        dydx *= yv + 1.0;
+        yv = yv * yv * 0.5 + yv;
+    }
+    let s = sum_all(&y).unwrap();
+    let before = live_nodes();
+    grad_reverse(&s, None).unwrap();
+    let g = x.grad().unwrap().to_vec();
+    assert!((g[0] as f64 - dydx).abs() < 1e-3 * dydx, "{} vs {dydx}", g[0]);
+    let after_reverse = live_nodes();
+    let d = grad_forward(&s, &x).unwrap();
+    assert!((d.to_vec()[0] as f64 - 2.0 * dydx).abs() < 2e-3 * dydx);
+    let created = live_nodes() - after_reverse;
+    assert!(created <= 8 * D, "forward mode created {created} nodes for {D} levels");
+    assert!(after_reverse - before <= 2, "reverse mode keeps no per-node state");
+    drop((d, s, y, x));
+    assert_eq!(live_nodes(), 0);
+}
