@@ -145,6 +145,12 @@ module diffstruc
      end subroutine get_partial_val
   end interface
 
+  !> The outcome of a procedure that can report an error through an optional `stat`.
+  type :: outcome
+     integer :: status = 0
+     character(len=:), allocatable :: message
+  end type outcome
+
   !> The derivative rules of a custom operation (diffstruc's pattern: a result built by user code
   !> with its `get_partial_*` procedure pointers and operands set), handed to the core as the
   !> user data of its callbacks. Freed by the core when the last node using it is released.
@@ -355,6 +361,38 @@ contains
     end if
     error stop 1
   end subroutine fatal
+
+  !> Records a refused argument (DS_ERR_ARGUMENT) in `o`.
+  subroutine refuse(o, message)
+    type(outcome), intent(inout) :: o
+    character(len=*), intent(in) :: message
+    o%status = 4
+    o%message = message
+  end subroutine refuse
+
+  !> Records a failed core call in `o`; true if it failed.
+  logical function failed(o, status)
+    type(outcome), intent(inout) :: o
+    integer(c_int), intent(in) :: status
+    failed = status /= DS_OK
+    if (failed) then
+       o%status = int(status)
+       o%message = last_error()
+    end if
+  end function failed
+
+  !> Ends a procedure with an optional `stat`: stores the status there, or stops with the
+  !> message if the call failed and `stat` is absent.
+  subroutine settle(o, where, stat)
+    type(outcome), intent(in) :: o
+    character(len=*), intent(in) :: where
+    integer, intent(out), optional :: stat
+    if (present(stat)) then
+       stat = o%status
+    else if (o%status /= 0) then
+       call fatal(where, o%message)
+    end if
+  end subroutine settle
 
   !> Stops with the core's message if a core call failed.
   subroutine check(status, where)
@@ -707,20 +745,36 @@ contains
 
   !> Allocates values: `array_shape` = per-sample shape followed by the batch size; `source` a
   !> real scalar (fill), a real rank-2 array (copied, (E, S)) or an array_type (copied).
-  subroutine allocate_array(this, array_shape, source)
+  subroutine allocate_array(this, array_shape, source, stat)
     class(array_type), intent(inout), target :: this
     integer, dimension(:), intent(in), optional :: array_shape
     class(*), dimension(..), intent(in), optional :: source
-    character(len=*), parameter :: where = 'allocate'
+    !> Extension: if present, receives 0 or a DS_ERR_* status instead of stopping on an error.
+    integer, intent(out), optional :: stat
+    type(outcome) :: o
+    call allocate_values(this, o, array_shape, source)
+    call settle(o, 'allocate', stat)
+  end subroutine allocate_array
+
+  subroutine allocate_values(this, o, array_shape, source)
+    type(outcome), intent(inout) :: o
+    class(array_type), intent(inout), target :: this
+    integer, dimension(:), intent(in), optional :: array_shape
+    class(*), dimension(..), intent(in), optional :: source
     integer(c_int64_t), allocatable :: shp(:)
     type(c_ptr) :: h
     integer :: n
 
-    if (this%allocated .or. c_associated(this%ds)) &
-         call fatal(where, 'Trying to allocate already allocated array values')
+    if (this%allocated .or. c_associated(this%ds)) then
+       call refuse(o, 'Trying to allocate already allocated array values')
+       return
+    end if
     if (present(array_shape)) then
        n = size(array_shape)
-       if (n < 1) call fatal(where, 'array_shape must hold at least the batch size')
+       if (n < 1) then
+          call refuse(o, 'array_shape must hold at least the batch size')
+          return
+       end if
        shp = int(array_shape(1:n-1), c_int64_t)
     end if
     h = c_null_ptr
@@ -729,47 +783,58 @@ contains
        rank (0)
           select type (source)
           type is (real(real32))
-             if (.not. present(array_shape)) call fatal(where, 'Source shape not provided')
-             call check(ds_array_full(shp, size(shp, kind=c_size_t), &
-                  int(array_shape(n), c_int64_t), real(source, c_float), h), where)
+             if (.not. present(array_shape)) then
+                call refuse(o, 'Source shape not provided')
+                return
+             end if
+             if (failed(o, ds_array_full(shp, size(shp, kind=c_size_t), &
+                  int(array_shape(n), c_int64_t), real(source, c_float), h))) return
           class is (array_type)
              if (present(array_shape)) then
-                if (any(array_shape /= shape(source%val))) &
-                     call fatal(where, 'Source shape does not match array shape')
+                if (any(array_shape /= shape(source%val))) then
+                   call refuse(o, 'Source shape does not match array shape')
+                   return
+                end if
              end if
              call this%assign(source)
              return
           class default
-             call fatal(where, 'Incompatible source type for rank 0')
+             call refuse(o, 'Incompatible source type for rank 0')
+             return
           end select
        rank (2)
           select type (source)
           type is (real(real32))
              if (present(array_shape)) then
                 if (size(array_shape) /= 2) then
-                   call fatal(where, 'Source shape does not match array shape')
+                   call refuse(o, 'Source shape does not match array shape')
+                   return
                 else if (any(array_shape /= shape(source))) then
-                   call fatal(where, 'Source shape does not match array shape')
+                   call refuse(o, 'Source shape does not match array shape')
+                   return
                 end if
              end if
              shp = [int(size(source, 1), c_int64_t)]
-             call check(ds_array_from_data(shp, 1_c_size_t, int(size(source, 2), c_int64_t), &
+             if (failed(o, ds_array_from_data(shp, 1_c_size_t, int(size(source, 2), c_int64_t), &
                   reshape(real(source, c_float), [size(source)]), &
-                  size(source, kind=c_size_t), h), where)
+                  size(source, kind=c_size_t), h))) return
           class default
-             call fatal(where, 'Incompatible source type for rank 2')
+             call refuse(o, 'Incompatible source type for rank 2')
+             return
           end select
        rank default
-          call fatal(where, 'Unrecognised source rank')
+          call refuse(o, 'Unrecognised source rank')
+          return
        end select
     else if (present(array_shape)) then
-       call check(ds_array_create(shp, size(shp, kind=c_size_t), &
-            int(array_shape(n), c_int64_t), h), where)
+       if (failed(o, ds_array_create(shp, size(shp, kind=c_size_t), &
+            int(array_shape(n), c_int64_t), h))) return
     else
-       call fatal(where, 'No shape or source provided')
+       call refuse(o, 'No shape or source provided')
+       return
     end if
     call take_handle(this, h)
-  end subroutine allocate_array
+  end subroutine allocate_values
 
   !> Makes `this` the owner of a fresh handle, keeping its user-set flags.
   subroutine take_handle(this, h)
@@ -1003,53 +1068,98 @@ contains
   end subroutine set_requires_grad
 
   !> Forward-mode seed: one value per element, shared by every sample.
-  subroutine set_direction(this, direction)
+  subroutine set_direction(this, direction, stat)
     class(array_type), intent(inout) :: this
     real(real32), dimension(:), intent(in) :: direction
-    if (.not. associated(this%val)) call fatal('set_direction', 'the array is not allocated')
-    if (size(direction) /= size(this%val, 1)) &
-         call fatal('set_direction', 'Direction size does not match array size in set_direction')
-    this%direction = direction
-    call check(ds_array_set_direction(this%ds, real(direction, c_float), &
-         size(direction, kind=c_size_t)), 'set_direction')
+    !> Extension: if present, receives 0 or a DS_ERR_* status instead of stopping on an error.
+    integer, intent(out), optional :: stat
+    type(outcome) :: o
+    if (.not. associated(this%val)) then
+       call refuse(o, 'the array is not allocated')
+    else if (size(direction) /= size(this%val, 1)) then
+       call refuse(o, 'Direction size does not match array size in set_direction')
+       o%status = 3
+    else if (.not. failed(o, ds_array_set_direction(this%ds, real(direction, c_float), &
+         size(direction, kind=c_size_t)))) then
+       this%direction = direction
+    end if
+    call settle(o, 'set_direction', stat)
   end subroutine set_direction
 
   !> Forward mode: the derivative of `this` along `variable`'s direction (ones if none), as a
-  !> new differentiable graph.
-  function grad_forward(this, variable) result(output)
+  !> new differentiable graph. With `stat` (an extension), an error returns a null pointer
+  !> and a DS_ERR_* status instead of stopping.
+  function grad_forward(this, variable, stat) result(output)
     class(array_type), intent(inout) :: this
     type(array_type), intent(in) :: variable
+    integer, intent(out), optional :: stat
     type(array_type), pointer :: output
-    character(len=*), parameter :: where = 'grad_forward'
+    type(outcome) :: o
     type(c_ptr) :: h
-    if (.not. c_associated(variable%ds)) call fatal(where, 'the variable is not allocated')
-    if (.not. variable%requires_grad) &
-         call fatal(where, 'Variable does not require grad in forward mode')
-    call check(ds_array_set_flags(variable%ds, USER_BITS, flag_bits(variable)), where)
-    if (allocated(variable%direction)) then
-       call check(ds_array_set_direction(variable%ds, real(variable%direction, c_float), &
-            size(variable%direction, kind=c_size_t)), where)
-    else
-       call check(ds_array_clear_direction(variable%ds), where)
-    end if
-    call check(ds_grad_forward(operand(this, where), variable%ds, h), where)
+    output => null()
+    call forward_pass(this, variable, o, h)
+    call settle(o, 'grad_forward', stat)
+    if (o%status /= 0) return
     this%requires_grad = .true.
     output => wrap(h)
     output%is_forward = .true.
   end function grad_forward
 
+  subroutine forward_pass(this, variable, o, h)
+    class(array_type), intent(inout) :: this
+    type(array_type), intent(in) :: variable
+    type(outcome), intent(inout) :: o
+    type(c_ptr), intent(out) :: h
+    h = c_null_ptr
+    if (.not. c_associated(this%ds)) then
+       call refuse(o, 'the array is not allocated')
+       return
+    end if
+    if (.not. c_associated(variable%ds)) then
+       call refuse(o, 'the variable is not allocated')
+       return
+    end if
+    if (.not. variable%requires_grad) then
+       call refuse(o, 'Variable does not require grad in forward mode')
+       o%status = 5
+       return
+    end if
+    if (failed(o, ds_array_set_flags(variable%ds, USER_BITS, flag_bits(variable)))) return
+    if (allocated(variable%direction)) then
+       if (failed(o, ds_array_set_direction(variable%ds, real(variable%direction, c_float), &
+            size(variable%direction, kind=c_size_t)))) return
+    else
+       if (failed(o, ds_array_clear_direction(variable%ds))) return
+    end if
+    if (failed(o, ds_grad_forward(operand(this, 'grad_forward'), variable%ds, h))) return
+  end subroutine forward_pass
+
   !> Reverse mode: accumulates into the `grad` of every variable `this` depends on. The seed is
-  !> `this%grad%val` if `this` has a gradient, ones otherwise.
-  subroutine grad_reverse(this, reset_graph)
+  !> `this%grad%val` if `this` has a gradient, ones otherwise. With `stat` (an extension), an
+  !> error returns a DS_ERR_* status instead of stopping.
+  subroutine grad_reverse(this, reset_graph, stat)
     class(array_type), intent(inout), target :: this
     logical, intent(in), optional :: reset_graph
-    character(len=*), parameter :: where = 'grad_reverse'
+    integer, intent(out), optional :: stat
+    type(outcome) :: o
+    call reverse_pass(this, reset_graph, o)
+    call settle(o, 'grad_reverse', stat)
+  end subroutine grad_reverse
+
+  subroutine reverse_pass(this, reset_graph, o)
+    class(array_type), intent(inout), target :: this
+    logical, intent(in), optional :: reset_graph
+    type(outcome), intent(inout) :: o
     type(c_ptr) :: h
     type(array_type), pointer :: p
-    h = operand(this, where)
+    if (.not. c_associated(this%ds)) then
+       call refuse(o, 'the array is not allocated')
+       return
+    end if
+    h = operand(this, 'grad_reverse')
     if (present(reset_graph)) then
        if (reset_graph) then
-          call check(ds_zero_all_grads(h), where)
+          if (failed(o, ds_zero_all_grads(h))) return
           if (associated(this%grad)) this%grad%val = 1.0_real32
        end if
     end if
@@ -1058,9 +1168,9 @@ contains
        call attach_grad(p)
        this%grad%val = 1.0_real32
     end if
-    call check(ds_grad_reverse(h, c_loc(this%grad%val), size(this%grad%val, kind=c_size_t)), &
-         where)
-  end subroutine grad_reverse
+    if (failed(o, ds_grad_reverse(h, c_loc(this%grad%val), &
+         size(this%grad%val, kind=c_size_t)))) return
+  end subroutine reverse_pass
 
   !> Sets this array's gradient to zero.
   subroutine zero_grad(this)
