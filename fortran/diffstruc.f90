@@ -335,9 +335,11 @@ contains
 ! Internal helpers
 !===============================================================================================
 
-  !> The core's message for the last failure on this thread.
-  function last_error() result(msg)
-    character(len=:), allocatable :: msg
+  !> The core's message for the last failure on this thread. A subroutine, not a function:
+  !> gfortran 12 keeps the length of a deferred-length function result assigned to a variable
+  !> in a static temporary, which races between threads.
+  subroutine last_error(msg)
+    character(len=:), allocatable, intent(out) :: msg
     type(c_ptr) :: p
     character(kind=c_char), pointer :: chars(:)
     integer :: i, n
@@ -348,7 +350,7 @@ contains
     do i = 1, n
        msg(i:i) = chars(i)
     end do
-  end function last_error
+  end subroutine last_error
 
   !> Stops the program with diffstruc's error format.
   subroutine fatal(where, message)
@@ -377,7 +379,7 @@ contains
     failed = status /= DS_OK
     if (failed) then
        o%status = int(status)
-       o%message = last_error()
+       call last_error(o%message)
     end if
   end function failed
 
@@ -398,7 +400,11 @@ contains
   subroutine check(status, where)
     integer(c_int), intent(in) :: status
     character(len=*), intent(in) :: where
-    if (status /= DS_OK) call fatal(where, last_error())
+    character(len=:), allocatable :: msg
+    if (status /= DS_OK) then
+       call last_error(msg)
+       call fatal(where, msg)
+    end if
   end subroutine check
 
   !> Address of an object (c_loc needs a non-polymorphic target).
@@ -1022,7 +1028,7 @@ contains
     r = rank(output)
     if (r >= 3) then
        if (size(this%shape) < r - 1) then
-          write(error_unit, '(a,i0,a,i0)') ' ERROR: extract: output rank ', r, &
+          write(error_unit, '(a,i0,a,i0,a)') ' ERROR: extract: output rank ', r, &
                ' needs at least ', r - 1, ' per-sample dimensions'
           return
        end if
@@ -2135,16 +2141,19 @@ contains
     if (allocated(x%indices)) r%indices = x%indices
     if (allocated(x%adj_ja)) r%adj_ja = x%adj_ja
     if (allocated(x%mask)) r%mask = x%mask
+    ! The operands' handles are taken as they are and the node is linked first; only then are
+    ! the operands themselves prepared (flags, their own custom links), so that a cycle made
+    ! by hand (an operand that is, or leads back to, this result) ends the recursion here.
     n = 0
     if (associated(x%left_operand)) then
        r%has_left = .true.
        n = n + 1
-       hs(n) = operand(x%left_operand, where)
+       hs(n) = raw_operand(x%left_operand)
     end if
     if (associated(x%right_operand)) then
        r%has_right = .true.
        n = n + 1
-       hs(n) = operand(x%right_operand, where)
+       hs(n) = raw_operand(x%right_operand)
     end if
     ! without any rule of a kind, the core reports that mode as unavailable
     rules = ds_custom_rules(c_loc(r), c_null_funptr, c_null_funptr, c_funloc(custom_destroy))
@@ -2153,11 +2162,22 @@ contains
     call check(ds_custom_op_create(trim(x%operation) // c_null_char, rules, op), where)
     call check(ds_array_set_custom(x%ds, op, hs, n), where)
     call check(ds_custom_op_free(op), where)
+    if (associated(x%left_operand)) hs(1) = operand(x%left_operand, where)
+    if (associated(x%right_operand)) hs(n) = operand(x%right_operand, where)
     if (associated(x%left_operand) .and. x%owns_left_operand) &
          call adopt_owned(x, x%left_operand)
     if (associated(x%right_operand) .and. x%owns_right_operand) &
          call adopt_owned(x, x%right_operand)
   end subroutine sync_custom
+
+  !> An operand's handle with its flags pushed to the core, without further preparation.
+  function raw_operand(x) result(h)
+    class(array_type), intent(in) :: x
+    type(c_ptr) :: h
+    if (.not. c_associated(x%ds)) call fatal('custom operation', 'operand is not allocated')
+    h = x%ds
+    call check(ds_array_set_flags(h, USER_BITS, flag_bits(x)), 'custom operation')
+  end function raw_operand
 
   !> The node of `c` releases operand object `x` with itself, if `x` is a result of this module
   !> or a constant (an object the program allocated for the node: no gradient).

@@ -12,9 +12,16 @@
  *    failure (thread-local); outputs are written only on success.
  *  - NULL, freed or stale handles are reported as errors (DS_ERR_NULL, DS_ERR_HANDLE); no input
  *    crashes the process.
- *  - Thread safety: handles may be used from any thread, but one graph (an array and everything
- *    it was computed from) must be used by one thread at a time. Independent graphs may be built
- *    and differentiated concurrently.
+ *  - Thread safety: every function may be called from any thread and handles may be passed
+ *    between threads. A graph is an array and every array it was computed from. Threads may
+ *    work at the same time on graphs that share no array, or share only arrays none of them
+ *    modifies (e.g. a weight without requires_grad whose values nobody writes); results are
+ *    then identical to a serial run. Modifying an array: writing through ds_array_data /
+ *    ds_array_grad_data or a wrapped buffer; setting its flags, direction, id, name or
+ *    gradient; ds_nullify_graph, ds_detach, ds_array_set_custom; and, for every array of the
+ *    graph that requires a gradient, ds_grad_reverse, ds_zero_grad, ds_zero_all_grads.
+ *    ds_last_error() is per thread; ds_live_arrays()/ds_live_handles() count the process.
+ *    Custom-operation callbacks may run concurrently on the threads that use the operation.
  */
 
 

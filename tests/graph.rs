@@ -375,13 +375,68 @@ fn w6_at_depth_100000_both_modes_linear_and_without_recursion() {
     let before = live_nodes();
     grad_reverse(&s, None).unwrap();
     let g = x.grad().unwrap().to_vec();
-    assert!((g[0] as f64 - dydx).abs() < 1e-3 * dydx, "{} vs {dydx}", g[0]);
+    assert!(
+        (g[0] as f64 - dydx).abs() < 1e-3 * dydx,
+        "{} vs {dydx}",
+        g[0]
+    );
     let after_reverse = live_nodes();
     let d = grad_forward(&s, &x).unwrap();
     assert!((d.to_vec()[0] as f64 - 2.0 * dydx).abs() < 2e-3 * dydx);
     let created = live_nodes() - after_reverse;
-    assert!(created <= 8 * D, "forward mode created {created} nodes for {D} levels");
-    assert!(after_reverse - before <= 2, "reverse mode keeps no per-node state");
+    assert!(
+        created <= 8 * D,
+        "forward mode created {created} nodes for {D} levels"
+    );
+    assert!(
+        after_reverse - before <= 2,
+        "reverse mode keeps no per-node state"
+    );
     drop((d, s, y, x));
+    assert_eq!(live_nodes(), 0);
+}
+
+/// A do-nothing operation, to link nodes by hand.
+struct Link;
+impl Operation for Link {
+    fn name(&self) -> &str {
+        "link"
+    }
+    fn jvp(&self, _: &Tensor, _: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        Ok(t[0].clone())
+    }
+    fn vjp(&self, _: &Tensor, _: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
+        Ok(vec![Some(g.clone())])
+    }
+}
+
+#[test]
+fn print_is_bounded_for_deep_and_cyclic_graphs() {
+    let _g = serial();
+    use diffstruc::core::print::graph_lines;
+    // a deep chain with two inputs per node: the printed prefix grows with depth
+    let x = var(&[1], 1, vec![1.0]);
+    let mut y = x.clone();
+    for _ in 0..20_000 {
+        y = &y * &x;
+    }
+    let lines = graph_lines(&y, false);
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    assert!(bytes < 64 << 20, "{bytes} bytes");
+    assert!(lines
+        .iter()
+        .any(|l| l.ends_with("(deeper levels not shown)")));
+    // a cycle made by hand: printing terminates, the passes report it, nullify breaks it
+    let a = Tensor::zeros(&[1], 1).unwrap();
+    let b = Tensor::zeros(&[1], 1).unwrap();
+    b.set_requires_grad(true);
+    a.attach_operation(std::sync::Arc::new(Link), std::slice::from_ref(&b))
+        .unwrap();
+    b.attach_operation(std::sync::Arc::new(Link), std::slice::from_ref(&a))
+        .unwrap();
+    assert!(!graph_lines(&a, false).is_empty());
+    assert_eq!(grad_reverse(&a, None).unwrap_err().kind(), ErrorKind::Graph);
+    a.nullify_graph();
+    drop((a, b, y, x));
     assert_eq!(live_nodes(), 0);
 }

@@ -4,6 +4,11 @@ use super::tensor::Tensor;
 
 /// Most lines printed; a shared DAG printed as a tree can be exponentially large.
 const MAX_LINES: usize = 100_000;
+/// Most bytes printed in all.
+const MAX_BYTES: usize = 16 << 20;
+/// Deepest prefix printed (about 300 levels): deeper subtrees are elided, so that a deep chain
+/// or a cyclic graph costs bounded memory.
+const MAX_PREFIX: usize = 4096;
 
 /// The tree under `root`, one line per node (pre-order: node, left subtree, right subtree;
 /// shared nodes appear under every parent), without diffstruc's header/footer lines and without
@@ -11,10 +16,11 @@ const MAX_LINES: usize = 100_000;
 /// when `print_location` is set.
 pub fn graph_lines(root: &Tensor, print_location: bool) -> Vec<String> {
     let mut lines = Vec::new();
+    let mut bytes = 0usize;
     // (node, prefix) in pre-order via an explicit stack (right pushed before left)
     let mut stack: Vec<(Tensor, String)> = vec![(root.clone(), String::new())];
     while let Some((node, prefix)) = stack.pop() {
-        if lines.len() == MAX_LINES {
+        if lines.len() == MAX_LINES || bytes > MAX_BYTES {
             lines.push("... (graph truncated)".to_string());
             break;
         }
@@ -25,7 +31,12 @@ pub fn graph_lines(root: &Tensor, print_location: bool) -> Vec<String> {
         };
         let trimmed = prefix.trim_end();
         lines.push(format!("{trimmed}└─ [{}]{location}", node.operation()));
+        bytes += lines.last().map_or(0, String::len) + 1;
         let inputs = node.inputs();
+        if trimmed.len() > MAX_PREFIX && !inputs.is_empty() {
+            lines.push(format!("{trimmed}   └─ ... (deeper levels not shown)"));
+            continue;
+        }
         let mark = |i: usize| if node.owns_input(i) { '*' } else { ' ' };
         let mut children = Vec::new();
         if let Some(left) = inputs.first() {

@@ -195,11 +195,13 @@ impl Operation for Foreign {
             let _ = handle::remove(c, "contribution");
             if !contribution.dims().broadcasts_to(out.dims()) {
                 return Err(Error::shape(format!(
-                    "custom operation '{}': forward rule for input {} returned extents {:?}, the result has {:?}",
+                    "custom operation '{}': forward rule for input {} returned extents ({}, {}), the result has ({}, {})",
                     self.name,
                     k + 1,
-                    contribution.dims(),
-                    out.dims()
+                    contribution.dims().elems,
+                    contribution.dims().batch,
+                    out.dims().elems,
+                    out.dims().batch
                 )));
             }
             total = sum_tangents(total, Some(contribution))?;

@@ -1,0 +1,16 @@
+! EXPECT: ERROR: dot_product: vector lengths differ: \[3\] with batch 1 and \[2\] with batch 1
+!> dot_product of vectors of lengths 3 and 2.
+program fail_err_dot_shape
+  use diffstruc
+  implicit none
+  type(array_type) :: x, y
+  type(array_type), pointer :: f
+  call x%allocate([3, 1], source=1.0)
+  call y%allocate([2, 1], source=2.0)
+  call x%set_requires_grad(.true.)
+  x%is_temporary = .false.
+  y%is_temporary = .false.
+  f => x .dot. y
+  ! not reached
+  write(*, *) 'no error:', associated(f)
+end program fail_err_dot_shape
