@@ -25,7 +25,14 @@ fn ok(s: ds_status) {
 
 fn from(shape: &[i64], batch: i64, v: &[f32]) -> *mut ds_array {
     let mut a = null_mut();
-    ok(ds_array_from_data(shape.as_ptr(), shape.len(), batch, v.as_ptr(), v.len(), &mut a));
+    ok(ds_array_from_data(
+        shape.as_ptr(),
+        shape.len(),
+        batch,
+        v.as_ptr(),
+        v.len(),
+        &mut a,
+    ));
     a
 }
 
@@ -34,7 +41,14 @@ fn wrapped_buffers_and_zero_copy_pointers() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut buf = vec![1.0f32, 2.0, 3.0, 4.0];
     let mut x = null_mut();
-    ok(ds_array_wrap([2].as_ptr(), 1, 2, buf.as_mut_ptr(), 4, &mut x));
+    ok(ds_array_wrap(
+        [2].as_ptr(),
+        1,
+        2,
+        buf.as_mut_ptr(),
+        4,
+        &mut x,
+    ));
     ok(ds_array_set_flag(x, DS_FLAG_REQUIRES_GRAD, true));
     let mut y = null_mut();
     ok(ds_binary(DS_MUL, x, x, &mut y));
@@ -44,7 +58,10 @@ fn wrapped_buffers_and_zero_copy_pointers() {
     assert_eq!(yv, [1.0, 4.0, 9.0, 16.0]);
     ok(ds_grad_reverse(y, null(), 0));
     ok(ds_array_grad_data(x, &mut p));
-    assert_eq!(unsafe { std::slice::from_raw_parts(p, 4) }, [2.0, 4.0, 6.0, 8.0]);
+    assert_eq!(
+        unsafe { std::slice::from_raw_parts(p, 4) },
+        [2.0, 4.0, 6.0, 8.0]
+    );
     // the wrapped array reads the caller's buffer in place
     ok(ds_array_data(x, &mut p));
     assert_eq!(p, buf.as_mut_ptr());
@@ -98,10 +115,22 @@ fn adopted_objects_are_released_once_after_their_owner() {
     ok(ds_unary(DS_SIN, t, &mut f));
     let object = Box::into_raw(Box::new(t)).cast::<c_void>();
     let mut adopted = false;
-    ok(ds_array_adopt(f, t, object, Some(record_destroy), &mut adopted));
+    ok(ds_array_adopt(
+        f,
+        t,
+        object,
+        Some(record_destroy),
+        &mut adopted,
+    ));
     assert!(adopted);
     let mut again = false;
-    ok(ds_array_adopt(f, t, object, Some(record_destroy), &mut again));
+    ok(ds_array_adopt(
+        f,
+        t,
+        object,
+        Some(record_destroy),
+        &mut again,
+    ));
     assert!(!again, "an object is adopted once");
     ok(ds_array_free(f));
     assert_eq!(*DESTROYED.lock().unwrap(), [t as usize]);
@@ -167,7 +196,16 @@ fn custom_operation_callbacks_and_user_data() {
     let values = [2.0f32, 4.0, 6.0, 8.0];
     let mut y = null_mut();
     let inputs = [x.cast_const()];
-    ok(ds_custom_apply(op, inputs.as_ptr(), 1, [2].as_ptr(), 1, 2, values.as_ptr(), &mut y));
+    ok(ds_custom_apply(
+        op,
+        inputs.as_ptr(),
+        1,
+        [2].as_ptr(),
+        1,
+        2,
+        values.as_ptr(),
+        &mut y,
+    ));
     ok(ds_custom_op_free(op));
     let mut dy = null_mut();
     ok(ds_grad_forward(y, x, &mut dy));
