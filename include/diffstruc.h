@@ -71,9 +71,9 @@ typedef int32_t ds_flag;
 typedef ds_status (*ds_jvp_fn)(void *user_data, const ds_array *out, const ds_array *const *inputs, size_t n_inputs, size_t k, const ds_array *tangent, ds_array **contribution);
 
 // Reverse rule: given `upstream` (the gradient of `out`, extents `(E_out, S_out)`), fills
-// `grad` (zeros on entry, extents `(E_k, grad_batch)` with `grad_batch = max(S_k, S_out)`) with
-// the vector-Jacobian product for input `k`. When input `k` has one sample shared by the batch,
-// the library sums the `grad_batch` columns.
+// `grad` (zeros on entry, extents `(E_k, grad_batch)`) with the vector-Jacobian product for
+// input `k`. `grad_batch` is `S_k`, or `S_out` when input `k` has one sample shared by the
+// batch; the library then sums the `grad_batch` columns.
 typedef ds_status (*ds_vjp_fn)(void *user_data, const ds_array *out, const ds_array *const *inputs, size_t n_inputs, size_t k, const float *upstream, float *grad, size_t grad_batch);
 
 // Releases the user data when the operation is no longer used by any array.

@@ -179,6 +179,10 @@ pub fn grad_forward(f: &Tensor, x: &Tensor) -> Result<Tensor> {
 /// Makes a tangent contribution have the extents of its node (broadcast where needed).
 fn conform(t: Tensor, node: &Tensor) -> Result<Tensor> {
     if t.dims() == node.dims() {
+        if t.shape() != node.shape() {
+            // same values, another per-sample shape (a custom rule may return one)
+            return crate::ops::movement::reshape(&t, node.shape());
+        }
         return Ok(t);
     }
     if t.dims().broadcasts_to(node.dims()) {
@@ -187,10 +191,12 @@ fn conform(t: Tensor, node: &Tensor) -> Result<Tensor> {
     Err(Error::new(
         ErrorKind::Internal,
         format!(
-            "forward rule of '{}' produced extents {:?} for a node of extents {:?}",
+            "forward rule of '{}' produced extents ({}, {}) for a node of extents ({}, {})",
             node.operation(),
-            t.dims(),
-            node.dims()
+            t.dims().elems,
+            t.dims().batch,
+            node.dims().elems,
+            node.dims().batch
         ),
     ))
 }
@@ -256,10 +262,12 @@ pub fn grad_reverse(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
                 return Err(Error::new(
                     ErrorKind::Internal,
                     format!(
-                        "reverse rule of '{}' produced extents {:?} for an input of extents {:?}",
+                        "reverse rule of '{}' produced extents ({}, {}) for an input of extents ({}, {})",
                         node.operation(),
-                        gi.dims(),
-                        to
+                        gi.dims().elems,
+                        gi.dims().batch,
+                        to.elems,
+                        to.batch
                     ),
                 ));
             }

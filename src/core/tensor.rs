@@ -42,6 +42,8 @@ pub mod bits {
     pub const FIXED: u32 = 1 << 6;
     /// every defined bit
     pub const ALL: u32 = (1 << 7) - 1;
+    /// internal: the node is (or was) an input of another node
+    pub(crate) const CONSUMED: u32 = 1 << 7;
 }
 use bits::*;
 
@@ -125,6 +127,24 @@ impl std::ops::DerefMut for ValuesMut<'_> {
     }
 }
 
+/// True if `target` is one of `from` or reachable from them through inputs.
+fn reaches(from: &[Tensor], target: &Tensor) -> bool {
+    let mut seen: super::small::PtrMap<()> = Default::default();
+    let mut stack: Vec<Tensor> = from.to_vec();
+    while let Some(t) = stack.pop() {
+        if t.same(target) {
+            return true;
+        }
+        if seen.insert(t.key(), ()).is_none() {
+            stack.extend(t.input_list().iter().cloned());
+        }
+    }
+    false
+}
+
+/// Arrays larger than this (in values) are checked for available memory before they are made.
+const PROBE_ABOVE: usize = 1 << 24;
+
 /// Checks a per-sample shape and batch size and returns the extents.
 pub(crate) fn checked_dims(shape: &[usize], batch: usize) -> Result<Dims> {
     if batch == 0 || shape.contains(&0) {
@@ -145,6 +165,18 @@ pub(crate) fn checked_dims(shape: &[usize], batch: usize) -> Result<Dims> {
                 "array shape {shape:?} with batch {batch} is too large"
             ))
         })?;
+    // A failed allocation would abort the process: probe large ones first (the probe maps
+    // address space only; the memory is not touched).
+    let n = elems * batch;
+    if n > PROBE_ABOVE {
+        let mut probe: Vec<f32> = Vec::new();
+        probe.try_reserve_exact(n).map_err(|_| {
+            Error::argument(format!(
+                "array shape {shape:?} with batch {batch}: cannot allocate {n} values \
+                 (out of memory)"
+            ))
+        })?;
+    }
     Ok(Dims::new(elems, batch))
 }
 
@@ -268,6 +300,7 @@ impl Tensor {
                 .enumerate()
                 .fold(0, |m, (i, t)| m | (u64::from(t.is_temporary()) << i));
             st.op = Some(op);
+            inputs.iter().for_each(|i| i.set_flag(CONSUMED, true));
             st.inputs = inputs;
         }
         t
@@ -327,6 +360,13 @@ impl Tensor {
                 format!("custom operation '{name}': an array cannot be its own input"),
             ));
         }
+        // Only a node that is already an input somewhere can be reached from its new inputs.
+        if self.flag(CONSUMED) && reaches(inputs, self) {
+            return Err(Error::new(
+                super::ErrorKind::Graph,
+                format!("custom operation '{name}': linking these inputs would make a cycle"),
+            ));
+        }
         let mut st = self.state();
         if let Some(existing) = &st.op {
             return Err(Error::argument(format!(
@@ -346,6 +386,7 @@ impl Tensor {
             .enumerate()
             .fold(0, |m, (i, t)| m | (u64::from(t.is_temporary()) << i));
         st.op = Some(OpRef::Shared(op));
+        inputs.iter().for_each(|i| i.set_flag(CONSUMED, true));
         st.inputs = Inputs::from_vec(inputs.to_vec());
         Ok(())
     }
@@ -477,7 +518,7 @@ impl Tensor {
     }
     /// All flag bits (see [`bits`]).
     pub fn flag_bits(&self) -> u32 {
-        self.0.flags.load(Ordering::Relaxed)
+        self.0.flags.load(Ordering::Relaxed) & ALL
     }
     /// Sets the flags selected by `mask` to the values in `values` (see [`bits`]).
     pub fn set_flag_bits(&self, mask: u32, values: u32) {
@@ -674,8 +715,10 @@ impl Tensor {
             Storage::from_vec(data),
             Flags::default(),
         );
-        t.0.flags
-            .store(self.0.flags.load(Ordering::Relaxed), Ordering::Relaxed);
+        t.0.flags.store(
+            self.0.flags.load(Ordering::Relaxed) & ALL,
+            Ordering::Relaxed,
+        );
         let src = self.state();
         let mut st = t.state();
         st.id = src.id;
@@ -691,6 +734,7 @@ impl Tensor {
     pub(crate) fn link_copy(&self, op: OpRef, inputs: Inputs, owns: u64) {
         let mut st = self.state();
         st.op = Some(op);
+        inputs.iter().for_each(|i| i.set_flag(CONSUMED, true));
         st.inputs = inputs;
         st.owns = owns;
     }

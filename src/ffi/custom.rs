@@ -42,9 +42,9 @@ pub type ds_jvp_fn = Option<
 >;
 
 /// Reverse rule: given `upstream` (the gradient of `out`, extents `(E_out, S_out)`), fills
-/// `grad` (zeros on entry, extents `(E_k, grad_batch)` with `grad_batch = max(S_k, S_out)`) with
-/// the vector-Jacobian product for input `k`. When input `k` has one sample shared by the batch,
-/// the library sums the `grad_batch` columns.
+/// `grad` (zeros on entry, extents `(E_k, grad_batch)`) with the vector-Jacobian product for
+/// input `k`. `grad_batch` is `S_k`, or `S_out` when input `k` has one sample shared by the
+/// batch; the library then sums the `grad_batch` columns.
 pub type ds_vjp_fn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -225,7 +225,8 @@ impl Operation for Foreign {
                 continue;
             }
             let d = input.dims();
-            let batch = d.batch.max(out.batch());
+            // the input's own batch, or the result's when the input is shared by the batch
+            let batch = if d.batch == 1 { out.batch() } else { d.batch };
             let mut buf = vec![0.0f32; d.elems * batch];
             // SAFETY: the caller's callback; `upstream` has E_out * S_out values and `buf` the
             // documented E_k * grad_batch.

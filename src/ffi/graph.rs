@@ -154,6 +154,7 @@ pub extern "C" fn ds_graph_find_id(
     out: *mut *mut ds_array,
 ) -> ds_status {
     boundary(|| {
+        non_null(out, "out")?;
         let found = core::find_id(&handle::get(root, "root")?, id);
         write_out(
             out,

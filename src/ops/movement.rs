@@ -342,6 +342,11 @@ pub fn spread(source: &Tensor, dim: i64, index: usize, ncopies: usize) -> Result
     let axis = Axis::from_dim(dim, OP, source)?;
     let d = source.dims();
     positive(OP, "ncopies", ncopies)?;
+    let out = match axis {
+        Axis::Batch => checked_dims(source.shape(), ncopies),
+        _ => checked_dims(&[ncopies], d.batch),
+    };
+    fits(OP, out.map_err(|e| in_op(OP, e))?.len())?;
     let u = |v: usize| v as u32;
     match axis {
         Axis::Batch => {
@@ -460,7 +465,15 @@ pub fn concat(a: &Tensor, b: &Tensor, dim: i64) -> Result<Tensor> {
             gather(OP, map, a.shape(), batch, true, inputs)
         }
         _ => {
-            let (sa, sb) = (a.shape(), b.shape());
+            // a per-sample scalar (rank 0) joins as a vector of one
+            let as_vector = |t: &Tensor| -> Vec<usize> {
+                if t.shape().is_empty() {
+                    vec![1]
+                } else {
+                    t.shape().to_vec()
+                }
+            };
+            let (sa, sb) = (as_vector(a), as_vector(b));
             let n = sa.len();
             if n != sb.len() {
                 return Err(Error::shape(format!(
@@ -488,7 +501,7 @@ pub fn concat(a: &Tensor, b: &Tensor, dim: i64) -> Result<Tensor> {
                     describe(b)
                 )));
             }
-            let mut shape = sa.to_vec();
+            let mut shape = sa.clone();
             shape[n - 1] += sb[n - 1];
             let mut map = Vec::with_capacity((da.elems + db.elems) * batch);
             for s in 0..batch {
@@ -626,6 +639,12 @@ pub fn reverse_index(
 ) -> Result<Tensor> {
     const OP: &str = "reverse_index";
     positive(OP, "new_index_size", new_index_size)?;
+    fits(
+        OP,
+        checked_dims(&[a.elems()], new_index_size)
+            .map_err(|e| in_op(OP, e))?
+            .len(),
+    )?;
     let sa = a.batch();
     let mut src = vec![None; new_index_size];
     if from {
