@@ -44,6 +44,8 @@ pub mod bits {
     pub const ALL: u32 = (1 << 7) - 1;
     /// internal: the node is (or was) an input of another node
     pub(crate) const CONSUMED: u32 = 1 << 7;
+    /// internal: the node is (or was) another node's gradient
+    pub(crate) const GRADIENT: u32 = 1 << 8;
 }
 use bits::*;
 
@@ -360,6 +362,16 @@ impl Tensor {
                 format!("custom operation '{name}': an array cannot be its own input"),
             ));
         }
+        // A gradient is held by its array: linking it to inputs could close a cycle through
+        // that array.
+        if self.flag(GRADIENT) {
+            return Err(Error::new(
+                super::ErrorKind::Graph,
+                format!(
+                    "custom operation '{name}': a gradient array cannot be an operation's result"
+                ),
+            ));
+        }
         // Only a node that is already an input somewhere can be reached from its new inputs.
         if self.flag(CONSUMED) && reaches(inputs, self) {
             return Err(Error::new(
@@ -627,7 +639,9 @@ impl Tensor {
     /// The gradient, created as zeros if it does not exist yet (so its buffer can be aliased).
     pub fn grad_or_zeros(&self) -> Tensor {
         let mut st = self.state();
-        st.grad.get_or_insert_with(|| self.new_grad(None)).clone()
+        st.grad
+            .get_or_insert_with(|| self.new_grad(None).into_gradient())
+            .clone()
     }
     pub(crate) fn new_grad(&self, data: Option<Vec<f32>>) -> Tensor {
         let d = self.dims();
@@ -648,7 +662,7 @@ impl Tensor {
                 let mut v = grad.values_mut();
                 v.iter_mut().zip(g).for_each(|(a, &b)| *a += b);
             }
-            None => st.grad = Some(self.new_grad(Some(super::pool::copy(g)))),
+            None => st.grad = Some(self.new_grad(Some(super::pool::copy(g))).into_gradient()),
         }
     }
     /// Replaces the gradient (or removes it with `None`).
@@ -662,8 +676,22 @@ impl Tensor {
                 )));
             }
         }
+        if let Some(g) = &grad {
+            if g.same(self) || reaches(std::slice::from_ref(g), self) {
+                return Err(Error::new(
+                    super::ErrorKind::Graph,
+                    "set_grad: the gradient is computed from the array itself (a cycle)",
+                ));
+            }
+            g.set_flag(GRADIENT, true);
+        }
         self.state().grad = grad;
         Ok(())
+    }
+    /// Marks a node as a gradient (it can then never be linked to inputs).
+    fn into_gradient(self) -> Tensor {
+        self.set_flag(GRADIENT, true);
+        self
     }
     /// Sets the gradient's values to zero (if there is a gradient).
     pub fn zero_grad(&self) {
@@ -724,7 +752,7 @@ impl Tensor {
         st.id = src.id;
         st.name = src.name.clone();
         st.direction = src.direction.clone();
-        st.grad = src.grad.as_ref().map(|g| g.copy_node());
+        st.grad = src.grad.as_ref().map(|g| g.copy_node().into_gradient());
         drop(st);
         t
     }

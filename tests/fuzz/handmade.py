@@ -137,6 +137,17 @@ def programs():
     p.op("SET_CUSTOM", 1, 0, [1, 0])                   # a = slot 1, op 0, inputs {slot 0}
     progs["crash-set-custom-cycle-leak"] = p
 
+    # g = ds_array_grad(x) (a handle to x's gradient array); ds_array_set_custom(g, op, {x}):
+    # x holds its gradient and the gradient now refers to x: a cycle, never freed (found after
+    # direct input cycles were refused).
+    p = Prog()
+    p.op("CUSTOM_CREATE", 0, 4)
+    create(p, shape(ext(2), batch=batch(1)), 0)
+    p.op("GRAD_DATA", 0, 0)                            # creates x's (zero) gradient
+    p.op("GRAD", 0, 1)                                 # slot 1 = x's gradient
+    p.op("SET_CUSTOM", 1, 0, [1, 0])                   # set_custom(g, op, {x})
+    progs["crash-set-custom-grad-cycle-leak"] = p
+
     # A custom operation applied to an input whose batch (2) neither equals the result's (3)
     # nor is 1; reverse mode then fails with DS_ERR_INTERNAL ("reverse rule ... produced
     # extents") although the reverse rule filled exactly the documented (E_k, grad_batch).
