@@ -129,6 +129,22 @@ impl std::ops::DerefMut for ValuesMut<'_> {
     }
 }
 
+/// Each input of a custom operation has the result's batch, or one sample shared by it.
+fn check_batches(name: &str, inputs: &[Tensor], batch: usize) -> Result<()> {
+    match inputs
+        .iter()
+        .position(|t| t.batch() != 1 && t.batch() != batch)
+    {
+        Some(i) => Err(Error::shape(format!(
+            "custom operation '{name}': input {} has batch {}, the result {batch} (an input \
+             must have the result's batch or one sample)",
+            i + 1,
+            inputs[i].batch()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// True if `target` is one of `from` or reachable from them through inputs.
 fn reaches(from: &[Tensor], target: &Tensor) -> bool {
     let mut seen: super::small::PtrMap<()> = Default::default();
@@ -329,6 +345,7 @@ impl Tensor {
                 data.len()
             )));
         }
+        check_batches(op.name(), inputs, batch)?;
         Ok(Self::from_op(
             shape,
             batch,
@@ -362,6 +379,7 @@ impl Tensor {
                 format!("custom operation '{name}': an array cannot be its own input"),
             ));
         }
+        check_batches(&name, inputs, self.batch())?;
         // A gradient is held by its array: linking it to inputs could close a cycle through
         // that array.
         if self.flag(GRADIENT) {

@@ -2212,6 +2212,13 @@ static void op_custom_apply(void)
     bad_if(&x, null || dst < 0 || shape_null_error(&s), DS_ERR_NULL);
     bad_if(&x, bad, DS_ERR_HANDLE);
     bad_if(&x, !s.valid, DS_ERR_ARGUMENT);
+    /* every input must have the result's batch or one sample */
+    for (size_t i = 0; s.valid && i < n; i++) {
+        int64_t ie = 0, ib = 0;
+        if (is_live_h(hs[i]) && ds_array_extents(hs[i], &ie, &ib) == DS_OK) {
+            bad_if(&x, ib != 1 && ib != s.batch, DS_ERR_SHAPE);
+        }
+    }
     CALL("ds_custom_apply(%p, {%s}, %zu, %s, %s, %s)", (const void *)op, inputs_desc, n,
          shape_str(&s),
          values ? "values" : "NULL", OUTS(dst));
@@ -2230,7 +2237,7 @@ static void op_set_custom(void)
     const ds_custom_op *op = pick_op(&bad, &null);
     const ds_array *hs[8];
     size_t n;
-    expect_t x = expect(M(DS_OK) | M(DS_ERR_ARGUMENT) | M(DS_ERR_GRAPH));
+    expect_t x = expect(M(DS_OK) | M(DS_ERR_ARGUMENT) | M(DS_ERR_GRAPH) | M(DS_ERR_SHAPE));
     const ds_array *const *inputs = rd_inputs(hs, &n, &x, &big);
     bad_handle(&x, a);
     bad_if(&x, null, DS_ERR_NULL);
