@@ -60,6 +60,9 @@ typedef enum {
 // Opaque handle to an array. Created by the library, released with `ds_array_free`.
 typedef struct ds_array ds_array;
 
+// Opaque handle to a custom operation.
+typedef struct ds_custom_op ds_custom_op;
+
 // Selects a flag for `ds_array_get_flag` / `ds_array_set_flag`.
 typedef int32_t ds_flag;
 
@@ -93,11 +96,6 @@ typedef struct {
   // Called once with `user_data` when the operation is freed and no array uses it.
   ds_user_data_free_fn destroy;
 } ds_custom_rules;
-
-// Opaque handle to a custom operation.
-typedef struct {
-  uint8_t _private[0];
-} ds_custom_op;
 
 // Slice code for `ds_slice`.
 typedef int32_t ds_slice_kind;

@@ -19,7 +19,6 @@ use crate::core::{Dims, Error, ErrorKind, Grad, Result, Tensor};
 use crate::ops::{sum_tangents, Operation};
 
 /// Opaque handle to a custom operation.
-#[repr(C)]
 pub struct ds_custom_op {
     _private: [u8; 0],
 }

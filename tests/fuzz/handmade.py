@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the hand-made inputs of tests/fuzz/corpus (edge-*.bin, crash-*.bin).
+"""Writes the hand-made inputs of tests/fuzz/corpus (edge-*.bin, regress-*.bin).
 
 Each input is a program for fuzz_api.c, assembled here step by step with the same byte layout
 as the readers of fuzz_api.c (read that file for the meaning of every byte). The opcode numbers
@@ -96,28 +96,29 @@ def full(p, sh, value, dst, flags=LEAF):
 def programs():
     progs = {}
 
-    # --- crash reproducers: library bugs found by this fuzzer (see README.md) -------------
+    # --- reproducers of library bugs found by this fuzzer, now fixed (see README.md) ------
+    # A new, unfixed finding goes in as crash-<what> and is renamed regress-<what> once fixed.
 
     # ds_reverse_index(x, NULL, 0, false, 2^61, &out): allocates new_index_size entries before
     # any check: Rust "capacity overflow" panic -> DS_ERR_INTERNAL (expected DS_ERR_ARGUMENT).
     p = Prog()
     create(p, shape(ext(2), batch=batch(1)), 0)
     p.op("REVERSE_INDEX", 0, 1, 0, 0, 0, SIZE_2_61)  # a, dst, dim 1, from=false, n=0, size
-    progs["crash-reverse-index-capacity-overflow"] = p
+    progs["regress-reverse-index-capacity-overflow"] = p
 
     # ds_spread(x, 2, 1, 2^62, &out): builds its index map (ncopies * E entries) before checking
     # the result size: memory grows until allocation fails and the process aborts.
     p = Prog()
     create(p, shape(ext(2), batch=batch(1)), 0)
     p.op("SPREAD", 0, 1, 1, 1, SIZE_2_62)             # a, dst, dim 2, index 1, ncopies
-    progs["crash-spread-unbounded-map"] = p
+    progs["regress-spread-unbounded-map"] = p
 
     # ds_concat(x, x, 1, &out) with x of rank 0: slices shape[..rank - 1]: panic
     # "range end index 18446744073709551615 out of range" -> DS_ERR_INTERNAL.
     p = Prog()
     create(p, shape(batch=batch(1)), 0)
     p.op("CONCAT", 0, 0, 0, 1)                         # a, b, dim 1, dst
-    progs["crash-concat-rank0"] = p
+    progs["regress-concat-rank0"] = p
 
     # ds_array_set_id(x, 42); ds_graph_find_id(x, 42, NULL): the found array gets a handle
     # before `out` is checked: DS_ERR_NULL, and a handle (and its array) leaks.
@@ -125,7 +126,7 @@ def programs():
     create(p, shape(ext(3), batch=batch(1)), 0)
     p.op("SET_ID", 0, 7)                               # ids[7] = 42
     p.op("FIND_ID", 0, 7, OUT_NULL)
-    progs["crash-find-id-null-out-leak"] = p
+    progs["regress-find-id-null-out-leak"] = p
 
     # ds_array_set_custom(x, op, {y}); ds_array_set_custom(y, op, {x}): only a direct self-input
     # is refused, so two leaves can be made each other's input: a reference cycle, never freed.
@@ -135,7 +136,7 @@ def programs():
     create(p, shape(ext(2), batch=batch(1)), 1)
     p.op("SET_CUSTOM", 0, 0, [1, 1])                   # a = slot 0, op 0, inputs {slot 1}
     p.op("SET_CUSTOM", 1, 0, [1, 0])                   # a = slot 1, op 0, inputs {slot 0}
-    progs["crash-set-custom-cycle-leak"] = p
+    progs["regress-set-custom-cycle-leak"] = p
 
     # g = ds_array_grad(x) (a handle to x's gradient array); ds_array_set_custom(g, op, {x}):
     # x holds its gradient and the gradient now refers to x: a cycle, never freed (found after
@@ -146,7 +147,7 @@ def programs():
     p.op("GRAD_DATA", 0, 0)                            # creates x's (zero) gradient
     p.op("GRAD", 0, 1)                                 # slot 1 = x's gradient
     p.op("SET_CUSTOM", 1, 0, [1, 0])                   # set_custom(g, op, {x})
-    progs["crash-set-custom-grad-cycle-leak"] = p
+    progs["regress-set-custom-grad-cycle-leak"] = p
 
     # A custom operation applied to an input whose batch (2) neither equals the result's (3)
     # nor is 1; reverse mode then fails with DS_ERR_INTERNAL ("reverse rule ... produced
@@ -156,7 +157,7 @@ def programs():
     create(p, shape(ext(2), batch=batch(2)), 0, VAR)
     p.op("CUSTOM_APPLY", 0, [1, 0], 128, shape(ext(2), batch=batch(3)), 1)
     p.op("GRAD_REVERSE", 1, 0)                         # seed NULL
-    progs["crash-custom-batch-mismatch-internal"] = p
+    progs["regress-custom-batch-mismatch-internal"] = p
 
     # w [6], x [2,3] (requires_grad): y = w + x has shape [6] (the left operand's), but its
     # forward-mode tangent keeps x's shape [2,3]; ds_grad_forward(dot(y, y), x) then fails with
@@ -168,7 +169,7 @@ def programs():
     p.op("DOT", 2, 2, 3)
     p.op("GRAD_REVERSE", 3, 0)
     p.op("GRAD_FORWARD", 3, 0, 4)
-    progs["crash-forward-tangent-shape"] = p
+    progs["regress-forward-tangent-shape"] = p
 
     # --- edge cases -----------------------------------------------------------------------
 
