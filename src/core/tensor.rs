@@ -163,8 +163,28 @@ fn reaches(from: &[Tensor], target: &Tensor) -> bool {
 /// Arrays larger than this (in values) are checked for available memory before they are made.
 const PROBE_ABOVE: usize = 1 << 24;
 
-/// Checks a per-sample shape and batch size and returns the extents.
+/// Checks a per-sample shape and batch size for an array whose values this library allocates,
+/// and returns the extents.
 pub(crate) fn checked_dims(shape: &[usize], batch: usize) -> Result<Dims> {
+    let d = extents(shape, batch)?;
+    // A failed allocation would abort the process: probe large ones first (the probe maps
+    // address space only; the memory is not touched).
+    let n = d.len();
+    if n > PROBE_ABOVE {
+        let mut probe: Vec<f32> = Vec::new();
+        probe.try_reserve_exact(n).map_err(|_| {
+            Error::argument(format!(
+                "array shape {shape:?} with batch {batch}: cannot allocate {n} values \
+                 (out of memory)"
+            ))
+        })?;
+    }
+    Ok(d)
+}
+
+/// Checks a per-sample shape and batch size and returns the extents (no allocation check: for
+/// arrays over caller memory).
+fn extents(shape: &[usize], batch: usize) -> Result<Dims> {
     if batch == 0 || shape.contains(&0) {
         return Err(Error::argument(format!(
             "array shape {shape:?} with batch {batch}: every extent must be positive"
@@ -183,18 +203,6 @@ pub(crate) fn checked_dims(shape: &[usize], batch: usize) -> Result<Dims> {
                 "array shape {shape:?} with batch {batch} is too large"
             ))
         })?;
-    // A failed allocation would abort the process: probe large ones first (the probe maps
-    // address space only; the memory is not touched).
-    let n = elems * batch;
-    if n > PROBE_ABOVE {
-        let mut probe: Vec<f32> = Vec::new();
-        probe.try_reserve_exact(n).map_err(|_| {
-            Error::argument(format!(
-                "array shape {shape:?} with batch {batch}: cannot allocate {n} values \
-                 (out of memory)"
-            ))
-        })?;
-    }
     Ok(Dims::new(elems, batch))
 }
 
@@ -256,7 +264,7 @@ impl Tensor {
     /// for as long as any handle or graph node refers to the array. The caller may read and write
     /// the buffer, but not while an operation on this array runs on another thread.
     pub unsafe fn from_raw(ptr: *mut f32, shape: &[usize], batch: usize) -> Result<Tensor> {
-        let dims = checked_dims(shape, batch)?;
+        let dims = extents(shape, batch)?;
         let ptr = NonNull::new(ptr)
             .ok_or_else(|| Error::new(super::ErrorKind::Null, "wrap: data pointer is NULL"))?;
         if !(ptr.as_ptr() as usize).is_multiple_of(std::mem::align_of::<f32>()) {
