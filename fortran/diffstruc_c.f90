@@ -50,6 +50,14 @@ module diffstruc_c
      type(c_funptr) :: jvp, vjp, destroy
   end type ds_custom_rules
   public :: ds_grad_forward, ds_grad_reverse, ds_zero_grad, ds_nullify_graph
+  public :: ds_binding_set, ds_binding_release, ds_binding_take, ds_binding_owner
+  public :: ds_object_register, ds_object_unregister, ds_object_live, ds_object_quarantine
+  public :: ds_array_lend, ds_array_reclaim, ds_array_is_lent, ds_array_clone, ds_array_sync
+  public :: ds_array_set_user_data, ds_array_user_data, ds_array_set_grad
+  public :: ds_array_adopt_object, ds_object_by_serial
+  public :: diffstruc_point_real2, diffstruc_forget_real2, diffstruc_describe_real2
+  public :: diffstruc_unbind, diffstruc_unregister, diffstruc_object_live, diffstruc_reclaim
+  public :: diffstruc_is_null
 
   interface
      function ds_last_error() result(msg) bind(c, name='ds_last_error')
@@ -681,5 +689,199 @@ module diffstruc_c
        type(c_ptr), intent(out) :: out
        integer(c_int) :: s
      end function ds_graph_find_id
+
+     ! ---- support for this module's objects (bindings, registered objects, lending) ----------
+     function ds_binding_set(token, a) result(s) bind(c, name='ds_binding_set')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: token, a
+       integer(c_int) :: s
+     end function ds_binding_set
+
+     function ds_binding_release(token, a, released) result(s) &
+          bind(c, name='ds_binding_release')
+       import :: c_int, c_ptr, c_bool
+       type(c_ptr), value :: token, a
+       logical(c_bool), intent(out) :: released
+       integer(c_int) :: s
+     end function ds_binding_release
+
+     function ds_binding_take(token, a, taken) result(s) bind(c, name='ds_binding_take')
+       import :: c_int, c_ptr, c_bool
+       type(c_ptr), value :: token, a
+       logical(c_bool), intent(out) :: taken
+       integer(c_int) :: s
+     end function ds_binding_take
+
+     function ds_binding_owner(token, a, owner) result(s) bind(c, name='ds_binding_owner')
+       import :: c_int, c_ptr, c_bool
+       type(c_ptr), value :: token, a
+       logical(c_bool), intent(out) :: owner
+       integer(c_int) :: s
+     end function ds_binding_owner
+
+     function ds_object_register(object, serial) result(s) bind(c, name='ds_object_register')
+       import :: c_int, c_ptr, c_int64_t
+       type(c_ptr), value :: object
+       integer(c_int64_t), intent(out) :: serial
+       integer(c_int) :: s
+     end function ds_object_register
+
+     function ds_object_unregister(object, serial, state) result(s) &
+          bind(c, name='ds_object_unregister')
+       import :: c_int, c_ptr, c_int64_t, c_int32_t
+       type(c_ptr), value :: object
+       integer(c_int64_t), value :: serial
+       integer(c_int32_t), intent(out) :: state
+       integer(c_int) :: s
+     end function ds_object_unregister
+
+     function ds_object_live(object, serial, live) result(s) bind(c, name='ds_object_live')
+       import :: c_int, c_ptr, c_int64_t, c_bool
+       type(c_ptr), value :: object
+       integer(c_int64_t), value :: serial
+       logical(c_bool), intent(out) :: live
+       integer(c_int) :: s
+     end function ds_object_live
+
+     function ds_object_quarantine(object, serial, evicted) result(s) &
+          bind(c, name='ds_object_quarantine')
+       import :: c_int, c_ptr, c_int64_t
+       type(c_ptr), value :: object
+       integer(c_int64_t), value :: serial
+       type(c_ptr), intent(out) :: evicted
+       integer(c_int) :: s
+     end function ds_object_quarantine
+
+     function ds_object_by_serial(serial, object) result(s) bind(c, name='ds_object_by_serial')
+       import :: c_int, c_ptr, c_int64_t
+       integer(c_int64_t), value :: serial
+       type(c_ptr), intent(out) :: object
+       integer(c_int) :: s
+     end function ds_object_by_serial
+
+     function ds_array_adopt_object(owner, object, serial, destroy) result(s) &
+          bind(c, name='ds_array_adopt_object')
+       import :: c_int, c_ptr, c_int64_t, c_funptr
+       type(c_ptr), value :: owner, object
+       integer(c_int64_t), value :: serial
+       type(c_funptr), value :: destroy
+       integer(c_int) :: s
+     end function ds_array_adopt_object
+
+     function ds_array_lend(a, desc, data) result(s) bind(c, name='ds_array_lend')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a, desc
+       type(c_ptr), intent(out) :: data
+       integer(c_int) :: s
+     end function ds_array_lend
+
+     function ds_array_reclaim(a, kept) result(s) bind(c, name='ds_array_reclaim')
+       import :: c_int, c_ptr, c_bool
+       type(c_ptr), value :: a
+       logical(c_bool), intent(out) :: kept
+       integer(c_int) :: s
+     end function ds_array_reclaim
+
+     function ds_array_is_lent(a, lent) result(s) bind(c, name='ds_array_is_lent')
+       import :: c_int, c_ptr, c_bool
+       type(c_ptr), value :: a
+       logical(c_bool), intent(out) :: lent
+       integer(c_int) :: s
+     end function ds_array_is_lent
+
+     function ds_array_clone(a, out) result(s) bind(c, name='ds_array_clone')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_array_clone
+
+     function ds_array_sync(a, data, len, changed) result(s) bind(c, name='ds_array_sync')
+       import :: c_int, c_ptr, c_float, c_size_t, c_bool
+       type(c_ptr), value :: a
+       real(c_float), intent(in) :: data(*)
+       integer(c_size_t), value :: len
+       logical(c_bool), intent(out) :: changed
+       integer(c_int) :: s
+     end function ds_array_sync
+
+     function ds_array_set_user_data(a, data, destroy) result(s) &
+          bind(c, name='ds_array_set_user_data')
+       import :: c_int, c_ptr, c_funptr
+       type(c_ptr), value :: a, data
+       type(c_funptr), value :: destroy
+       integer(c_int) :: s
+     end function ds_array_set_user_data
+
+     function ds_array_user_data(a, data) result(s) bind(c, name='ds_array_user_data')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: data
+       integer(c_int) :: s
+     end function ds_array_user_data
+
+     function ds_array_set_grad(a, g) result(s) bind(c, name='ds_array_set_grad')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a, g
+       integer(c_int) :: s
+     end function ds_array_set_grad
+
+     ! ---- descriptor helpers of this module (diffstruc_cfi.c) ---------------------------------
+     subroutine diffstruc_point_real2(a, data, rows, cols) bind(c, name='diffstruc_point_real2')
+       import :: c_float, c_ptr, c_int64_t
+       real(c_float), allocatable, intent(inout) :: a(:,:)
+       type(c_ptr), value :: data
+       integer(c_int64_t), value :: rows, cols
+     end subroutine diffstruc_point_real2
+
+     pure subroutine diffstruc_forget_real2(a) bind(c, name='diffstruc_forget_real2')
+       import :: c_float
+       real(c_float), allocatable, intent(inout) :: a(:,:)
+     end subroutine diffstruc_forget_real2
+
+     subroutine diffstruc_describe_real2(a, base, extents) bind(c, name='diffstruc_describe_real2')
+       import :: c_float, c_ptr, c_int64_t
+       real(c_float), allocatable, intent(in) :: a(:,:)
+       type(c_ptr), intent(out) :: base
+       integer(c_int64_t), intent(out) :: extents(2)
+     end subroutine diffstruc_describe_real2
+
+     ! The calls a final procedure makes (diffstruc_cfi.c), declared pure: final procedures
+     ! must be pure for array_type components to stay definable in pure procedures; they change
+     ! only the library's own tables.
+     pure function diffstruc_unbind(token, a) result(released) bind(c, name='diffstruc_unbind')
+       import :: c_ptr, c_bool
+       type(c_ptr), value :: token, a
+       logical(c_bool) :: released
+     end function diffstruc_unbind
+
+     pure function diffstruc_unregister(object, serial) result(state) &
+          bind(c, name='diffstruc_unregister')
+       import :: c_ptr, c_int64_t, c_int32_t
+       type(c_ptr), value :: object
+       integer(c_int64_t), value :: serial
+       integer(c_int32_t) :: state
+     end function diffstruc_unregister
+
+     pure function diffstruc_object_live(object, serial) result(live) &
+          bind(c, name='diffstruc_object_live')
+       import :: c_ptr, c_int64_t, c_bool
+       type(c_ptr), value :: object
+       integer(c_int64_t), value :: serial
+       logical(c_bool) :: live
+     end function diffstruc_object_live
+
+     pure function diffstruc_reclaim(a) result(kept) bind(c, name='diffstruc_reclaim')
+       import :: c_ptr, c_bool
+       type(c_ptr), value :: a
+       logical(c_bool) :: kept
+     end function diffstruc_reclaim
+
+     !> True for a NULL address, opaque to the optimiser (see finalise_array).
+     pure function diffstruc_is_null(p) result(null) bind(c, name='diffstruc_is_null')
+       import :: c_ptr, c_bool
+       type(c_ptr), value :: p
+       logical(c_bool) :: null
+     end function diffstruc_is_null
   end interface
 end module diffstruc_c

@@ -307,6 +307,82 @@ ds_status ds_zero_grad(const ds_array *a);
 // harmless; gradients of the inputs are not touched.
 ds_status ds_nullify_graph(const ds_array *a);
 
+// Gives `handle` to the binding of `token`: from now on the handle belongs to the table and is
+// freed by `ds_binding_release`. A different handle left under the same token by an object
+// that vanished without releasing it is freed.
+ds_status ds_binding_set(const void *token, ds_array *a);
+
+// Frees the handle bound to `token` if it is `a` (writes `*released = true`); does nothing
+// for a token that does not own `a` (a copy's).
+ds_status ds_binding_release(const void *token, const ds_array *a, bool *released);
+
+// Removes the binding of `token` to `a` without freeing the handle, which then belongs to the
+// caller (`*taken = true`). Nothing changes if `token` does not own `a`.
+ds_status ds_binding_take(const void *token, const ds_array *a, bool *taken);
+
+// Writes whether `token` owns handle `a`.
+ds_status ds_binding_owner(const void *token, const ds_array *a, bool *owner);
+
+// Registers a heap object at `object` and writes its new serial number (never 0).
+ds_status ds_object_register(const void *object, uint64_t *serial);
+
+// Forgets the object at `object` if its serial is `serial`, whether live or in quarantine
+// (then it leaves the quarantine: its memory is the caller's to free). Writes the state it
+// was in: 0 unknown (another object, or already forgotten), 1 live, 2 in quarantine.
+ds_status ds_object_unregister(const void *object, uint64_t serial, int32_t *state);
+
+// Writes whether `object` is a live registered object with serial `serial`.
+ds_status ds_object_live(const void *object, uint64_t serial, bool *live);
+
+// Writes the address of the live object registered with `serial` (NULL if none): how a copy
+// of an object (which carries its serial) finds the original.
+ds_status ds_object_by_serial(uint64_t serial, void **object);
+
+// Moves a live object to the quarantine. When the quarantine is full, the oldest object in it
+// is forgotten and written to `*evicted` (the caller frees it now); otherwise `*evicted` is
+// NULL. Does nothing (NULL) if the object is not live.
+ds_status ds_object_quarantine(const void *object, uint64_t serial, void **evicted);
+
+// Hands the value buffer of `a` over to the caller's allocatable array whose descriptor begins
+// at `desc` (its first word is the base address): `*data` receives the buffer, which the
+// caller stores in the descriptor and from then on owns (it frees it with `free`, or gives it
+// back with `ds_array_reclaim`). While lent, the array reads its values from the buffer only
+// if the descriptor still holds it; otherwise its operations fail with DS_ERR_ARGUMENT.
+//
+// Errors: DS_ERR_ARGUMENT if the values are caller memory (`ds_array_wrap`) or already lent.
+ds_status ds_array_lend(const ds_array *a, float **desc, float **data);
+
+// Takes back a buffer lent with `ds_array_lend`: `*kept = true` if the caller's descriptor
+// still held it (the caller must then clear its descriptor without freeing), false if the
+// caller had freed or replaced it (the array's values are then gone). For an array whose
+// values are not lent, `*kept = true` and nothing changes.
+ds_status ds_array_reclaim(const ds_array *a, bool *kept);
+
+// Writes whether the values of `a` are currently lent to a caller.
+ds_status ds_array_is_lent(const ds_array *a, bool *lent);
+
+// A new array standing for the same value as `a`: a copy of its values, flags, tag and
+// direction, linked to the same operation and inputs (gradients flow through it to them), with
+// no gradient of its own. The value assignment of diffstruc.
+ds_status ds_array_clone(const ds_array *a, ds_array **out);
+
+// Copies `len = E * S` values from `data` into `a` if they differ from its values
+// (`*changed` says whether they did).
+ds_status ds_array_sync(const ds_array *a, const float *data, size_t len, bool *changed);
+
+// Attaches caller data to the array node (replacing and releasing any previous data):
+// `destroy(data)` runs once when the node is freed or the data replaced. NULL data removes it.
+ds_status ds_array_set_user_data(const ds_array *a, void *data, void (*destroy)(void*));
+
+// Writes the caller data attached to the array node (NULL if none).
+ds_status ds_array_user_data(const ds_array *a, void **data);
+
+// Makes `g` the gradient of `a` (same extents; reverse mode then accumulates into `g`'s
+// values), or removes the gradient if `g` is NULL.
+//
+// Errors: DS_ERR_SHAPE for other extents; DS_ERR_GRAPH if `g` is computed from `a`.
+ds_status ds_array_set_grad(const ds_array *a, const ds_array *g);
+
 // Creates a custom operation named `name` (shown by `ds_graph_print`) with the given rules
 // (copied). On failure nothing is kept and `destroy` is not called.
 ds_status ds_custom_op_create(const char *name, const ds_custom_rules *rules, ds_custom_op **out);
@@ -511,6 +587,11 @@ ds_status ds_transpose(const ds_array *a, ds_array **out);
 // by then. An object can be claimed only once: `*adopted` is false (and nothing changes) if it
 // was claimed before.
 ds_status ds_array_adopt(const ds_array *owner, const ds_array *obj, void *object, ds_destroy_fn destroy, bool *adopted);
+
+// Gives the registered heap object `object` (see `ds_object_register`) to the array `owner`:
+// when `owner` is freed or its graph nullified, `destroy(object)` is called once, unless the
+// object is no longer registered with serial `serial` by then (released by someone else).
+ds_status ds_array_adopt_object(const ds_array *owner, void *object, uint64_t serial, ds_destroy_fn destroy);
 
 // Writes `*live = true` if `a` is a live handle (created and not yet freed). Never fails for
 // a stale or unknown handle: that is what it tests.

@@ -15,4 +15,4 @@ pub use dims::Dims;
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{duplicate_graph, find_id};
 pub use small::OpRef;
-pub use tensor::{bits, live_nodes, Flags, ReleaseHook, Tensor, Values, ValuesMut};
+pub use tensor::{bits, live_nodes, Flags, ReleaseHook, Tensor, UserData, Values, ValuesMut};

@@ -89,6 +89,38 @@ pub(crate) struct State {
     pub(crate) id: Option<i64>,
     /// Run once when the node is dropped or its graph nullified.
     pub(crate) on_release: Vec<ReleaseHook>,
+    /// Data a language layer keeps with the node (freed with it).
+    pub(crate) user: Option<UserData>,
+}
+
+/// Caller data attached to a node (see [`Tensor::set_user_data`]): a pointer and the function
+/// that releases it, called once when the node is dropped or the data replaced.
+pub struct UserData {
+    ptr: *mut std::ffi::c_void,
+    destroy: Option<unsafe extern "C" fn(*mut std::ffi::c_void)>,
+}
+
+// SAFETY: the pointer is only handed back to the caller (and to its destructor); the caller's
+// thread contract covers its use, as for custom-operation user data.
+unsafe impl Send for UserData {}
+
+impl UserData {
+    /// Wraps caller data and its destructor.
+    pub fn new(
+        ptr: *mut std::ffi::c_void,
+        destroy: Option<unsafe extern "C" fn(*mut std::ffi::c_void)>,
+    ) -> Self {
+        UserData { ptr, destroy }
+    }
+}
+
+impl Drop for UserData {
+    fn drop(&mut self) {
+        if let Some(f) = self.destroy {
+            // SAFETY: the caller's destructor for its own data, called exactly once.
+            unsafe { f(self.ptr) };
+        }
+    }
 }
 
 /// A callback run when a node is released (see [`Tensor::on_release`]).
@@ -514,6 +546,76 @@ impl Tensor {
         self.values().0.is_borrowed()
     }
 
+    /// Hands the value buffer over to a caller's allocatable array (see the C function
+    /// `ds_array_lend`); returns its address.
+    ///
+    /// # Safety
+    /// `desc` must point to the first word (the base address) of the caller's descriptor and
+    /// stay valid until [`Tensor::reclaim`] or until the caller frees the buffer.
+    pub unsafe fn lend(&self, desc: NonNull<*mut f32>) -> Result<*mut f32> {
+        // SAFETY: forwarded.
+        unsafe { self.values_mut().0.lend(desc) }
+    }
+    /// Takes a lent buffer back; false if the caller gave it up (the values are then lost).
+    pub fn reclaim(&self) -> bool {
+        self.0
+            .values
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .reclaim()
+    }
+    /// True while the value buffer is lent to a caller.
+    pub fn is_lent(&self) -> bool {
+        self.0
+            .values
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_lent()
+    }
+    /// Fails if the values cannot be read (a lent buffer that the caller freed).
+    pub fn check_values(&self) -> Result<()> {
+        self.0
+            .values
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check()
+    }
+    /// Copies `data` into the values if they differ; returns whether they did.
+    ///
+    /// Errors: a length other than `E * S`.
+    pub fn sync_values(&self, data: &[f32]) -> Result<bool> {
+        {
+            let v = self.values();
+            if v.len() != data.len() {
+                return Err(Error::shape(format!(
+                    "sync: array has {} values, input has {}",
+                    v.len(),
+                    data.len()
+                )));
+            }
+            // bitwise, so that a NaN that stays a NaN is no change
+            if v.as_ptr() == data.as_ptr()
+                || v.iter().zip(data).all(|(a, b)| a.to_bits() == b.to_bits())
+            {
+                return Ok(false);
+            }
+        }
+        self.values_mut().copy_from_slice(data);
+        Ok(true)
+    }
+    /// Attaches caller data to the node, releasing any previous data.
+    pub fn set_user_data(&self, data: Option<UserData>) {
+        let old = std::mem::replace(&mut self.state().user, data);
+        drop(old);
+    }
+    /// The caller data attached with [`Tensor::set_user_data`] (null if none).
+    pub fn user_data(&self) -> *mut std::ffi::c_void {
+        self.state()
+            .user
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |u| u.ptr)
+    }
+
     /// Whether gradients flow to and through this node.
     pub fn requires_grad(&self) -> bool {
         self.flag(REQUIRES_GRAD)
@@ -640,6 +742,10 @@ impl Tensor {
         let (op, inputs, hooks) = {
             let mut st = self.state();
             st.owns = 0;
+            // the node still prints as the operation that computed it (as diffstruc's does)
+            if st.name.is_none() {
+                st.name = st.op.as_ref().map(|op| op.name().to_string());
+            }
             (
                 st.op.take(),
                 std::mem::take(&mut st.inputs),
@@ -780,6 +886,35 @@ impl Tensor {
         st.direction = src.direction.clone();
         st.grad = src.grad.as_ref().map(|g| g.copy_node().into_gradient());
         drop(st);
+        t
+    }
+
+    /// A new node standing for the same value as this one: a copy of its values, shape, flags,
+    /// tag, direction and printed name, linked to the same operation and inputs (diffstruc's
+    /// value assignment, which copies a node's operand links). No gradient, no caller data.
+    pub fn clone_node(&self) -> Tensor {
+        let data = super::pool::copy(&self.values());
+        let t = Self::from_storage(
+            &self.0.shape,
+            self.0.dims,
+            Storage::from_vec(data),
+            Flags::default(),
+        );
+        t.0.flags.store(
+            self.0.flags.load(Ordering::Relaxed) & ALL,
+            Ordering::Relaxed,
+        );
+        let (op, inputs, owns) = {
+            let src = self.state();
+            let mut st = t.state();
+            st.id = src.id;
+            st.name = src.name.clone();
+            st.direction = src.direction.clone();
+            (src.op.clone(), src.inputs.clone(), src.owns)
+        };
+        if let Some(op) = op {
+            t.link_copy(op, inputs, owns);
+        }
         t
     }
 

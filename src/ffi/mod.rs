@@ -14,6 +14,7 @@
 
 pub mod array;
 pub mod autodiff;
+pub mod binding;
 pub mod custom;
 pub mod graph;
 pub mod handle;

@@ -19,9 +19,17 @@ use super::status::{boundary, ds_status, write_out};
 pub type ds_destroy_fn = Option<unsafe extern "C" fn(object: *mut c_void)>;
 
 struct Pending {
-    handle: usize,
+    alive: Alive,
     object: *mut c_void,
     destroy: unsafe extern "C" fn(*mut c_void),
+}
+
+/// How to tell, when its owner is released, that an adopted object still exists.
+enum Alive {
+    /// while this raw handle (held by the object) is live
+    Handle(usize),
+    /// while the object is registered with this serial (`ds_object_register`)
+    Serial(u64),
 }
 
 // SAFETY: the object pointer is only passed back to the caller's destructor; the caller's
@@ -57,7 +65,11 @@ pub(crate) fn leave(outermost: bool) {
 fn drain() {
     // the RefCell borrow ends inside the closure, so destructors may enqueue more work
     while let Some(p) = QUEUE.with(|q| q.borrow_mut().pop()) {
-        if handle::is_live_raw(p.handle) {
+        let alive = match p.alive {
+            Alive::Handle(h) => handle::is_live_raw(h),
+            Alive::Serial(s) => super::binding::object_live(p.object as usize, s),
+        };
+        if alive {
             // SAFETY: the caller registered this destructor for this object, and its handle is
             // still live, so the object has not been destroyed yet.
             unsafe { (p.destroy)(p.object) };
@@ -87,13 +99,39 @@ pub extern "C" fn ds_array_adopt(
         let claimed = handle::claim(obj, "obj")?;
         if claimed {
             let p = Pending {
-                handle: obj as usize,
+                alive: Alive::Handle(obj as usize),
                 object,
                 destroy,
             };
             owner.on_release(Box::new(move || enqueue(p)));
         }
         write_out(adopted, claimed, "adopted")
+    })
+}
+
+/// Gives the registered heap object `object` (see `ds_object_register`) to the array `owner`:
+/// when `owner` is freed or its graph nullified, `destroy(object)` is called once, unless the
+/// object is no longer registered with serial `serial` by then (released by someone else).
+#[no_mangle]
+pub extern "C" fn ds_array_adopt_object(
+    owner: *const ds_array,
+    object: *mut c_void,
+    serial: u64,
+    destroy: ds_destroy_fn,
+) -> ds_status {
+    boundary(|| {
+        super::status::non_null(object, "object")?;
+        let destroy = destroy.ok_or_else(|| {
+            crate::core::Error::new(crate::core::ErrorKind::Null, "destroy is NULL")
+        })?;
+        let owner = handle::get(owner, "owner")?;
+        let p = Pending {
+            alive: Alive::Serial(serial),
+            object,
+            destroy,
+        };
+        owner.on_release(Box::new(move || enqueue(p)));
+        Ok(())
     })
 }
 

@@ -75,6 +75,7 @@ fn set_last_error(message: &str) {
 /// Runs the body of an exported function: converts errors to a status and a last-error message,
 /// and catches panics so that nothing unwinds into C or Fortran.
 pub(crate) fn boundary(f: impl FnOnce() -> Result<(), Error>) -> ds_status {
+    quiet_error_panics();
     let outermost = super::ownership::enter();
     let result = catch_unwind(AssertUnwindSafe(f));
     // Destructors of objects released by this call run now, outside the body and iteratively;
@@ -91,6 +92,11 @@ pub(crate) fn boundary(f: impl FnOnce() -> Result<(), Error>) -> ds_status {
             e.kind().into()
         }
         Err(payload) => {
+            if let Some(e) = payload.downcast_ref::<Error>() {
+                // an error raised where no Result can carry it (see `quiet_error_panics`)
+                set_last_error(e.message());
+                return e.kind().into();
+            }
             let what = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
@@ -100,6 +106,22 @@ pub(crate) fn boundary(f: impl FnOnce() -> Result<(), Error>) -> ds_status {
             ds_status::DS_ERR_INTERNAL
         }
     }
+}
+
+/// Deep inside a computation, a few checks (values of a lent buffer that its holder gave up)
+/// report an [`Error`] by panicking with it as the payload; [`boundary`] turns it into a status.
+/// Such panics are expected, so the panic hook stays silent for them (others are reported by
+/// the previous hook as usual). Installed once, on the first call through the C ABI.
+fn quiet_error_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<Error>().is_none() {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// Like [`boundary`] for functions that return a value instead of a status; `fallback` is

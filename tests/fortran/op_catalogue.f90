@@ -47,7 +47,7 @@ contains
   !> The operation `code` applied to the operands x and y (most forms use x only).
   function make(code, x, y) result(f)
     integer, intent(in) :: code
-    type(array_type), intent(in) :: x, y
+    type(array_type), intent(inout) :: x, y
     type(array_type), pointer :: f
     select case (code)
     case (1); f => x + y
@@ -103,7 +103,7 @@ contains
   !> Values of make(code, x, y) for the current values of x and y (the graph is released).
   function op_values(code, x, y) result(v)
     integer, intent(in) :: code
-    type(array_type), intent(in) :: x, y
+    type(array_type), intent(inout) :: x, y
     real(real32), allocatable :: v(:,:)
     type(array_type), pointer :: f
     f => make(code, x, y)
@@ -232,32 +232,35 @@ contains
   end function unreduce
 
   !> (f(v + H dv) - f(v - H dv)) / 2H, in double precision, for f = make(code, x, y) and v the
-  !> values of operand `wrt` (1: x, 2: y), written through its `val` pointer and restored.
+  !> values of operand `wrt` (1: x, 2: y), written into its `val` and restored.
   function central_difference(code, x, y, wrt, dv) result(fd)
     integer, intent(in) :: code, wrt
-    type(array_type), intent(in) :: x, y
+    type(array_type), intent(inout) :: x, y
     real(real32), intent(in) :: dv(:,:)
     real(real64), allocatable :: fd(:,:)
-    real(real32), pointer :: v(:,:)
     real(real32), allocatable :: v0(:,:)
     if (wrt == 1) then
-       v => x%val
+       v0 = x%val
+       x%val = v0 + H * dv
+       fd = op_values(code, x, y)
+       x%val = v0 - H * dv
+       fd = (fd - op_values(code, x, y)) / (2.0_real64 * H)
+       x%val = v0
     else
-       v => y%val
+       v0 = y%val
+       y%val = v0 + H * dv
+       fd = op_values(code, x, y)
+       y%val = v0 - H * dv
+       fd = (fd - op_values(code, x, y)) / (2.0_real64 * H)
+       y%val = v0
     end if
-    v0 = v
-    v = v0 + H * dv
-    fd = op_values(code, x, y)
-    v = v0 - H * dv
-    fd = (fd - op_values(code, x, y)) / (2.0_real64 * H)
-    v = v0
   end function central_difference
 
   !> The derivative of make(code, x, y) along `dv` of operand `wrt` (1: x, 2: y), by a central
   !> difference: what `grad_forward` gives with that direction.
   function fd_directional(code, x, y, wrt, dv) result(fd)
     integer, intent(in) :: code, wrt
-    type(array_type), intent(in) :: x, y
+    type(array_type), intent(inout) :: x, y
     real(real32), intent(in) :: dv(:,:)
     real(real32), allocatable :: fd(:,:)
     fd = real(central_difference(code, x, y, wrt, dv), real32)
@@ -268,7 +271,7 @@ contains
   !> absent).
   function fd_gradient(code, x, y, wrt, seed) result(g)
     integer, intent(in) :: code, wrt
-    type(array_type), intent(in) :: x, y
+    type(array_type), intent(inout) :: x, y
     real(real32), intent(in), optional :: seed(:,:)
     real(real32), allocatable :: g(:,:), dv(:,:)
     integer :: i, j

@@ -85,7 +85,7 @@ contains
     call a%deallocate()
     call check(.not. a%allocated, 'deallocate: allocated is false')
     call check(a%size == 0, 'deallocate: size 0')
-    call check(.not. associated(a%val), 'deallocate: val gone')
+    call check(.not. allocated(a%val), 'deallocate: val gone')
     call check(.not. allocated(a%shape), 'deallocate: shape deallocated')
     ! deallocate(keep_shape=.true.) keeps the shape
     call b%deallocate(keep_shape=.true.)
@@ -199,7 +199,7 @@ contains
     call check(a%owns_gradient, 'array_type(): owns_gradient')
     call check(a%is_sample_dependent, 'array_type(): sample dependent')
     call check(.not. a%requires_grad, 'array_type(): requires_grad false')
-    call check(.not. associated(a%val), 'array_type(): no values')
+    call check(.not. allocated(a%val), 'array_type(): no values')
     ! the constructed object can be allocated and used
     call a%allocate([2, 1], source=3.0)
     call check(all(a%val == 3.0), 'array_type() then allocate')

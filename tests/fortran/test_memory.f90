@@ -237,7 +237,7 @@ contains
     call f%nullify_graph()
     call f%nullify_graph(ignore_ownership=.true.)
     call check_close(f%val(:, 1), [3.75, 2.0], TOL, 'temporary variable: f value')
-    call check(associated(x%val), 'temporary variable: x still allocated')
+    call check(allocated(x%val), 'temporary variable: x still allocated')
     call check_close(x%val(:, 1), [1.5, -2.0], TOL, 'temporary variable: x values intact')
     call check_close(x%grad%val(:, 1), [4.0, -3.0], TOL, 'temporary variable: x gradient')
     deallocate(f)

@@ -1,0 +1,276 @@
+!> Differentiation and graph control of module diffstruc: forward and reverse mode, gradient
+!> resets, nullify_graph, print_graph, and the graph utilities (duplicate_graph, detach,
+!> get_ptr_from_id). Each procedure makes its array current (operand) and calls the core.
+submodule (diffstruc) diffstruc_autodiff
+  implicit none
+
+contains
+
+  !> Forward-mode seed: one value per element, shared by every sample.
+  module subroutine set_direction(this, direction, stat)
+    class(array_type), intent(inout) :: this
+    real(real32), dimension(:), intent(in) :: direction
+    integer, intent(out), optional :: stat
+    type(outcome) :: o
+    if (.not. allocated(this%val)) then
+       call refuse(o, 'the array is not allocated')
+    else if (size(direction) /= size(this%val, 1)) then
+       call refuse(o, 'Direction size does not match array size in set_direction')
+       o%status = 3
+    else
+       this%direction = direction
+    end if
+    call settle(o, 'set_direction', stat)
+  end subroutine set_direction
+
+  !> Forward mode: the derivative of `this` along `variable`'s direction (ones if none), as a
+  !> new differentiable graph. With `stat` (an extension), an error returns a null pointer
+  !> and a DS_ERR_* status instead of stopping.
+  module function grad_forward(this, variable, stat) result(output)
+    class(array_type), intent(inout), target :: this
+    type(array_type), intent(in), target :: variable
+    integer, intent(out), optional :: stat
+    type(array_type), pointer :: output
+    type(outcome) :: o
+    type(c_ptr) :: h, hx, hf
+    output => null()
+    if (.not. allocated(this%val)) then
+       call refuse(o, 'the array is not allocated')
+    else if (.not. allocated(variable%val)) then
+       call refuse(o, 'the variable is not allocated')
+    else if (.not. variable%requires_grad) then
+       call refuse(o, 'Variable does not require grad in forward mode')
+       o%status = 5
+    else
+       hx = operand(variable, 'grad_forward')
+       if (allocated(variable%direction)) then
+          if (.not. failed(o, ds_array_set_direction(hx, real(variable%direction, c_float), &
+               size(variable%direction, kind=c_size_t)))) continue
+       else
+          if (.not. failed(o, ds_array_clear_direction(hx))) continue
+       end if
+       if (o%status == 0) then
+          hf = operand(this, 'grad_forward')
+          if (.not. failed(o, ds_grad_forward(hf, hx, h))) then
+             this%requires_grad = .true.
+             output => make_heap(h)
+             output%is_forward = .true.
+          end if
+       end if
+    end if
+    call settle(o, 'grad_forward', stat)
+  end function grad_forward
+
+  !> Reverse mode: accumulates into the `grad` of every variable `this` depends on. The seed is
+  !> `this%grad%val` if `this` has a gradient, ones otherwise. With `stat` (an extension), an
+  !> error returns a DS_ERR_* status instead of stopping.
+  module subroutine grad_reverse(this, reset_graph, stat)
+    class(array_type), intent(inout), target :: this
+    logical, intent(in), optional :: reset_graph
+    integer, intent(out), optional :: stat
+    type(outcome) :: o
+    type(c_ptr) :: h
+    if (.not. allocated(this%val)) then
+       call refuse(o, 'the array is not allocated')
+    else
+       h = operand(this, 'grad_reverse')
+       call reverse_pass(this, h, reset_graph, o)
+    end if
+    call settle(o, 'grad_reverse', stat)
+  end subroutine grad_reverse
+
+  subroutine reverse_pass(this, h, reset_graph, o)
+    class(array_type), intent(inout), target :: this
+    type(c_ptr), intent(in) :: h
+    logical, intent(in), optional :: reset_graph
+    type(outcome), intent(inout) :: o
+    logical :: reset
+    reset = .false.
+    if (present(reset_graph)) reset = reset_graph
+    if (reset) then
+       if (failed(o, ds_zero_all_grads(h))) return
+    end if
+    call seed_of(this, h, reset)
+    if (failed(o, ds_grad_reverse(h, c_loc(this%grad%val), size(this%grad%val, kind=c_size_t)))) &
+         return
+  end subroutine reverse_pass
+
+  !> The root's gradient object holds the seed: ones when it is new or after a reset (as
+  !> diffstruc's root gradient), the program's values otherwise.
+  subroutine seed_of(this, h, reset)
+    class(array_type), intent(inout), target :: this
+    type(c_ptr), intent(in) :: h
+    logical, intent(in) :: reset
+    type(array_type), pointer :: g
+    type(c_ptr) :: gh
+    integer(c_int64_t) :: e, s
+    logical :: fresh
+    call check(ds_array_extents(h, e, s), 'grad_reverse')
+    fresh = .not. associated(this%grad)
+    if (.not. fresh) then
+       if (.not. allocated(this%grad%val)) then
+          fresh = .true.
+       else if (size(this%grad%val, 1) /= e .or. size(this%grad%val, 2) /= s) then
+          fresh = .true.
+       end if
+    end if
+    if (fresh) then
+       call check(ds_array_full([int(e, c_int64_t)], 1_c_size_t, s, 1.0_c_float, gh), &
+            'grad_reverse')
+       g => make_heap(gh)
+       g%grad_of = this%serial
+       g%is_temporary = .false.
+       this%grad => g
+       this%owns_gradient = .true.
+    else if (reset) then
+       this%grad%val = 1.0_real32
+    end if
+  end subroutine seed_of
+
+  !> Sets this array's gradient to zero.
+  module subroutine zero_grad(this)
+    class(array_type), intent(inout), target :: this
+    if (associated(this%grad)) then
+       if (allocated(this%grad%val)) this%grad%val = 0.0_real32
+    end if
+    if (allocated(this%ref)) then
+       if (ds_zero_grad(this%ref) /= DS_OK) continue
+    end if
+  end subroutine zero_grad
+
+  !> Sets every gradient in the graph under this array to zero (including this one's: a
+  !> following `grad_reverse` without `reset_graph` then has a zero seed, as in diffstruc).
+  module subroutine zero_all_grads(this)
+    class(array_type), intent(inout), target :: this
+    if (.not. allocated(this%val)) return
+    call check(ds_zero_all_grads(operand(this, 'zero_all_grads')), 'zero_all_grads')
+    if (associated(this%grad)) then
+       if (allocated(this%grad%val)) this%grad%val = 0.0_real32
+    end if
+  end subroutine zero_all_grads
+
+  !> Zeroes every gradient in the graph and resets this array's seed to ones, so that the next
+  !> `grad_reverse` starts from fresh gradients.
+  module subroutine reset_graph(this)
+    class(array_type), intent(inout), target :: this
+    if (.not. allocated(this%val)) return
+    call check(ds_zero_all_grads(operand(this, 'reset_graph')), 'reset_graph')
+    if (associated(this%grad)) then
+       if (allocated(this%grad%val)) this%grad%val = 1.0_real32
+    end if
+  end subroutine reset_graph
+
+  !> Drops this array's links to the arrays it was computed from (values and gradient stay);
+  !> results it took over are released. Safe to repeat; `ignore_ownership` has no effect.
+  module subroutine nullify_graph(this, ignore_ownership)
+    class(array_type), intent(inout), target :: this
+    logical, intent(in), optional :: ignore_ownership
+    type(c_ptr) :: h
+    if (present(ignore_ownership)) continue
+    if (allocated(this%val)) then
+       if (size(this%val) > 0) then
+          h = operand(this, 'nullify_graph')
+          call check(ds_nullify_graph(h), 'nullify_graph')
+       end if
+    end if
+    this%left_operand => null()
+    this%right_operand => null()
+    this%owns_left_operand = .false.
+    this%owns_right_operand = .false.
+    this%get_partial_left => null()
+    this%get_partial_right => null()
+    this%get_partial_left_val => null()
+    this%get_partial_right_val => null()
+  end subroutine nullify_graph
+
+  !> Prints the operand tree in diffstruc's format.
+  module subroutine print_graph(this, print_location)
+    class(array_type), intent(in), target :: this
+    logical, intent(in), optional :: print_location
+    logical(c_bool) :: loc
+    integer(c_size_t) :: n
+    integer(c_int) :: status
+    character(kind=c_char), allocatable :: buf(:)
+    character(kind=c_char) :: probe(1)
+    type(c_ptr) :: h
+    integer :: i, start
+    loc = .true.
+    if (present(print_location)) loc = print_location
+    if (.not. allocated(this%val)) call fatal('print_graph', 'the array is not allocated')
+    h = operand(this, 'print_graph')
+    status = ds_graph_print(h, loc, probe, 1_c_size_t, n)
+    allocate(buf(n + 1))
+    call check(ds_graph_print(h, loc, buf, n + 1, n), 'print_graph')
+    print *, '--- Computation Graph Tree ---'
+    start = 1
+    do i = 1, int(n)
+       if (buf(i) == achar(10)) then
+          call print_line(start, i - 1)
+          start = i + 1
+       end if
+    end do
+    call print_line(start, int(n))
+    print *, '--- End Graph ---'
+  contains
+    subroutine print_line(first, last)
+      integer, intent(in) :: first, last
+      character(len=last - first + 1) :: line
+      integer :: k
+      do k = first, last
+         line(k - first + 1:k - first + 1) = buf(k)
+      end do
+      write(*, *) line
+    end subroutine print_line
+  end subroutine print_graph
+
+  !> A deep copy of the graph under this array (values, flags, `id` tags and gradients copied;
+  !> `fix_pointer` arrays are referred to, not copied), as a new result.
+  module function duplicate_graph(this) result(output)
+    class(array_type), intent(inout), target :: this
+    type(array_type), pointer :: output
+    type(c_ptr) :: h
+    call check(ds_duplicate_graph(operand(this, 'duplicate_graph'), h), 'duplicate_graph')
+    output => make_heap(h)
+  end function duplicate_graph
+
+  !> Forgets how this array was computed: it keeps its values and gradient, and no longer
+  !> requires a gradient (`operation = 'none'`, no operands).
+  module subroutine detach(this)
+    class(array_type), intent(inout), target :: this
+    if (allocated(this%val)) then
+       if (size(this%val) > 0) call check(ds_detach(operand(this, 'detach')), 'detach')
+    end if
+    this%requires_grad = .false.
+    this%is_forward = .false.
+    this%operation = 'none'
+    this%left_operand => null()
+    this%right_operand => null()
+    this%owns_left_operand = .false.
+    this%owns_right_operand = .false.
+  end subroutine detach
+
+  !> The first array, in pre-order from this one (an array, then its left operand's graph, then
+  !> its right operand's), whose `id` is `id`; unassociated if there is none. The object
+  !> returned belongs to this array's graph (it is released with it; deallocating it as well is
+  !> harmless).
+  module function get_ptr_from_id(this, id) result(output)
+    class(array_type), intent(in), target :: this
+    integer, intent(in) :: id
+    type(array_type), pointer :: output
+    type(c_ptr) :: h, root
+    logical(c_bool) :: same
+    output => null()
+    root = operand(this, 'get_ptr_from_id')
+    call check(ds_graph_find_id(root, int(id, c_int64_t), h), 'get_ptr_from_id')
+    if (.not. c_associated(h)) return
+    call check(ds_array_same(root, h, same), 'get_ptr_from_id')
+    if (same) then
+       call check(ds_array_free(h), 'get_ptr_from_id')
+       output => this
+       return
+    end if
+    output => make_heap(h)
+    call adopt_temporary(root, output)
+  end function get_ptr_from_id
+
+end submodule diffstruc_autodiff

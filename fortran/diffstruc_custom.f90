@@ -1,0 +1,223 @@
+!> Custom operations of module diffstruc, in diffstruc's pattern: user code creates a result
+!> (`create_result`), fills its `val`, points its `get_partial_*` procedure pointers at its
+!> rules and links its operands. The first time the result is used, it is registered with the
+!> core as a custom operation; the core then calls the rules back: the graph-building rule in
+!> forward mode (the tangent it returns can be differentiated again) and the numeric rule in
+!> reverse mode. The rules see `this` and its operands as views of the core arrays, with their
+!> metadata (`indices`, `adj_ja`, `mask`) and rule pointers.
+submodule (diffstruc) diffstruc_custom
+  implicit none
+
+
+contains
+
+  !> True if user code gave `x` derivative rules (built-in results never have them).
+  logical function has_rules(x)
+    class(array_type), intent(in) :: x
+    has_rules = associated(x%get_partial_left) .or. associated(x%get_partial_right) .or. &
+         associated(x%get_partial_left_val) .or. associated(x%get_partial_right_val)
+  end function has_rules
+
+  !> Registers a custom result with the core, once: its operands become the array's inputs and
+  !> its rules are called back by the differentiation passes. Operands the result owns
+  !> (`owns_*_operand`) that are results of this module, or constants (no gradient), are
+  !> released with the result, as diffstruc does.
+  module recursive subroutine sync_custom(x)
+    type(array_type), intent(inout), target :: x
+    character(len=*), parameter :: where = 'custom operation'
+    type(custom_rules), pointer :: r
+    type(ds_custom_rules) :: rules
+    type(c_ptr) :: hs(2), op
+    integer(c_size_t) :: n
+    if (.not. allocated(x%ref) .or. .not. has_rules(x)) return
+    if (.not. (associated(x%left_operand) .or. associated(x%right_operand))) return
+    call check(ds_array_num_inputs(x%ref, n), where)
+    if (n /= 0) return
+    if (x%registering) call fatal(where, '''' // trim(x%operation) // &
+         ''': its operands lead back to the result itself (a cycle)')
+    x%registering = .true.
+    n = 0
+    if (associated(x%left_operand)) then
+       n = n + 1
+       hs(n) = operand(x%left_operand, where)
+    end if
+    if (associated(x%right_operand)) then
+       n = n + 1
+       hs(n) = operand(x%right_operand, where)
+    end if
+    x%registering = .false.
+    allocate(r)
+    r%left => x%get_partial_left
+    r%right => x%get_partial_right
+    r%left_val => x%get_partial_left_val
+    r%right_val => x%get_partial_right_val
+    r%operation = trim(x%operation)
+    r%has_left = associated(x%left_operand)
+    r%has_right = associated(x%right_operand)
+    ! without any rule of a kind, the core reports that mode as unavailable
+    rules = ds_custom_rules(c_loc(r), c_null_funptr, c_null_funptr, c_funloc(custom_destroy))
+    if (associated(r%left) .or. associated(r%right)) rules%jvp = c_funloc(custom_jvp)
+    if (associated(r%left_val) .or. associated(r%right_val)) rules%vjp = c_funloc(custom_vjp)
+    call check(ds_custom_op_create(trim(x%operation) // c_null_char, rules, op), where)
+    call check(ds_array_set_custom(x%ref, op, hs, n), where)
+    call check(ds_custom_op_free(op), where)
+    if (associated(x%left_operand) .and. x%owns_left_operand) &
+         call adopt_owned(x%ref, x%left_operand)
+    if (associated(x%right_operand) .and. x%owns_right_operand) &
+         call adopt_owned(x%ref, x%right_operand)
+  end subroutine sync_custom
+
+  !> The result releases operand `x` with itself: a temporary result of this module, or a
+  !> constant (no gradient) the program allocated for it, as diffstruc's nullify_graph frees
+  !> owned operands.
+  subroutine adopt_owned(owner, x)
+    type(c_ptr), intent(in) :: owner
+    type(array_type), intent(inout), target :: x
+    if (x%serial == 0) then
+       if (x%requires_grad .or. x%fix_pointer) return
+       call register_object(x)
+    end if
+    call adopt_temporary(owner, x)
+  end subroutine adopt_owned
+
+  !> A view of core array `h` with the rules of `r` (what a rule sees as `this`), and views of
+  !> the operands.
+  function node_view(r, out, inputs, n) result(this)
+    type(custom_rules), intent(in) :: r
+    type(c_ptr), intent(in) :: out, inputs
+    integer(c_size_t), intent(in) :: n
+    type(array_type), pointer :: this
+    type(c_ptr), pointer :: hs(:)
+    call c_f_pointer(inputs, hs, [n])
+    this => make_view(out)
+    this%operation = r%operation
+    this%get_partial_left => r%left
+    this%get_partial_right => r%right
+    this%get_partial_left_val => r%left_val
+    this%get_partial_right_val => r%right_val
+    if (r%has_left) this%left_operand => make_view(hs(1))
+    if (r%has_right) this%right_operand => make_view(hs(n))
+  end function node_view
+
+  !> The rule slot of core input `k` (0-based): true for the left operand.
+  logical function is_left_slot(r, k)
+    type(custom_rules), intent(in) :: r
+    integer(c_size_t), intent(in) :: k
+    is_left_slot = r%has_left .and. k == 0
+  end function is_left_slot
+
+  !> Reports a missing rule procedure to the core (status DS_ERR_NO_GRAD).
+  integer(c_int) function missing_rule(rule, operation) result(status)
+    character(len=*), intent(in) :: rule, operation
+    call ds_set_last_error('the ' // trim(rule) // ' procedure pointer of ''' // &
+         trim(operation) // ''' is not set' // c_null_char)
+    status = 5
+  end function missing_rule
+
+  !> Forward rule callback: `get_partial_left` (or, for a node with a left operand only, its
+  !> `get_partial_right` when set: diffstruc's convention) applied to the tangent.
+  function custom_jvp(user, out, inputs, n, k, tangent, contribution) result(status) bind(c)
+    type(c_ptr), value :: user, out, inputs
+    integer(c_size_t), value :: n, k
+    type(c_ptr), value :: tangent
+    type(c_ptr), intent(out) :: contribution
+    integer(c_int) :: status
+    type(custom_rules), pointer :: r
+    type(array_type), pointer :: this, up
+    procedure(get_partial), pointer :: rule
+    call c_f_pointer(user, r)
+    contribution = c_null_ptr
+    if (is_left_slot(r, k)) then
+       rule => r%left
+       if (.not. r%has_right .and. associated(r%right)) rule => r%right
+    else
+       rule => r%right
+    end if
+    if (.not. associated(rule)) then
+       status = missing_rule('get_partial_right', r%operation)
+       return
+    end if
+    this => node_view(r, out, inputs, n)
+    this%is_forward = .true.
+    this%requires_grad = .true.
+    up => make_view(tangent)
+    call take_result(rule(this, up), contribution)
+    call drop_object(up)
+    call drop_object(this)
+    status = DS_OK
+  end function custom_jvp
+
+  !> Takes the core array out of a rule's result (a function result object): the handle the
+  !> object owns is taken over (the object then frees nothing); if the compiler handed over a
+  !> copy of the result instead, a new handle to the same array is made.
+  subroutine take_result(x, h)
+    type(array_type), intent(in), target :: x
+    type(c_ptr), intent(out) :: h
+    type(array_type), pointer :: p
+    logical(c_bool) :: taken
+    h = c_null_ptr
+    p => x
+    if (.not. allocated(p%val)) return
+    if (size(p%val) == 0) return
+    h = operand(p, 'custom operation')
+    call return_values(p)
+    call check(ds_binding_take(c_loc(p%ref), h, taken), 'custom operation')
+    if (taken) then
+       deallocate(p%ref)
+    else
+       call check(ds_array_share(h, h), 'custom operation')
+    end if
+  end subroutine take_result
+
+  !> Reverse rule callback: `get_partial_left_val` / `get_partial_right_val`.
+  function custom_vjp(user, out, inputs, n, k, upstream, grad, grad_batch) result(status) &
+       bind(c)
+    type(c_ptr), value :: user, out, inputs
+    integer(c_size_t), value :: n, k
+    type(c_ptr), value :: upstream, grad
+    integer(c_size_t), value :: grad_batch
+    integer(c_int) :: status
+    type(custom_rules), pointer :: r
+    type(array_type), pointer :: this
+    real(real32), pointer :: g_up(:,:), g_in(:,:)
+    procedure(get_partial_val), pointer :: rule
+    integer :: e_in
+    call c_f_pointer(user, r)
+    if (is_left_slot(r, k)) then
+       rule => r%left_val
+    else
+       rule => r%right_val
+    end if
+    if (.not. associated(rule)) then
+       status = missing_rule(merge('get_partial_left_val ', 'get_partial_right_val', &
+            is_left_slot(r, k)), r%operation)
+       return
+    end if
+    this => node_view(r, out, inputs, n)
+    call c_f_pointer(upstream, g_up, shape(this%val))
+    if (is_left_slot(r, k)) then
+       e_in = size(this%left_operand%val, 1)
+    else
+       e_in = size(this%right_operand%val, 1)
+    end if
+    call c_f_pointer(grad, g_in, [e_in, int(grad_batch)])
+    call rule(this, g_up, g_in)
+    call drop_object(this)
+    status = DS_OK
+  end function custom_vjp
+
+  !> Frees a rules record when its operation is no longer used.
+  subroutine custom_destroy(user) bind(c)
+    type(c_ptr), value :: user
+    type(custom_rules), pointer :: r
+    call c_f_pointer(user, r)
+    ! gfortran 12 "finalises" procedure-pointer components whose interface returns an
+    ! array_type, at the procedure's address: nullify them first (a null object is ignored)
+    r%left => null()
+    r%right => null()
+    r%left_val => null()
+    r%right_val => null()
+    deallocate(r)
+  end subroutine custom_destroy
+
+end submodule diffstruc_custom

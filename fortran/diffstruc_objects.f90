@@ -1,0 +1,986 @@
+!> The object model of module diffstruc: how an `array_type` object refers to its core array,
+!> and its lifecycle (allocate, deallocate, assignment, finalisation). See
+!> docs/fortran-object-model.md for the reasoning; the rules, in short:
+!>
+!>  * **Binding.** An object refers to a core array through `ref`, a private allocatable
+!>    holding the handle. It *owns* the handle only if the library's binding table maps the
+!>    address of that allocatable to it (`ds_binding_*`): every deep copy the compiler or the
+!>    program makes gets a new allocatable, so copies are recognised and never free anything.
+!>  * **Heap objects** are the objects this module allocates (operation results, gradients,
+!>    views). They are registered with a serial (`ds_object_*`) so that a release by their
+!>    consumer and one by the program cannot both free them, and their `val` is the core's
+!>    buffer itself (lent: the descriptor is pointed at it, and taken back before the object
+!>    goes). All other objects (variables, components, copies) keep their own `val`, which the
+!>    core reads whenever the object is used (`ds_array_sync`: copied only if it changed).
+!>  * **Copies.** A copy that matches its original (same values and flags, original alive) is
+!>    used as the original; one that differs, or whose original is gone, gets a core array of
+!>    its own (a clone linked to the same inputs, so gradients still flow), which it owns.
+submodule (diffstruc) diffstruc_objects
+  implicit none
+
+  !> Byte offset of component `val`'s descriptor in an array_type object (-1: not known yet).
+  integer(c_intptr_t), save :: val_offset = -1
+
+  !> What the library keeps with a core array on behalf of this module (its node's user data).
+  type :: node_record
+     !> The gradient object of this array, shared by every object that uses the array.
+     type(c_ptr) :: grad_obj = c_null_ptr
+     integer(c_int64_t) :: grad_serial = 0
+     !> diffstruc's integer and mask metadata of the object that last used the array (read by
+     !> custom derivative rules through their operands).
+     integer, dimension(:), allocatable :: indices
+     integer, dimension(:,:), allocatable :: adj_ja
+     logical, dimension(:,:), allocatable :: mask
+  end type node_record
+
+contains
+
+!===============================================================================================
+! Addresses, bindings, registration
+!===============================================================================================
+
+  !> Address of an object (c_loc needs a non-polymorphic target).
+  pure function address(x) result(p)
+    type(array_type), intent(in), target :: x
+    type(c_ptr) :: p
+    p = c_loc(x)
+  end function address
+
+  !> The handle an object refers to (NULL if none).
+  module function handle_of(x) result(h)
+    class(array_type), intent(in) :: x
+    type(c_ptr) :: h
+    h = c_null_ptr
+    if (allocated(x%ref)) h = x%ref
+  end function handle_of
+
+  !> Gives handle `h` to object `x`, which then owns it (any previous binding is released).
+  subroutine bind(x, h)
+    type(array_type), intent(inout), target :: x
+    type(c_ptr), intent(in) :: h
+    call unbind(x)
+    allocate(x%ref)
+    x%ref = h
+    call check(ds_binding_set(c_loc(x%ref), h), 'array_type')
+  end subroutine bind
+
+
+  !> True if `x` owns the handle it holds.
+  logical function is_owner(x)
+    type(array_type), intent(in), target :: x
+    logical(c_bool) :: owner
+    is_owner = .false.
+    if (.not. allocated(x%ref)) return
+    call check(ds_binding_owner(c_loc(x%ref), x%ref, owner), 'array_type')
+    is_owner = owner
+  end function is_owner
+
+  !> True if `x` is a live object this module allocated (not a copy of one).
+  logical function is_heap(x)
+    type(array_type), intent(in), target :: x
+    is_heap = .false.
+    if (x%serial == 0) return
+    is_heap = diffstruc_object_live(c_loc(x), x%serial)
+  end function is_heap
+
+  !> A new object allocated by this module, registered as such.
+  function new_object() result(c)
+    type(array_type), pointer :: c
+    allocate(c)
+    call register_object(c)
+  end function new_object
+
+  !> Registers a heap object (one this module may deallocate).
+  module subroutine register_object(x)
+    type(array_type), intent(inout), target :: x
+    call check(ds_object_register(address(x), x%serial), 'array_type')
+  end subroutine register_object
+
+!===============================================================================================
+! Values: lending the core's buffer to heap objects, copying it into the others
+!===============================================================================================
+
+  !> Address of the descriptor of `x%val` (whose first word is the data address).
+  function val_descriptor(x) result(p)
+    type(array_type), intent(in), target :: x
+    type(c_ptr) :: p
+    if (val_offset < 0) call find_val_offset()
+    p = transfer(transfer(address(x), 0_c_intptr_t) + val_offset, c_null_ptr)
+  end function val_descriptor
+
+  !> Finds where `val`'s descriptor sits in an object, and checks once that this compiler's
+  !> descriptors have the layout diffstruc_cfi.c writes.
+  subroutine find_val_offset()
+    type(array_type), target, allocatable :: probe
+    real(c_float), target :: buf(6)
+    integer(c_intptr_t), pointer :: words(:)
+    type(c_ptr) :: base, data
+    integer(c_int64_t) :: ext(2)
+    integer(c_intptr_t) :: want
+    integer :: i, n
+    allocate(probe)
+    ! every byte defined (padding too), so that the scan below reads only defined memory: all
+    ! zeros is a valid object (unallocated components, null pointers) for both compilers
+    n = int(storage_size(probe) / storage_size(want))
+    call c_f_pointer(address(probe), words, [n])
+    words = 0
+    allocate(probe%val(3, 5))
+    call diffstruc_describe_real2(probe%val, base, ext)
+    ! (two statements: gfortran 12 fails on c_associated(x, c_loc(...)) in a submodule)
+    data = c_loc(probe%val(1, 1))
+    if (.not. c_associated(base, data) .or. ext(1) /= 3 .or. ext(2) /= 5) &
+         call fatal('array_type', 'unsupported array descriptor layout for this compiler')
+    want = transfer(base, want)
+    do i = 1, n
+       if (words(i) == want) then
+          deallocate(probe%val)
+          buf = [1, 2, 3, 4, 5, 6]
+          call diffstruc_point_real2(probe%val, c_loc(buf), 2_c_int64_t, 3_c_int64_t)
+          if (size(probe%val, 1) /= 2 .or. size(probe%val, 2) /= 3 .or. &
+               lbound(probe%val, 1) /= 1 .or. lbound(probe%val, 2) /= 1 .or. &
+               probe%val(2, 3) /= 6.0) &
+               call fatal('array_type', 'unsupported array descriptor layout for this compiler')
+          call diffstruc_forget_real2(probe%val)
+          val_offset = int(i - 1, c_intptr_t) * int(storage_size(want) / 8, c_intptr_t)
+          deallocate(probe)
+          return
+       end if
+    end do
+    call fatal('array_type', 'cannot locate the val descriptor in array_type')
+  end subroutine find_val_offset
+
+  !> Makes `c%val` the core's value buffer of `h` (zero copy); falls back to a copy when the
+  !> buffer cannot be lent (caller memory, or already lent to another object).
+  subroutine lend_values(c, h)
+    type(array_type), intent(inout), target :: c
+    type(c_ptr), intent(in) :: h
+    type(c_ptr) :: data
+    integer(c_int64_t) :: e, s
+    call check(ds_array_extents(h, e, s), 'array_type')
+    if (allocated(c%val)) deallocate(c%val)
+    if (ds_array_lend(h, val_descriptor(c), data) == DS_OK) then
+       call diffstruc_point_real2(c%val, data, e, s)
+       c%lent = .true.
+    else
+       call copy_values(c, h)
+    end if
+  end subroutine lend_values
+
+  !> `c%val` = a copy of the values of `h`.
+  subroutine copy_values(c, h)
+    type(array_type), intent(inout) :: c
+    type(c_ptr), intent(in) :: h
+    type(c_ptr) :: data
+    integer(c_int64_t) :: e, s
+    real(c_float), pointer :: v(:,:)
+    call check(ds_array_extents(h, e, s), 'array_type')
+    call check(ds_array_data(h, data), 'array_type')
+    call c_f_pointer(data, v, [e, s])
+    if (allocated(c%val)) then
+       if (any(shape(c%val) /= [e, s])) deallocate(c%val)
+    end if
+    if (.not. allocated(c%val)) allocate(c%val(e, s))
+    c%val = v
+  end subroutine copy_values
+
+  !> Points `v%val` at the values of `h` without taking them (a view for a derivative rule).
+  subroutine alias_values(v, h)
+    type(array_type), intent(inout) :: v
+    type(c_ptr), intent(in) :: h
+    type(c_ptr) :: data
+    integer(c_int64_t) :: e, s
+    call check(ds_array_extents(h, e, s), 'array_type')
+    call check(ds_array_data(h, data), 'array_type')
+    call diffstruc_point_real2(v%val, data, e, s)
+    v%alias = .true.
+  end subroutine alias_values
+
+
+  !> The flags of an object as core bits.
+  pure integer(c_int32_t) function flag_bits(x)
+    class(array_type), intent(in) :: x
+    flag_bits = 0
+    if (x%requires_grad) flag_bits = ior(flag_bits, BIT_REQUIRES_GRAD)
+    if (x%is_sample_dependent) flag_bits = ior(flag_bits, BIT_SAMPLE_DEPENDENT)
+    if (x%is_scalar) flag_bits = ior(flag_bits, BIT_SCALAR)
+    if (x%is_forward) flag_bits = ior(flag_bits, BIT_FORWARD)
+    if (x%is_temporary) flag_bits = ior(flag_bits, BIT_TEMPORARY)
+    if (x%fix_pointer) flag_bits = ior(flag_bits, BIT_FIXED)
+  end function flag_bits
+
+  !> Reads shape, flags, tag and operation name of core array `h` into `x`.
+  subroutine pull(x, h)
+    type(array_type), intent(inout) :: x
+    type(c_ptr), intent(in) :: h
+    integer(c_int64_t) :: e, s, shp(32), id
+    integer(c_size_t) :: r, n
+    integer(c_int32_t) :: bits
+    character(kind=c_char) :: name(33)
+    integer :: i
+    call check(ds_array_extents(h, e, s), 'array_type')
+    call check(ds_array_shape(h, shp, size(shp, kind=c_size_t), r), 'array_type')
+    x%shape = int(shp(1:r))
+    x%size = int(e)
+    x%rank = 1
+    x%allocated = .true.
+    call check(ds_array_flags(h, bits), 'array_type')
+    x%requires_grad = iand(bits, BIT_REQUIRES_GRAD) /= 0
+    x%is_sample_dependent = iand(bits, BIT_SAMPLE_DEPENDENT) /= 0
+    x%is_scalar = iand(bits, BIT_SCALAR) /= 0
+    x%is_forward = iand(bits, BIT_FORWARD) /= 0
+    call check(ds_array_id(h, id), 'array_type')
+    x%id = int(id)
+    x%operation = ''
+    if (ds_array_operation(h, name, size(name, kind=c_size_t), n) == DS_OK) then
+       do i = 1, int(min(n, 32_c_size_t))
+          x%operation(i:i) = name(i)
+       end do
+    end if
+  end subroutine pull
+
+!===============================================================================================
+! Heap objects: results, views
+!===============================================================================================
+
+  !> A new heap object owning handle `h` (a fresh result), its `val` the core's buffer.
+  module function make_heap(h) result(c)
+    type(c_ptr), intent(in) :: h
+    type(array_type), pointer :: c
+    c => new_object()
+    call bind(c, h)
+    call pull(c, h)
+    call lend_values(c, h)
+  end function make_heap
+
+  !> A heap object viewing core array `h` (a new handle to it; values viewed, not taken), with
+  !> its metadata: what a custom derivative rule sees as `this` or an operand. Release it with
+  !> drop_object.
+  module function make_view(h) result(v)
+    type(c_ptr), intent(in) :: h
+    type(array_type), pointer :: v
+    type(c_ptr) :: s, user
+    type(node_record), pointer :: rec
+    call check(ds_array_share(h, s), 'custom operation')
+    v => new_object()
+    call bind(v, s)
+    call pull(v, s)
+    call alias_values(v, s)
+    v%is_temporary = .false.
+    call check(ds_array_user_data(s, user), 'custom operation')
+    if (c_associated(user)) then
+       call c_f_pointer(user, rec)
+       if (allocated(rec%indices)) v%indices = rec%indices
+       if (allocated(rec%adj_ja)) v%adj_ja = rec%adj_ja
+       if (allocated(rec%mask)) v%mask = rec%mask
+    end if
+  end function make_view
+
+  !> Releases a heap object (and its operand views, for a view made by the custom layer).
+  module recursive subroutine drop_object(p)
+    type(array_type), pointer, intent(inout) :: p
+    if (.not. associated(p)) return
+    if (p%alias) then
+       if (associated(p%left_operand)) call drop_object(p%left_operand)
+       if (associated(p%right_operand)) call drop_object(p%right_operand)
+    end if
+    deallocate(p)
+    p => null()
+  end subroutine drop_object
+
+  !> The result of an operation: a heap object owning `h`, with diffstruc's operand links and
+  !> ownership marks; temporary heap operands now belong to it.
+  module function linked(h, a, b) result(c)
+    type(c_ptr), intent(in) :: h
+    class(array_type), intent(in), target :: a
+    class(array_type), intent(in), target, optional :: b
+    type(array_type), pointer :: c
+    c => make_heap(h)
+    if (c%requires_grad .and. a%requires_grad) then
+       c%left_operand => a
+       c%owns_left_operand = a%is_temporary
+    end if
+    call adopt_temporary(h, a)
+    if (present(b)) then
+       if (c%requires_grad .and. b%requires_grad) then
+          c%right_operand => b
+          c%owns_right_operand = b%is_temporary
+       end if
+       call adopt_temporary(h, b)
+    end if
+  end function linked
+
+  !> diffstruc's rule: a temporary result consumed by an operation belongs to the consumer.
+  !> The consumer's core array adopts the heap object (`x`, or the one `x` is a compiler copy
+  !> of) and releases it when it is released itself, unless it is released before.
+  module subroutine adopt_temporary(owner, x)
+    type(c_ptr), intent(in) :: owner
+    class(array_type), intent(in), target :: x
+    type(array_type), pointer :: p
+    type(c_ptr) :: object
+    if (.not. x%is_temporary .or. x%serial == 0) return
+    p => x
+    object = c_null_ptr
+    if (is_heap(p)) then
+       object = address(p)
+    else
+       ! a copy the compiler made of a heap object (a parenthesised operand): adopt the original
+       call check(ds_object_by_serial(p%serial, object), 'array_type')
+       if (c_associated(object)) then
+          call c_f_pointer(object, p)
+          if (.not. p%is_temporary) object = c_null_ptr
+       end if
+    end if
+    if (.not. c_associated(object)) return
+    call check(ds_array_adopt_object(owner, object, p%serial, c_funloc(release_adopted)), &
+         'array_type')
+  end subroutine adopt_temporary
+
+  !> Destructor of an adopted heap object, called by the core when its owner is released: the
+  !> object releases what it holds and waits in quarantine (so that a later `deallocate` by the
+  !> program still finds a valid object), until the quarantine is full.
+  module subroutine release_adopted(object) bind(c)
+    type(c_ptr), value :: object
+    type(array_type), pointer :: p
+    type(c_ptr) :: evicted
+    call c_f_pointer(object, p)
+    call release_contents(p)
+    if (allocated(p%val)) deallocate(p%val)
+    if (allocated(p%shape)) deallocate(p%shape)
+    p%allocated = .false.
+    p%left_operand => null()
+    p%right_operand => null()
+    call check(ds_object_quarantine(object, p%serial, evicted), 'array_type')
+    if (c_associated(evicted)) then
+       call c_f_pointer(evicted, p)
+       deallocate(p)
+    end if
+  end subroutine release_adopted
+
+
+
+
+  !> Finaliser. Compilers call it on copies, on temporaries, several times or not at all, so it
+  !> relies only on the library's tables: a registered heap object gives back what it holds;
+  !> any other object releases its binding if (and only if) it owns one. It never frees memory
+  !> the compiler manages. Pure (through library calls that only change the library's own
+  !> tables), so that array_type components stay definable in pure procedures; elemental, so
+  !> that arrays of array_type are finalised too.
+  module pure elemental subroutine finalise_array(this)
+    type(array_type), intent(inout), target :: this
+    integer(c_int32_t) :: state
+    ! gfortran 12 "finalises" procedure-pointer components of function results at the
+    ! pointer's value, usually NULL: ignore a null object
+    if (diffstruc_is_null(c_loc(this))) return
+    state = 0
+    if (this%serial /= 0) state = diffstruc_unregister(c_loc(this), this%serial)
+    select case (state)
+    case (2)
+       ! released by its consumer and parked in quarantine: nothing left to release
+       continue
+    case (1)
+       call release_contents(this)
+    case default
+       ! a variable, a component or a copy: its val is its own, its binding maybe
+       call unbind(this)
+    end select
+  end subroutine finalise_array
+
+  !> What a heap object gives up when it goes: its values (back to the core), its binding, and
+  !> the gradient object created for it.
+  pure recursive subroutine release_contents(x)
+    type(array_type), intent(inout) :: x
+    call return_values(x)
+    call unbind(x)
+    if (associated(x%grad)) then
+       if (x%grad%grad_of == x%serial .and. x%serial /= 0) then
+          deallocate(x%grad)
+       end if
+       x%grad => null()
+    end if
+  end subroutine release_contents
+
+  !> Gives a lent or viewed buffer back to the core (the descriptor no longer holds it). If the
+  !> program deallocated or replaced a lent `val`, the buffer is the program's: left alone.
+  module pure subroutine return_values(x)
+    type(array_type), intent(inout) :: x
+    if (x%lent .and. allocated(x%ref)) then
+       if (diffstruc_reclaim(x%ref) .and. allocated(x%val)) call diffstruc_forget_real2(x%val)
+    else if (x%alias .and. allocated(x%val)) then
+       call diffstruc_forget_real2(x%val)
+    end if
+    x%lent = .false.
+    x%alias = .false.
+  end subroutine return_values
+
+  !> Drops `x`'s reference: frees the handle if `x` owns it, forgets it if `x` is a copy.
+  pure subroutine unbind(x)
+    type(array_type), intent(inout), target :: x
+    if (.not. allocated(x%ref)) return
+    if (diffstruc_unbind(c_loc(x%ref), x%ref)) continue
+    deallocate(x%ref)
+  end subroutine unbind
+
+!===============================================================================================
+! Operands: the core array an object stands for when it is used
+!===============================================================================================
+
+  !> The handle of the core array `x` stands for, made current: an owner pushes its values (if
+  !> changed), flags, tag and metadata to its array; a copy is used as its original when it
+  !> matches it, and otherwise gets an array of its own. Also registers a custom operation and
+  !> gives a variable its gradient object.
+  module recursive function operand(x, where) result(h)
+    class(array_type), intent(in), target :: x
+    character(len=*), intent(in) :: where
+    type(c_ptr) :: h
+    type(array_type), pointer :: p
+    type(c_ptr) :: h2
+    logical(c_bool) :: live
+    ! `x` is intent(in) for the operators' sake; its binding, gradient pointer and flags are a
+    ! cache of library state, updated through a pointer to the same object
+    p => x
+    if (.not. allocated(p%val)) call fatal(where, 'operand is not allocated')
+    if (size(p%val) == 0) call fatal(where, 'operand has no elements (a zero extent)')
+    if (allocated(p%ref)) then
+       if (is_owner(p)) then
+          call prepare_owner(p, where)
+          h = p%ref
+          return
+       end if
+       call check(ds_array_is_live(p%ref, live), where)
+       if (live) then
+          if (matches(p, p%ref)) then
+             h = p%ref
+             call ensure_grad(p, h)
+             return
+          end if
+          ! a copy that differs from its original: a clone linked to the same inputs
+          call check(ds_array_clone(p%ref, h2), where)
+          call bind(p, h2)
+          call prepare_owner(p, where)
+          h = p%ref
+          return
+       end if
+    end if
+    ! never used before, or a copy whose original is gone: a new array from the values
+    call bind(p, new_leaf(p, where))
+    call prepare_owner(p, where)
+    h = p%ref
+  end function operand
+
+  !> A new core array (no graph) holding `x`'s values and shape.
+  function new_leaf(x, where) result(h)
+    type(array_type), intent(in) :: x
+    character(len=*), intent(in) :: where
+    type(c_ptr) :: h
+    integer(c_int64_t), allocatable :: shp(:)
+    if (allocated(x%shape)) then
+       if (product(x%shape) == size(x%val, 1)) then
+          shp = int(x%shape, c_int64_t)
+       else
+          shp = [int(size(x%val, 1), c_int64_t)]
+       end if
+    else
+       shp = [int(size(x%val, 1), c_int64_t)]
+    end if
+    call check(ds_array_from_data(shp, size(shp, kind=c_size_t), &
+         int(size(x%val, 2), c_int64_t), x%val, size(x%val, kind=c_size_t), h), where)
+  end function new_leaf
+
+  !> True if copy `x` has the values and flags of the array `h` it refers to.
+  logical function matches(x, h)
+    type(array_type), intent(in) :: x
+    type(c_ptr), intent(in) :: h
+    integer(c_int64_t) :: e, s
+    integer(c_int32_t) :: bits
+    type(c_ptr) :: data
+    real(c_float), pointer :: v(:,:)
+    matches = .false.
+    call check(ds_array_extents(h, e, s), 'array_type')
+    if (size(x%val, 1) /= e .or. size(x%val, 2) /= s) return
+    call check(ds_array_flags(h, bits), 'array_type')
+    if (iand(bits, USER_BITS) /= flag_bits(x)) return
+    call check(ds_array_data(h, data), 'array_type')
+    call c_f_pointer(data, v, [e, s])
+    matches = all(transfer(v, 0_c_int32_t, size(v)) == transfer(x%val, 0_c_int32_t, size(v)))
+  end function matches
+
+  !> Pushes an owner's state to its core array: values (unless they are the array's own
+  !> buffer), flags, tag, metadata; registers a custom operation; attaches the gradient object.
+  recursive subroutine prepare_owner(p, where)
+    type(array_type), intent(inout), target :: p
+    character(len=*), intent(in) :: where
+    integer(c_int64_t) :: e, s
+    logical(c_bool) :: changed
+    type(c_ptr) :: h
+    h = p%ref
+    if (.not. (p%lent .and. is_heap(p))) then
+       call check(ds_array_extents(h, e, s), where)
+       if (size(p%val, 1) /= e .or. size(p%val, 2) /= s) then
+          ! the program reallocated val with other extents: a new array from the values
+          call bind(p, new_leaf(p, where))
+          h = p%ref
+       else if (p%lent .or. p%alias) then
+          ! a heap object's buffer that is no longer lent (deallocated and reallocated by
+          ! the program): the values are the program's now
+          p%lent = .false.
+          p%alias = .false.
+          call check(ds_array_sync(h, p%val, size(p%val, kind=c_size_t), changed), where)
+       else
+          call check(ds_array_sync(h, p%val, size(p%val, kind=c_size_t), changed), where)
+       end if
+    end if
+    call check(ds_array_set_flags(h, USER_BITS, flag_bits(p)), where)
+    if (p%id /= -1) call check(ds_array_set_id(h, int(p%id, c_int64_t)), where)
+    if (allocated(p%indices) .or. allocated(p%adj_ja) .or. allocated(p%mask)) &
+         call store_metadata(p, h)
+    call sync_custom(p)
+    call ensure_grad(p, h)
+  end subroutine prepare_owner
+
+!===============================================================================================
+! Node records, gradient objects
+!===============================================================================================
+
+  !> The record kept with core array `h` (created if it has none).
+  function record_of(h) result(rec)
+    type(c_ptr), intent(in) :: h
+    type(node_record), pointer :: rec
+    type(c_ptr) :: user
+    call check(ds_array_user_data(h, user), 'array_type')
+    if (c_associated(user)) then
+       call c_f_pointer(user, rec)
+    else
+       allocate(rec)
+       call check(ds_array_set_user_data(h, c_loc(rec), c_funloc(free_record)), 'array_type')
+    end if
+  end function record_of
+
+  !> Frees a node record (called by the core when its array goes).
+  subroutine free_record(user) bind(c)
+    type(c_ptr), value :: user
+    type(node_record), pointer :: rec
+    call c_f_pointer(user, rec)
+    deallocate(rec)
+  end subroutine free_record
+
+  subroutine store_metadata(x, h)
+    type(array_type), intent(in) :: x
+    type(c_ptr), intent(in) :: h
+    type(node_record), pointer :: rec
+    rec => record_of(h)
+    if (allocated(x%indices)) then
+       rec%indices = x%indices
+    else if (allocated(rec%indices)) then
+       deallocate(rec%indices)
+    end if
+    if (allocated(x%adj_ja)) then
+       rec%adj_ja = x%adj_ja
+    else if (allocated(rec%adj_ja)) then
+       deallocate(rec%adj_ja)
+    end if
+    if (allocated(x%mask)) then
+       rec%mask = x%mask
+    else if (allocated(rec%mask)) then
+       deallocate(rec%mask)
+    end if
+  end subroutine store_metadata
+
+  !> Gives a variable that requires a gradient (a leaf, or a `fix_pointer` array) its gradient
+  !> object: one per core array, shared by every object that uses the array, its `val` the
+  !> core's gradient buffer, so that reverse mode results appear in `x%grad%val` directly. A
+  !> gradient object the program assigned itself (`x%grad => ...`) becomes the array's
+  !> gradient, its values kept.
+  module subroutine ensure_grad(p, h)
+    type(array_type), intent(inout), target :: p
+    type(c_ptr), intent(in) :: h
+    type(node_record), pointer :: rec
+    type(array_type), pointer :: g
+    integer(c_size_t) :: n
+    logical(c_bool) :: live
+    type(c_ptr) :: gh
+    if (.not. p%requires_grad) return
+    call check(ds_array_num_inputs(h, n), 'grad')
+    if (n /= 0 .and. .not. p%fix_pointer) return
+    rec => record_of(h)
+    if (associated(p%grad)) then
+       g => p%grad
+       if (c_associated(rec%grad_obj, address(g)) .and. rec%grad_serial == g%serial) then
+          if (is_heap(g)) return
+       end if
+       call adopt_gradient(p, h, rec, g)
+       return
+    end if
+    if (c_associated(rec%grad_obj)) then
+       if (diffstruc_object_live(rec%grad_obj, rec%grad_serial)) then
+          call c_f_pointer(rec%grad_obj, p%grad)
+          p%owns_gradient = .true.
+          return
+       end if
+    end if
+    call check(ds_array_grad_data(h, gh), 'grad')
+    call check(ds_array_grad(h, gh), 'grad')
+    g => make_heap(gh)
+    g%grad_of = p%serial
+    g%is_temporary = .false.
+    call set_record_grad(rec, g)
+    p%grad => g
+    p%owns_gradient = .true.
+  end subroutine ensure_grad
+
+  subroutine set_record_grad(rec, g)
+    type(node_record), intent(inout) :: rec
+    type(array_type), intent(in), target :: g
+    rec%grad_obj = address(g)
+    rec%grad_serial = g%serial
+  end subroutine set_record_grad
+
+  !> Makes the gradient object `g` that the program put in `p%grad` the gradient of array `h`:
+  !> a heap object of the right extents is linked as it is; otherwise a new gradient object
+  !> takes its values (the program's object is left to the program).
+  subroutine adopt_gradient(p, h, rec, g)
+    type(array_type), intent(inout), target :: p
+    type(c_ptr), intent(in) :: h
+    type(node_record), intent(inout) :: rec
+    type(array_type), intent(inout), target :: g
+    type(array_type), pointer :: ng
+    type(c_ptr) :: gh
+    integer(c_int64_t) :: e, s
+    logical :: fits
+    call check(ds_array_extents(h, e, s), 'grad')
+    fits = .false.
+    if (allocated(g%val)) fits = size(g%val, 1) == e .and. size(g%val, 2) == s
+    if (fits .and. is_heap(g) .and. g%lent .and. allocated(g%ref)) then
+       if (ds_array_set_grad(h, g%ref) == DS_OK) then
+          call set_record_grad(rec, g)
+          return
+       end if
+    end if
+    call check(ds_array_set_grad(h, c_null_ptr), 'grad')
+    call check(ds_array_grad_data(h, gh), 'grad')
+    call check(ds_array_grad(h, gh), 'grad')
+    ng => make_heap(gh)
+    ng%grad_of = p%serial
+    ng%is_temporary = .false.
+    if (fits) ng%val = g%val
+    call set_record_grad(rec, ng)
+    p%grad => ng
+    p%owns_gradient = .true.
+  end subroutine adopt_gradient
+
+!===============================================================================================
+! Lifecycle
+!===============================================================================================
+
+  !> Allocates values: `array_shape` = per-sample shape followed by the batch size; `source` a
+  !> real scalar (fill), a real rank-2 array (copied, (E, S)) or an array_type (copied).
+  module subroutine allocate_array(this, array_shape, source, stat)
+    class(array_type), intent(inout), target :: this
+    integer, dimension(:), intent(in), optional :: array_shape
+    class(*), dimension(..), intent(in), optional :: source
+    integer, intent(out), optional :: stat
+    type(outcome) :: o
+    call allocate_values(this, o, array_shape, source)
+    call settle(o, 'allocate', stat)
+  end subroutine allocate_array
+
+  subroutine allocate_values(this, o, array_shape, source)
+    class(array_type), intent(inout), target :: this
+    type(outcome), intent(inout) :: o
+    integer, dimension(:), intent(in), optional :: array_shape
+    class(*), dimension(..), intent(in), optional :: source
+    integer :: n
+    if (this%allocated .or. allocated(this%val)) then
+       call refuse(o, 'Trying to allocate already allocated array values')
+       return
+    end if
+    if (present(array_shape)) then
+       n = size(array_shape)
+       if (n < 1) then
+          call refuse(o, 'array_shape must hold at least the batch size')
+          return
+       end if
+       if (any(array_shape < 0)) then
+          call refuse(o, 'array_shape has a negative extent')
+          return
+       end if
+    end if
+    if (present(source)) then
+       select rank (source)
+       rank (0)
+          select type (source)
+          type is (real(real32))
+             if (.not. present(array_shape)) then
+                call refuse(o, 'Source shape not provided')
+                return
+             end if
+             call shape_values(this, array_shape)
+             this%val = source
+          class is (array_type)
+             if (present(array_shape)) then
+                if (size(array_shape) /= 2 .or. .not. allocated(source%val)) then
+                   call refuse(o, 'Source shape does not match array shape')
+                   return
+                else if (any(array_shape /= shape(source%val))) then
+                   call refuse(o, 'Source shape does not match array shape')
+                   return
+                end if
+             end if
+             call copy_object(this, source, clone=.true.)
+             this%is_temporary = .true.
+             this%fix_pointer = .false.
+             return
+          class default
+             call refuse(o, 'Incompatible source type for rank 0')
+             return
+          end select
+       rank (2)
+          select type (source)
+          type is (real(real32))
+             if (present(array_shape)) then
+                if (size(array_shape) /= 2) then
+                   call refuse(o, 'Source shape does not match array shape')
+                   return
+                else if (any(array_shape /= shape(source))) then
+                   call refuse(o, 'Source shape does not match array shape')
+                   return
+                end if
+             end if
+             this%val = source
+             this%shape = [size(source, 1)]
+          class default
+             call refuse(o, 'Incompatible source type for rank 2')
+             return
+          end select
+       rank default
+          call refuse(o, 'Unrecognised source rank')
+          return
+       end select
+    else if (present(array_shape)) then
+       call shape_values(this, array_shape)
+       this%val = 0.0_real32
+    else
+       call refuse(o, 'No shape or source provided')
+       return
+    end if
+    this%rank = 1
+    this%size = product(this%shape)
+    this%allocated = .true.
+  end subroutine allocate_values
+
+  !> Allocates `val` for `array_shape` (per-sample shape, then the batch size) and sets `shape`.
+  subroutine shape_values(this, array_shape)
+    class(array_type), intent(inout) :: this
+    integer, dimension(:), intent(in) :: array_shape
+    integer :: n
+    n = size(array_shape)
+    this%shape = array_shape(1:n-1)
+    allocate(this%val(product(array_shape(1:n-1)), array_shape(n)))
+  end subroutine shape_values
+
+  !> Releases this object's storage. The core keeps its array alive while a graph uses it.
+  module subroutine deallocate_array(this, keep_shape)
+    class(array_type), intent(inout), target :: this
+    logical, intent(in), optional :: keep_shape
+    logical :: keep
+    type(array_type), pointer :: p
+    keep = .false.
+    if (present(keep_shape)) keep = keep_shape
+    p => this
+    call return_values(p)
+    call unbind(p)
+    if (allocated(this%val)) deallocate(this%val)
+    if (allocated(this%indices)) deallocate(this%indices)
+    if (allocated(this%adj_ja)) deallocate(this%adj_ja)
+    if (allocated(this%mask)) deallocate(this%mask)
+    if (allocated(this%direction)) deallocate(this%direction)
+    if (.not. keep .and. allocated(this%shape)) deallocate(this%shape)
+    this%allocated = .false.
+    this%size = 0
+  end subroutine deallocate_array
+
+  !> Value assignment, as in diffstruc: `this` takes `input`'s values, flags, metadata and
+  !> operand links; here it becomes a new core array linked to the same inputs as `input`'s
+  !> (gradients flow through it to them), independent of `input` from now on. A temporary
+  !> operation result on the right belongs to `this` afterwards (it is released with it).
+  module recursive subroutine assign_array(this, input)
+    class(array_type), intent(out), target :: this
+    type(array_type), intent(in), target :: input
+    call copy_object(this, input, clone=.true.)
+    this%is_temporary = .true.
+    this%fix_pointer = .false.
+  end subroutine assign_array
+
+  !> Makes `this` a copy of `source`: diffstruc's fields, and a core array of its own (a clone
+  !> of `source`'s, or `source`'s own array when `clone` is false and `source` gives it up).
+  subroutine copy_object(this, source, clone)
+    class(array_type), intent(inout), target :: this
+    class(array_type), intent(in), target :: source
+    logical, intent(in) :: clone
+    type(array_type), pointer :: p
+    type(c_ptr) :: hs, h
+    logical :: heap_target
+    p => this
+    heap_target = is_heap(p)
+    call return_values(p)
+    call unbind(p)
+    call copy_fields(p, source)
+    if (.not. allocated(source%val)) then
+       if (allocated(p%val)) deallocate(p%val)
+       return
+    end if
+    if (size(source%val) == 0) then
+       p%val = source%val
+       return
+    end if
+    hs = operand(source, 'assignment(=)')
+    if (clone) then
+       call check(ds_array_clone(hs, h), 'assignment(=)')
+       call adopt_temporary(h, source)
+    else
+       h = hs
+    end if
+    call bind(p, h)
+    if (heap_target) then
+       call lend_values(p, h)
+    else
+       call copy_values(p, h)
+    end if
+  end subroutine copy_object
+
+  !> Copies diffstruc's value-assignment fields (not the binding, not the gradient object).
+  subroutine copy_fields(this, input)
+    type(array_type), intent(inout) :: this
+    class(array_type), intent(in), target :: input
+    this%id = input%id
+    this%rank = input%rank
+    this%size = input%size
+    this%is_sample_dependent = input%is_sample_dependent
+    this%is_forward = input%is_forward
+    this%is_scalar = input%is_scalar
+    this%allocated = input%allocated
+    this%requires_grad = input%requires_grad
+    this%operation = input%operation
+    this%owns_gradient = input%owns_gradient
+    this%owns_left_operand = input%owns_left_operand
+    this%owns_right_operand = input%owns_right_operand
+    if (allocated(input%shape)) then
+       this%shape = input%shape
+    else if (allocated(this%shape)) then
+       deallocate(this%shape)
+    end if
+    if (allocated(input%indices)) this%indices = input%indices
+    if (allocated(input%adj_ja)) this%adj_ja = input%adj_ja
+    if (allocated(input%mask)) this%mask = input%mask
+    this%left_operand => input%left_operand
+    this%right_operand => input%right_operand
+    this%get_partial_left => input%get_partial_left
+    this%get_partial_right => input%get_partial_right
+    this%get_partial_left_val => input%get_partial_left_val
+    this%get_partial_right_val => input%get_partial_right_val
+  end subroutine copy_fields
+
+  !> Like `=` but keeps `this` where `source` has nothing, copies `is_temporary`, and does not
+  !> claim the gradient (`owns_gradient = .false.`). `source` may be an extension of array_type.
+  module subroutine assign_shallow(this, source)
+    class(array_type), intent(inout), target :: this
+    class(array_type), intent(in), target :: source
+    logical :: temporary
+    temporary = source%is_temporary
+    call copy_object(this, source, clone=.true.)
+    this%is_temporary = temporary
+    this%owns_gradient = .false.
+  end subroutine assign_shallow
+
+  !> `this = source`, then the source object is released and `source` disassociated. The core
+  !> array moves to `this` when `source` owns it (no copy of the graph).
+  module subroutine assign_and_deallocate_source(this, source, owns_left_operand, &
+       owns_right_operand)
+    class(array_type), intent(inout), target :: this
+    type(array_type), pointer, intent(inout) :: source
+    logical, intent(in), optional :: owns_left_operand, owns_right_operand
+    logical(c_bool) :: taken
+    type(c_ptr) :: hs
+    if (.not. associated(source)) call fatal('assign_and_deallocate_source', 'source is null')
+    if (present(owns_left_operand)) source%owns_left_operand = owns_left_operand
+    if (present(owns_right_operand)) source%owns_right_operand = owns_right_operand
+    taken = .false.
+    if (allocated(source%val)) then
+       if (size(source%val) > 0) then
+          hs = operand(source, 'assign_and_deallocate_source')
+          call return_values(source)
+          call check(ds_binding_take(c_loc(source%ref), hs, taken), &
+               'assign_and_deallocate_source')
+       end if
+    end if
+    if (taken) then
+       deallocate(source%ref)
+       call move_into(this, source, hs)
+    else
+       call copy_object(this, source, clone=.true.)
+    end if
+    this%is_temporary = .true.
+    deallocate(source)
+    source => null()
+  end subroutine assign_and_deallocate_source
+
+  !> `this` takes over core array `h` (already taken from `source`) and `source`'s fields.
+  subroutine move_into(this, source, h)
+    class(array_type), intent(inout), target :: this
+    type(array_type), intent(inout), target :: source
+    type(c_ptr), intent(in) :: h
+    type(array_type), pointer :: p
+    logical :: heap_target
+    p => this
+    heap_target = is_heap(p)
+    call return_values(p)
+    call unbind(p)
+    call copy_fields(p, source)
+    call bind(p, h)
+    if (heap_target) then
+       call lend_values(p, h)
+    else
+       call move_alloc(source%val, p%val)
+    end if
+  end subroutine move_into
+
+  !> A new result of `array_shape` (per-sample shape followed by the batch size; default: this
+  !> array's shape and batch), inheriting `is_scalar`, `is_sample_dependent` and `is_forward`.
+  !> Its values are zeros.
+  module function create_result(this, array_shape) result(c)
+    class(array_type), intent(in) :: this
+    integer, dimension(:), intent(in), optional :: array_shape
+    type(array_type), pointer :: c
+    integer(c_int64_t), allocatable :: shp(:)
+    integer(c_int64_t) :: batch
+    type(c_ptr) :: h
+    integer :: n
+    if (present(array_shape)) then
+       n = size(array_shape)
+       if (n < 1) call fatal('create_result', 'array_shape must hold at least the batch size')
+       shp = int(array_shape(1:n-1), c_int64_t)
+       batch = int(array_shape(n), c_int64_t)
+    else
+       if (.not. allocated(this%val)) call fatal('create_result', 'the array is not allocated')
+       if (allocated(this%shape)) then
+          shp = int(this%shape, c_int64_t)
+       else
+          shp = [int(size(this%val, 1), c_int64_t)]
+       end if
+       batch = int(size(this%val, 2), c_int64_t)
+    end if
+    if (batch == 0 .or. any(shp == 0)) then
+       ! an empty result: no core array
+       c => new_object()
+       c%shape = int(shp)
+       allocate(c%val(product(shp), batch))
+       c%allocated = .true.
+    else
+       call check(ds_array_create(shp, size(shp, kind=c_size_t), batch, h), 'create_result')
+       c => make_heap(h)
+    end if
+    c%is_scalar = this%is_scalar
+    c%is_sample_dependent = this%is_sample_dependent
+    c%is_forward = this%is_forward
+  end function create_result
+
+end submodule diffstruc_objects

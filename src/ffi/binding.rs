@@ -1,0 +1,349 @@
+//! Support for language layers whose objects the compiler copies bitwise (the Fortran module).
+//!
+//! A Fortran `array_type` can be copied by the compiler without any hook (`allocate(source=)`,
+//! intrinsic assignment of a derived type that contains it, function results, array
+//! assignment), and its final procedure may run on a copy, on a temporary, several times or not
+//! at all. So an object cannot own a handle by holding it. Instead:
+//!
+//! * **Bindings.** An object owns a handle when the *binding table* says so: the key is the
+//!   address of a small allocatable component of the object (its *token*), which every deep
+//!   copy the compiler makes gets afresh and every move keeps. `ds_binding_set` gives a handle
+//!   to a token, `ds_binding_release` frees it, `ds_binding_owner` tells a copy (which holds the
+//!   same handle value under another token) from the owner. A copy never frees anything; an
+//!   owner that vanished without its final procedure leaves an entry behind, which is freed when
+//!   the allocator gives its token address to another binding.
+//! * **Objects.** Heap objects that the layer allocated itself (operation results) are
+//!   registered with a serial number: `ds_object_live` then tells whether a pointer still names
+//!   that object, so that an object released by its owner and by the program is released once.
+//!   A released object can be parked in a bounded *quarantine* instead of being freed at once,
+//!   so that a late second release by the program finds it (and is harmless).
+//! * **Lending.** `ds_array_lend` hands an array's value buffer to a caller allocatable (zero
+//!   copy, the caller then frees it with `free`), `ds_array_reclaim` takes it back.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::c_void;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
+
+use super::handle::{self, ds_array};
+use super::status::{boundary, ds_status, non_null, write_out};
+use crate::core::{Error, UserData};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// token address -> raw handle owned by the binding
+static BINDINGS: LazyLock<Mutex<HashMap<usize, usize>>> = LazyLock::new(Default::default);
+
+/// Gives `handle` to the binding of `token`: from now on the handle belongs to the table and is
+/// freed by `ds_binding_release`. A different handle left under the same token by an object
+/// that vanished without releasing it is freed.
+#[no_mangle]
+pub extern "C" fn ds_binding_set(token: *const c_void, a: *mut ds_array) -> ds_status {
+    boundary(|| {
+        non_null(token, "token")?;
+        handle::get(a, "a")?;
+        let old = lock(&BINDINGS).insert(token as usize, a as usize);
+        match old {
+            Some(h) if h != a as usize => {
+                let _ = handle::remove(std::ptr::without_provenance(h), "stale binding");
+            }
+            _ => {}
+        }
+        Ok(())
+    })
+}
+
+/// Frees the handle bound to `token` if it is `a` (writes `*released = true`); does nothing
+/// for a token that does not own `a` (a copy's).
+#[no_mangle]
+pub extern "C" fn ds_binding_release(
+    token: *const c_void,
+    a: *const ds_array,
+    released: *mut bool,
+) -> ds_status {
+    boundary(|| {
+        let owned = take(token, a);
+        if owned {
+            handle::remove(a, "a")?;
+        }
+        if !released.is_null() {
+            write_out(released, owned, "released")?;
+        }
+        Ok(())
+    })
+}
+
+/// Removes the binding of `token` to `a` without freeing the handle, which then belongs to the
+/// caller (`*taken = true`). Nothing changes if `token` does not own `a`.
+#[no_mangle]
+pub extern "C" fn ds_binding_take(
+    token: *const c_void,
+    a: *const ds_array,
+    taken: *mut bool,
+) -> ds_status {
+    boundary(|| write_out(taken, take(token, a), "taken"))
+}
+
+fn take(token: *const c_void, a: *const ds_array) -> bool {
+    let mut b = lock(&BINDINGS);
+    if b.get(&(token as usize)) == Some(&(a as usize)) && !a.is_null() {
+        b.remove(&(token as usize));
+        true
+    } else {
+        false
+    }
+}
+
+/// Writes whether `token` owns handle `a`.
+#[no_mangle]
+pub extern "C" fn ds_binding_owner(
+    token: *const c_void,
+    a: *const ds_array,
+    owner: *mut bool,
+) -> ds_status {
+    boundary(|| {
+        let b = lock(&BINDINGS);
+        write_out(
+            owner,
+            !a.is_null() && b.get(&(token as usize)) == Some(&(a as usize)),
+            "owner",
+        )
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ObjectState {
+    Live,
+    Quarantined,
+}
+
+struct Objects {
+    map: HashMap<usize, (u64, ObjectState)>,
+    /// serial -> address, for live objects
+    by_serial: HashMap<u64, usize>,
+    quarantine: VecDeque<(usize, u64)>,
+}
+
+static OBJECTS: LazyLock<Mutex<Objects>> = LazyLock::new(|| {
+    Mutex::new(Objects {
+        map: HashMap::new(),
+        by_serial: HashMap::new(),
+        quarantine: VecDeque::new(),
+    })
+});
+static SERIAL: AtomicU64 = AtomicU64::new(1);
+/// Most released objects kept in quarantine.
+const QUARANTINE: usize = 4096;
+
+/// Registers a heap object at `object` and writes its new serial number (never 0).
+#[no_mangle]
+pub extern "C" fn ds_object_register(object: *const c_void, serial: *mut u64) -> ds_status {
+    boundary(|| {
+        non_null(object, "object")?;
+        let s = SERIAL.fetch_add(1, Ordering::Relaxed);
+        let mut o = lock(&OBJECTS);
+        if let Some((old, _)) = o.map.insert(object as usize, (s, ObjectState::Live)) {
+            // an object freed without its final procedure: forget it
+            o.by_serial.remove(&old);
+            o.quarantine.retain(|&(a, _)| a != object as usize);
+        }
+        o.by_serial.insert(s, object as usize);
+        write_out(serial, s, "serial")
+    })
+}
+
+/// Forgets the object at `object` if its serial is `serial`, whether live or in quarantine
+/// (then it leaves the quarantine: its memory is the caller's to free). Writes the state it
+/// was in: 0 unknown (another object, or already forgotten), 1 live, 2 in quarantine.
+#[no_mangle]
+pub extern "C" fn ds_object_unregister(
+    object: *const c_void,
+    serial: u64,
+    state: *mut i32,
+) -> ds_status {
+    boundary(|| {
+        let mut o = lock(&OBJECTS);
+        let was = match o.map.get(&(object as usize)) {
+            Some(&(s, st)) if s == serial => {
+                o.map.remove(&(object as usize));
+                o.by_serial.remove(&s);
+                if st == ObjectState::Quarantined {
+                    o.quarantine.retain(|&(a, _)| a != object as usize);
+                    2
+                } else {
+                    1
+                }
+            }
+            _ => 0,
+        };
+        if !state.is_null() {
+            write_out(state, was, "state")?;
+        }
+        Ok(())
+    })
+}
+
+/// True if `object` is a live (registered, not quarantined) object with serial `serial`.
+pub(crate) fn object_live(object: usize, serial: u64) -> bool {
+    matches!(lock(&OBJECTS).map.get(&object), Some(&(s, ObjectState::Live)) if s == serial)
+}
+
+/// Writes whether `object` is a live registered object with serial `serial`.
+#[no_mangle]
+pub extern "C" fn ds_object_live(object: *const c_void, serial: u64, live: *mut bool) -> ds_status {
+    boundary(|| write_out(live, object_live(object as usize, serial), "live"))
+}
+
+/// Writes the address of the live object registered with `serial` (NULL if none): how a copy
+/// of an object (which carries its serial) finds the original.
+#[no_mangle]
+pub extern "C" fn ds_object_by_serial(serial: u64, object: *mut *mut c_void) -> ds_status {
+    boundary(|| {
+        let a = lock(&OBJECTS).by_serial.get(&serial).copied().unwrap_or(0);
+        write_out(object, std::ptr::with_exposed_provenance_mut(a), "object")
+    })
+}
+
+/// Moves a live object to the quarantine. When the quarantine is full, the oldest object in it
+/// is forgotten and written to `*evicted` (the caller frees it now); otherwise `*evicted` is
+/// NULL. Does nothing (NULL) if the object is not live.
+#[no_mangle]
+pub extern "C" fn ds_object_quarantine(
+    object: *const c_void,
+    serial: u64,
+    evicted: *mut *mut c_void,
+) -> ds_status {
+    boundary(|| {
+        non_null(evicted, "evicted")?;
+        let mut o = lock(&OBJECTS);
+        let mut out = std::ptr::null_mut();
+        if let Some(entry) = o.map.get_mut(&(object as usize)) {
+            if entry.0 == serial && entry.1 == ObjectState::Live {
+                entry.1 = ObjectState::Quarantined;
+                o.by_serial.remove(&serial);
+                o.quarantine.push_back((object as usize, serial));
+                if o.quarantine.len() > QUARANTINE {
+                    if let Some((a, _)) = o.quarantine.pop_front() {
+                        o.map.remove(&a);
+                        out = std::ptr::with_exposed_provenance_mut(a);
+                    }
+                }
+            }
+        }
+        write_out(evicted, out, "evicted")
+    })
+}
+
+/// Hands the value buffer of `a` over to the caller's allocatable array whose descriptor begins
+/// at `desc` (its first word is the base address): `*data` receives the buffer, which the
+/// caller stores in the descriptor and from then on owns (it frees it with `free`, or gives it
+/// back with `ds_array_reclaim`). While lent, the array reads its values from the buffer only
+/// if the descriptor still holds it; otherwise its operations fail with DS_ERR_ARGUMENT.
+///
+/// Errors: DS_ERR_ARGUMENT if the values are caller memory (`ds_array_wrap`) or already lent.
+#[no_mangle]
+pub extern "C" fn ds_array_lend(
+    a: *const ds_array,
+    desc: *mut *mut f32,
+    data: *mut *mut f32,
+) -> ds_status {
+    boundary(|| {
+        non_null(data, "data")?;
+        let desc = NonNull::new(desc).ok_or_else(|| Error::new(crate::core::ErrorKind::Null, "desc is NULL"))?;
+        let t = handle::get(a, "a")?;
+        // SAFETY: the caller's contract documented above.
+        let p = unsafe { t.lend(desc)? };
+        write_out(data, p, "data")
+    })
+}
+
+/// Takes back a buffer lent with `ds_array_lend`: `*kept = true` if the caller's descriptor
+/// still held it (the caller must then clear its descriptor without freeing), false if the
+/// caller had freed or replaced it (the array's values are then gone). For an array whose
+/// values are not lent, `*kept = true` and nothing changes.
+#[no_mangle]
+pub extern "C" fn ds_array_reclaim(a: *const ds_array, kept: *mut bool) -> ds_status {
+    boundary(|| write_out(kept, handle::get(a, "a")?.reclaim(), "kept"))
+}
+
+/// Writes whether the values of `a` are currently lent to a caller.
+#[no_mangle]
+pub extern "C" fn ds_array_is_lent(a: *const ds_array, lent: *mut bool) -> ds_status {
+    boundary(|| write_out(lent, handle::get(a, "a")?.is_lent(), "lent"))
+}
+
+/// A new array standing for the same value as `a`: a copy of its values, flags, tag and
+/// direction, linked to the same operation and inputs (gradients flow through it to them), with
+/// no gradient of its own. The value assignment of diffstruc.
+#[no_mangle]
+pub extern "C" fn ds_array_clone(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
+    boundary(|| {
+        non_null(out, "out")?;
+        let t = handle::get(a, "a")?;
+        t.check_values()?;
+        write_out(out, handle::insert(t.clone_node()), "out")
+    })
+}
+
+/// Copies `len = E * S` values from `data` into `a` if they differ from its values
+/// (`*changed` says whether they did).
+#[no_mangle]
+pub extern "C" fn ds_array_sync(
+    a: *const ds_array,
+    data: *const f32,
+    len: usize,
+    changed: *mut bool,
+) -> ds_status {
+    boundary(|| {
+        non_null(data, "data")?;
+        let t = handle::get(a, "a")?;
+        // SAFETY: non-null; the caller provides `len` readable values.
+        let d = unsafe { std::slice::from_raw_parts(data, len) };
+        let c = t.sync_values(d)?;
+        if !changed.is_null() {
+            write_out(changed, c, "changed")?;
+        }
+        Ok(())
+    })
+}
+
+/// Attaches caller data to the array node (replacing and releasing any previous data):
+/// `destroy(data)` runs once when the node is freed or the data replaced. NULL data removes it.
+#[no_mangle]
+pub extern "C" fn ds_array_set_user_data(
+    a: *const ds_array,
+    data: *mut c_void,
+    destroy: Option<unsafe extern "C" fn(*mut c_void)>,
+) -> ds_status {
+    boundary(|| {
+        let t = handle::get(a, "a")?;
+        t.set_user_data((!data.is_null()).then(|| UserData::new(data, destroy)));
+        Ok(())
+    })
+}
+
+/// Writes the caller data attached to the array node (NULL if none).
+#[no_mangle]
+pub extern "C" fn ds_array_user_data(a: *const ds_array, data: *mut *mut c_void) -> ds_status {
+    boundary(|| write_out(data, handle::get(a, "a")?.user_data(), "data"))
+}
+
+/// Makes `g` the gradient of `a` (same extents; reverse mode then accumulates into `g`'s
+/// values), or removes the gradient if `g` is NULL.
+///
+/// Errors: DS_ERR_SHAPE for other extents; DS_ERR_GRAPH if `g` is computed from `a`.
+#[no_mangle]
+pub extern "C" fn ds_array_set_grad(a: *const ds_array, g: *const ds_array) -> ds_status {
+    boundary(|| {
+        let t = handle::get(a, "a")?;
+        let g = if g.is_null() {
+            None
+        } else {
+            Some(handle::get(g, "g")?)
+        };
+        t.set_grad(g)
+    })
+}
