@@ -92,10 +92,10 @@ module diffstruc
      !> `val` is the core's buffer: lent to this object, or (`alias`) only viewed by it.
      logical, private :: lent = .false.
      logical, private :: alias = .false.
-     !> Serial of the object this gradient object was created for (0 if not a gradient).
-     integer(c_int64_t), private :: grad_of = 0
      !> Set while a custom result registers its operands (a cycle made by hand is an error).
      logical, private :: registering = .false.
+     !> On a compiler's shallow copy of a result (see original_of): the original.
+     type(c_ptr), private :: original = c_null_ptr
    contains
      procedure, pass(this) :: allocate => allocate_array
      procedure, pass(this) :: deallocate => deallocate_array
@@ -366,9 +366,10 @@ module diffstruc
      module subroutine register_object(x)
        type(array_type), intent(inout), target :: x
      end subroutine register_object
-     module subroutine adopt_temporary(owner, x)
+     module subroutine adopt_temporary(owner, x, retire)
        type(c_ptr), intent(in) :: owner
        class(array_type), intent(in), target :: x
+       logical, intent(in), optional :: retire
      end subroutine adopt_temporary
      module subroutine release_adopted(object) bind(c)
        type(c_ptr), value :: object
@@ -383,6 +384,10 @@ module diffstruc
        type(array_type), intent(inout), target :: p
        type(c_ptr), intent(in) :: h
      end subroutine ensure_grad
+     module function grad_object(h) result(g)
+       type(c_ptr), intent(in) :: h
+       type(array_type), pointer :: g
+     end function grad_object
      module subroutine allocate_array(this, array_shape, source, stat)
        class(array_type), intent(inout), target :: this
        integer, dimension(:), intent(in), optional :: array_shape

@@ -102,29 +102,21 @@ contains
     type(c_ptr), intent(in) :: h
     logical, intent(in) :: reset
     type(array_type), pointer :: g
-    type(c_ptr) :: gh
-    integer(c_int64_t) :: e, s
     logical :: fresh
-    call check(ds_array_extents(h, e, s), 'grad_reverse')
-    fresh = .not. associated(this%grad)
-    if (.not. fresh) then
-       if (.not. allocated(this%grad%val)) then
-          fresh = .true.
-       else if (size(this%grad%val, 1) /= e .or. size(this%grad%val, 2) /= s) then
-          fresh = .true.
+    g => grad_object(h)
+    fresh = .not. associated(this%grad, g)
+    if (fresh .and. associated(this%grad)) then
+       ! a seed the program set itself
+       if (allocated(this%grad%val)) then
+          if (all(shape(this%grad%val) == shape(g%val))) then
+             g%val = this%grad%val
+             fresh = .false.
+          end if
        end if
     end if
-    if (fresh) then
-       call check(ds_array_full([int(e, c_int64_t)], 1_c_size_t, s, 1.0_c_float, gh), &
-            'grad_reverse')
-       g => make_heap(gh)
-       g%grad_of = this%serial
-       g%is_temporary = .false.
-       this%grad => g
-       this%owns_gradient = .true.
-    else if (reset) then
-       this%grad%val = 1.0_real32
-    end if
+    this%grad => g
+    this%owns_gradient = .true.
+    if (fresh .or. reset) g%val = 1.0_real32
   end subroutine seed_of
 
   !> Sets this array's gradient to zero.
@@ -270,6 +262,8 @@ contains
        return
     end if
     output => make_heap(h)
+    ! a variable found in the graph comes with its gradient, as diffstruc's node does
+    call ensure_grad(output, output%ref)
     call adopt_temporary(root, output)
   end function get_ptr_from_id
 

@@ -44,6 +44,37 @@ module diffstruc_c
   public :: ds_set_last_error
   public :: ds_duplicate_graph, ds_detach, ds_array_id, ds_array_set_id, ds_graph_find_id
 
+  !> Makes an allocatable unallocated without freeing its memory (diffstruc_cfi.c): for buffers
+  !> lent by the core, and for components a compiler's shallow copy shares with the original.
+  !> Pure: it changes only the descriptor given.
+  interface diffstruc_forget
+     pure subroutine forget_real2(a) bind(c, name='diffstruc_forget')
+       import :: c_float
+       real(c_float), allocatable, intent(inout) :: a(:,:)
+     end subroutine forget_real2
+     pure subroutine forget_real1(a) bind(c, name='diffstruc_forget')
+       import :: c_float
+       real(c_float), allocatable, intent(inout) :: a(:)
+     end subroutine forget_real1
+     pure subroutine forget_int1(a) bind(c, name='diffstruc_forget')
+       import :: c_int
+       integer(c_int), allocatable, intent(inout) :: a(:)
+     end subroutine forget_int1
+     pure subroutine forget_int2(a) bind(c, name='diffstruc_forget')
+       import :: c_int
+       integer(c_int), allocatable, intent(inout) :: a(:,:)
+     end subroutine forget_int2
+     ! default logical is not interoperable: an external procedure (passed the compiler's own
+     ! descriptor, whose first word is also the base address)
+     pure subroutine diffstruc_forget_logical2(a)
+       logical, allocatable, intent(inout) :: a(:,:)
+     end subroutine diffstruc_forget_logical2
+     pure subroutine forget_ptr(a) bind(c, name='diffstruc_forget')
+       import :: c_ptr
+       type(c_ptr), allocatable, intent(inout) :: a
+     end subroutine forget_ptr
+  end interface diffstruc_forget
+
   !> Rules of a custom operation (`ds_custom_rules`).
   type, bind(c) :: ds_custom_rules
      type(c_ptr) :: user_data
@@ -54,8 +85,8 @@ module diffstruc_c
   public :: ds_object_register, ds_object_unregister, ds_object_live, ds_object_quarantine
   public :: ds_array_lend, ds_array_reclaim, ds_array_is_lent, ds_array_clone, ds_array_sync
   public :: ds_array_set_user_data, ds_array_user_data, ds_array_set_grad
-  public :: ds_array_adopt_object, ds_object_by_serial
-  public :: diffstruc_point_real2, diffstruc_forget_real2, diffstruc_describe_real2
+  public :: ds_array_adopt_object, ds_object_by_serial, ds_object_retire
+  public :: diffstruc_point_real2, diffstruc_forget, diffstruc_describe_real2
   public :: diffstruc_unbind, diffstruc_unregister, diffstruc_object_live, diffstruc_reclaim
   public :: diffstruc_is_null
 
@@ -752,6 +783,16 @@ module diffstruc_c
        integer(c_int) :: s
      end function ds_object_quarantine
 
+     function ds_object_retire(object, serial, bytes, evicted) result(s) &
+          bind(c, name='ds_object_retire')
+       import :: c_int, c_ptr, c_int64_t, c_size_t
+       type(c_ptr), value :: object
+       integer(c_int64_t), value :: serial
+       integer(c_size_t), value :: bytes
+       type(c_ptr), intent(out) :: evicted
+       integer(c_int) :: s
+     end function ds_object_retire
+
      function ds_object_by_serial(serial, object) result(s) bind(c, name='ds_object_by_serial')
        import :: c_int, c_ptr, c_int64_t
        integer(c_int64_t), value :: serial
@@ -827,17 +868,15 @@ module diffstruc_c
      end function ds_array_set_grad
 
      ! ---- descriptor helpers of this module (diffstruc_cfi.c) ---------------------------------
-     subroutine diffstruc_point_real2(a, data, rows, cols) bind(c, name='diffstruc_point_real2')
-       import :: c_float, c_ptr, c_int64_t
+     function diffstruc_point_real2(a, data, rows, cols) result(ok) &
+          bind(c, name='diffstruc_point_real2')
+       import :: c_float, c_ptr, c_int64_t, c_bool
        real(c_float), allocatable, intent(inout) :: a(:,:)
        type(c_ptr), value :: data
        integer(c_int64_t), value :: rows, cols
-     end subroutine diffstruc_point_real2
+       logical(c_bool) :: ok
+     end function diffstruc_point_real2
 
-     pure subroutine diffstruc_forget_real2(a) bind(c, name='diffstruc_forget_real2')
-       import :: c_float
-       real(c_float), allocatable, intent(inout) :: a(:,:)
-     end subroutine diffstruc_forget_real2
 
      subroutine diffstruc_describe_real2(a, base, extents) bind(c, name='diffstruc_describe_real2')
        import :: c_float, c_ptr, c_int64_t
@@ -848,40 +887,40 @@ module diffstruc_c
 
      ! The calls a final procedure makes (diffstruc_cfi.c), declared pure: final procedures
      ! must be pure for array_type components to stay definable in pure procedures; they change
-     ! only the library's own tables.
-     pure function diffstruc_unbind(token, a) result(released) bind(c, name='diffstruc_unbind')
+     ! only the library's own tables. Subroutines, so that no call is ever left out.
+     pure subroutine diffstruc_unbind(token, a, released) bind(c, name='diffstruc_unbind')
        import :: c_ptr, c_bool
        type(c_ptr), value :: token, a
-       logical(c_bool) :: released
-     end function diffstruc_unbind
+       logical(c_bool), intent(out) :: released
+     end subroutine diffstruc_unbind
 
-     pure function diffstruc_unregister(object, serial) result(state) &
+     pure subroutine diffstruc_unregister(object, serial, state) &
           bind(c, name='diffstruc_unregister')
        import :: c_ptr, c_int64_t, c_int32_t
        type(c_ptr), value :: object
        integer(c_int64_t), value :: serial
-       integer(c_int32_t) :: state
-     end function diffstruc_unregister
+       integer(c_int32_t), intent(out) :: state
+     end subroutine diffstruc_unregister
 
-     pure function diffstruc_object_live(object, serial) result(live) &
+     pure subroutine diffstruc_object_live(object, serial, live) &
           bind(c, name='diffstruc_object_live')
        import :: c_ptr, c_int64_t, c_bool
        type(c_ptr), value :: object
        integer(c_int64_t), value :: serial
-       logical(c_bool) :: live
-     end function diffstruc_object_live
+       logical(c_bool), intent(out) :: live
+     end subroutine diffstruc_object_live
 
-     pure function diffstruc_reclaim(a) result(kept) bind(c, name='diffstruc_reclaim')
+     pure subroutine diffstruc_reclaim(a, kept) bind(c, name='diffstruc_reclaim')
        import :: c_ptr, c_bool
        type(c_ptr), value :: a
-       logical(c_bool) :: kept
-     end function diffstruc_reclaim
+       logical(c_bool), intent(out) :: kept
+     end subroutine diffstruc_reclaim
 
      !> True for a NULL address, opaque to the optimiser (see finalise_array).
-     pure function diffstruc_is_null(p) result(null) bind(c, name='diffstruc_is_null')
+     pure subroutine diffstruc_is_null(p, null) bind(c, name='diffstruc_is_null')
        import :: c_ptr, c_bool
        type(c_ptr), value :: p
-       logical(c_bool) :: null
-     end function diffstruc_is_null
+       logical(c_bool), intent(out) :: null
+     end subroutine diffstruc_is_null
   end interface
 end module diffstruc_c

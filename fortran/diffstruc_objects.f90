@@ -23,7 +23,8 @@ submodule (diffstruc) diffstruc_objects
 
   !> What the library keeps with a core array on behalf of this module (its node's user data).
   type :: node_record
-     !> The gradient object of this array, shared by every object that uses the array.
+     !> The gradient object of this array, shared by every object that uses the array, and
+     !> released with the array.
      type(c_ptr) :: grad_obj = c_null_ptr
      integer(c_int64_t) :: grad_serial = 0
      !> diffstruc's integer and mask metadata of the object that last used the array (read by
@@ -78,9 +79,11 @@ contains
   !> True if `x` is a live object this module allocated (not a copy of one).
   logical function is_heap(x)
     type(array_type), intent(in), target :: x
+    logical(c_bool) :: live
     is_heap = .false.
     if (x%serial == 0) return
-    is_heap = diffstruc_object_live(c_loc(x), x%serial)
+    call diffstruc_object_live(c_loc(x), x%serial, live)
+    is_heap = live
   end function is_heap
 
   !> A new object allocated by this module, registered as such.
@@ -134,13 +137,16 @@ contains
     do i = 1, n
        if (words(i) == want) then
           deallocate(probe%val)
+          allocate(probe%val(1, 1))
           buf = [1, 2, 3, 4, 5, 6]
-          call diffstruc_point_real2(probe%val, c_loc(buf), 2_c_int64_t, 3_c_int64_t)
+          if (.not. diffstruc_point_real2(probe%val, c_loc(buf), 2_c_int64_t, 3_c_int64_t)) &
+               call fatal('array_type', 'fortran/diffstruc_cfi.c was compiled with another ' // &
+               'compiler''s ISO_Fortran_binding.h than this module')
           if (size(probe%val, 1) /= 2 .or. size(probe%val, 2) /= 3 .or. &
                lbound(probe%val, 1) /= 1 .or. lbound(probe%val, 2) /= 1 .or. &
                probe%val(2, 3) /= 6.0) &
                call fatal('array_type', 'unsupported array descriptor layout for this compiler')
-          call diffstruc_forget_real2(probe%val)
+          call diffstruc_forget(probe%val)
           val_offset = int(i - 1, c_intptr_t) * int(storage_size(want) / 8, c_intptr_t)
           deallocate(probe)
           return
@@ -159,7 +165,9 @@ contains
     call check(ds_array_extents(h, e, s), 'array_type')
     if (allocated(c%val)) deallocate(c%val)
     if (ds_array_lend(h, val_descriptor(c), data) == DS_OK) then
-       call diffstruc_point_real2(c%val, data, e, s)
+       allocate(c%val(1, 1))
+       if (.not. diffstruc_point_real2(c%val, data, e, s)) &
+            call fatal('array_type', 'unsupported array descriptor layout')
        c%lent = .true.
     else
        call copy_values(c, h)
@@ -191,7 +199,10 @@ contains
     integer(c_int64_t) :: e, s
     call check(ds_array_extents(h, e, s), 'array_type')
     call check(ds_array_data(h, data), 'array_type')
-    call diffstruc_point_real2(v%val, data, e, s)
+    if (allocated(v%val)) deallocate(v%val)
+    allocate(v%val(1, 1))
+    if (.not. diffstruc_point_real2(v%val, data, e, s)) &
+         call fatal('array_type', 'unsupported array descriptor layout')
     v%alias = .true.
   end subroutine alias_values
 
@@ -293,32 +304,35 @@ contains
     type(c_ptr), intent(in) :: h
     class(array_type), intent(in), target :: a
     class(array_type), intent(in), target, optional :: b
-    type(array_type), pointer :: c
+    type(array_type), pointer :: c, p
     c => make_heap(h)
-    if (c%requires_grad .and. a%requires_grad) then
-       c%left_operand => a
-       c%owns_left_operand = a%is_temporary
+    p => original_of(a)
+    if (c%requires_grad .and. p%requires_grad) then
+       c%left_operand => p
+       c%owns_left_operand = p%is_temporary
     end if
-    call adopt_temporary(h, a)
+    call adopt_temporary(h, p)
     if (present(b)) then
-       if (c%requires_grad .and. b%requires_grad) then
-          c%right_operand => b
-          c%owns_right_operand = b%is_temporary
+       p => original_of(b)
+       if (c%requires_grad .and. p%requires_grad) then
+          c%right_operand => p
+          c%owns_right_operand = p%is_temporary
        end if
-       call adopt_temporary(h, b)
+       call adopt_temporary(h, p)
     end if
   end function linked
 
   !> diffstruc's rule: a temporary result consumed by an operation belongs to the consumer.
   !> The consumer's core array adopts the heap object (`x`, or the one `x` is a compiler copy
   !> of) and releases it when it is released itself, unless it is released before.
-  module subroutine adopt_temporary(owner, x)
+  module subroutine adopt_temporary(owner, x, retire)
     type(c_ptr), intent(in) :: owner
     class(array_type), intent(in), target :: x
+    logical, intent(in), optional :: retire
     type(array_type), pointer :: p
     type(c_ptr) :: object
-    if (.not. x%is_temporary .or. x%serial == 0) return
-    p => x
+    p => original_of(x)
+    if (.not. p%is_temporary .or. p%serial == 0) return
     object = c_null_ptr
     if (is_heap(p)) then
        object = address(p)
@@ -331,9 +345,34 @@ contains
        end if
     end if
     if (.not. c_associated(object)) return
+    if (present(retire)) then
+       if (retire) then
+          call check(ds_array_adopt_object(owner, object, p%serial, c_funloc(retire_adopted)), &
+               'array_type')
+          return
+       end if
+    end if
     call check(ds_array_adopt_object(owner, object, p%serial, c_funloc(release_adopted)), &
          'array_type')
   end subroutine adopt_temporary
+
+  !> Destructor of a temporary result taken over by a value assignment (`y = x*2`), called when
+  !> the assigned object lets it go: the result is retired, its contents kept for a while in
+  !> case the program holds it by name (`f => x*2; y = f`) and still uses it, then released.
+  subroutine retire_adopted(object) bind(c)
+    type(c_ptr), value :: object
+    type(array_type), pointer :: p
+    type(c_ptr) :: evicted
+    integer(c_size_t) :: bytes
+    call c_f_pointer(object, p)
+    bytes = 0
+    if (allocated(p%val)) bytes = 4 * size(p%val, kind=c_size_t)
+    call check(ds_object_retire(object, p%serial, bytes, evicted), 'array_type')
+    do while (c_associated(evicted))
+       call release_adopted(evicted)
+       call check(ds_object_retire(c_null_ptr, 0_c_int64_t, 0_c_size_t, evicted), 'array_type')
+    end do
+  end subroutine retire_adopted
 
   !> Destructor of an adopted heap object, called by the core when its owner is released: the
   !> object releases what it holds and waits in quarantine (so that a later `deallocate` by the
@@ -368,16 +407,19 @@ contains
   module pure elemental subroutine finalise_array(this)
     type(array_type), intent(inout), target :: this
     integer(c_int32_t) :: state
+    logical(c_bool) :: null
     ! gfortran 12 "finalises" procedure-pointer components of function results at the
     ! pointer's value, usually NULL: ignore a null object
-    if (diffstruc_is_null(c_loc(this))) return
+    call diffstruc_is_null(c_loc(this), null)
+    if (null) return
     state = 0
-    if (this%serial /= 0) state = diffstruc_unregister(c_loc(this), this%serial)
+    if (this%serial /= 0) call diffstruc_unregister(c_loc(this), this%serial, state)
     select case (state)
     case (2)
        ! released by its consumer and parked in quarantine: nothing left to release
        continue
-    case (1)
+    case (1, 3)
+       ! a heap object, live or retired by its consumer
        call release_contents(this)
     case default
        ! a variable, a component or a copy: its val is its own, its binding maybe
@@ -385,28 +427,27 @@ contains
     end select
   end subroutine finalise_array
 
-  !> What a heap object gives up when it goes: its values (back to the core), its binding, and
-  !> the gradient object created for it.
-  pure recursive subroutine release_contents(x)
+  !> What a heap object gives up when it goes: its values (back to the core) and its binding.
+  !> (Its gradient object belongs to its core array, and goes with it.)
+  pure subroutine release_contents(x)
     type(array_type), intent(inout) :: x
     call return_values(x)
     call unbind(x)
-    if (associated(x%grad)) then
-       if (x%grad%grad_of == x%serial .and. x%serial /= 0) then
-          deallocate(x%grad)
-       end if
-       x%grad => null()
-    end if
+    x%grad => null()
   end subroutine release_contents
 
   !> Gives a lent or viewed buffer back to the core (the descriptor no longer holds it). If the
   !> program deallocated or replaced a lent `val`, the buffer is the program's: left alone.
   module pure subroutine return_values(x)
     type(array_type), intent(inout) :: x
+    logical(c_bool) :: kept
     if (x%lent .and. allocated(x%ref)) then
-       if (diffstruc_reclaim(x%ref) .and. allocated(x%val)) call diffstruc_forget_real2(x%val)
+       call diffstruc_reclaim(x%ref, kept)
+       if (kept) then
+          if (allocated(x%val)) call diffstruc_forget(x%val)
+       end if
     else if (x%alias .and. allocated(x%val)) then
-       call diffstruc_forget_real2(x%val)
+       call diffstruc_forget(x%val)
     end if
     x%lent = .false.
     x%alias = .false.
@@ -415,14 +456,73 @@ contains
   !> Drops `x`'s reference: frees the handle if `x` owns it, forgets it if `x` is a copy.
   pure subroutine unbind(x)
     type(array_type), intent(inout), target :: x
+    logical(c_bool) :: released
     if (.not. allocated(x%ref)) return
-    if (diffstruc_unbind(c_loc(x%ref), x%ref)) continue
+    call diffstruc_unbind(c_loc(x%ref), x%ref, released)
     deallocate(x%ref)
   end subroutine unbind
 
 !===============================================================================================
 ! Operands: the core array an object stands for when it is used
 !===============================================================================================
+
+  !> The object `x` stands for. gfortran passes a parenthesised operation result, `(x*2.0)`, as
+  !> a shallow copy of the result object and, after the call, frees the copy's allocatable
+  !> components, which are the original's. Such a copy is recognised (the serial of a live heap
+  !> object at another address, sharing its components): its components are forgotten, so
+  !> that nothing is freed, and the original is returned (and remembered in the copy for the
+  !> rest of the operation). Any other object is returned as it is.
+  function original_of(x) result(p)
+    class(array_type), intent(in), target :: x
+    type(array_type), pointer :: p, q
+    type(c_ptr) :: object
+    p => x
+    if (c_associated(p%original)) then
+       call c_f_pointer(p%original, p)
+       return
+    end if
+    if (p%serial == 0) return
+    if (is_heap(p)) return
+    call check(ds_object_by_serial(p%serial, object), 'array_type')
+    if (.not. c_associated(object)) return
+    call c_f_pointer(object, q)
+    if (.not. shares_components(p, q)) return
+    call forget_components(p)
+    p%original = object
+    p => q
+  end function original_of
+
+  !> True if `x` and `y` hold the same allocations (a bitwise copy).
+  logical function shares_components(x, y)
+    type(array_type), intent(in), target :: x, y
+    type(c_ptr) :: a, b
+    shares_components = .false.
+    if (allocated(x%ref) .and. allocated(y%ref)) then
+       a = c_loc(x%ref)
+       b = c_loc(y%ref)
+       shares_components = c_associated(a, b)
+    end if
+    if (shares_components) return
+    if (allocated(x%val) .and. allocated(y%val)) then
+       if (size(x%val) > 0 .and. size(y%val) > 0) then
+          a = c_loc(x%val(1, 1))
+          b = c_loc(y%val(1, 1))
+          shares_components = c_associated(a, b)
+       end if
+    end if
+  end function shares_components
+
+  !> Makes every allocatable component of `x` unallocated without freeing it.
+  subroutine forget_components(x)
+    type(array_type), intent(inout) :: x
+    if (allocated(x%ref)) call diffstruc_forget(x%ref)
+    if (allocated(x%val)) call diffstruc_forget(x%val)
+    if (allocated(x%shape)) call diffstruc_forget(x%shape)
+    if (allocated(x%indices)) call diffstruc_forget(x%indices)
+    if (allocated(x%adj_ja)) call diffstruc_forget(x%adj_ja)
+    if (allocated(x%mask)) call diffstruc_forget_logical2(x%mask)
+    if (allocated(x%direction)) call diffstruc_forget(x%direction)
+  end subroutine forget_components
 
   !> The handle of the core array `x` stands for, made current: an owner pushes its values (if
   !> changed), flags, tag and metadata to its array; a copy is used as its original when it
@@ -437,7 +537,7 @@ contains
     logical(c_bool) :: live
     ! `x` is intent(in) for the operators' sake; its binding, gradient pointer and flags are a
     ! cache of library state, updated through a pointer to the same object
-    p => x
+    p => original_of(x)
     if (.not. allocated(p%val)) call fatal(where, 'operand is not allocated')
     if (size(p%val) == 0) call fatal(where, 'operand has no elements (a zero extent)')
     if (allocated(p%ref)) then
@@ -511,20 +611,25 @@ contains
     character(len=*), intent(in) :: where
     integer(c_int64_t) :: e, s
     logical(c_bool) :: changed
-    type(c_ptr) :: h
+    type(c_ptr) :: h, data, here
     h = p%ref
-    if (.not. (p%lent .and. is_heap(p))) then
+    if ((p%lent .or. p%alias) .and. is_heap(p)) then
+       ! val is the core's buffer, unless the program deallocated or reallocated it
+       call check(ds_array_data(h, data), where)
+       here = c_loc(p%val(1, 1))
+       if (.not. c_associated(here, data)) then
+          ! the values are the program's now: a new array from them (the old one's buffer,
+          ! if it was lent, is gone: a graph that still uses it reports that when it reads it)
+          call return_values(p)
+          call bind(p, new_leaf(p, where))
+          h = p%ref
+       end if
+    else
        call check(ds_array_extents(h, e, s), where)
        if (size(p%val, 1) /= e .or. size(p%val, 2) /= s) then
           ! the program reallocated val with other extents: a new array from the values
           call bind(p, new_leaf(p, where))
           h = p%ref
-       else if (p%lent .or. p%alias) then
-          ! a heap object's buffer that is no longer lent (deallocated and reallocated by
-          ! the program): the values are the program's now
-          p%lent = .false.
-          p%alias = .false.
-          call check(ds_array_sync(h, p%val, size(p%val, kind=c_size_t), changed), where)
        else
           call check(ds_array_sync(h, p%val, size(p%val, kind=c_size_t), changed), where)
        end if
@@ -555,11 +660,17 @@ contains
     end if
   end function record_of
 
-  !> Frees a node record (called by the core when its array goes).
+  !> Frees a node record, and releases the array's gradient object (called by the core when
+  !> the array goes, at the end of the library call that released it).
   subroutine free_record(user) bind(c)
     type(c_ptr), value :: user
     type(node_record), pointer :: rec
+    logical(c_bool) :: live
     call c_f_pointer(user, rec)
+    if (c_associated(rec%grad_obj)) then
+       call diffstruc_object_live(rec%grad_obj, rec%grad_serial, live)
+       if (live) call release_adopted(rec%grad_obj)
+    end if
     deallocate(rec)
   end subroutine free_record
 
@@ -586,86 +697,52 @@ contains
   end subroutine store_metadata
 
   !> Gives a variable that requires a gradient (a leaf, or a `fix_pointer` array) its gradient
-  !> object: one per core array, shared by every object that uses the array, its `val` the
-  !> core's gradient buffer, so that reverse mode results appear in `x%grad%val` directly. A
-  !> gradient object the program assigned itself (`x%grad => ...`) becomes the array's
-  !> gradient, its values kept.
+  !> object: one per core array, shared by every object that uses the array and released with
+  !> it, its `val` the core's gradient buffer, so that reverse mode results appear in
+  !> `x%grad%val` directly. A gradient object the program put in `x%grad` itself (`x%grad =>
+  !> ...`) passes its values on to the array's gradient and is left to the program.
   module subroutine ensure_grad(p, h)
     type(array_type), intent(inout), target :: p
     type(c_ptr), intent(in) :: h
-    type(node_record), pointer :: rec
     type(array_type), pointer :: g
     integer(c_size_t) :: n
-    logical(c_bool) :: live
-    type(c_ptr) :: gh
     if (.not. p%requires_grad) return
     call check(ds_array_num_inputs(h, n), 'grad')
     if (n /= 0 .and. .not. p%fix_pointer) return
-    rec => record_of(h)
+    g => grad_object(h)
     if (associated(p%grad)) then
-       g => p%grad
-       if (c_associated(rec%grad_obj, address(g)) .and. rec%grad_serial == g%serial) then
-          if (is_heap(g)) return
+       if (associated(p%grad, g)) return
+       ! the program's own gradient object (or one of an array this object no longer uses)
+       if (.not. is_heap(p%grad) .and. allocated(p%grad%val)) then
+          if (all(shape(p%grad%val) == shape(g%val))) g%val = p%grad%val
        end if
-       call adopt_gradient(p, h, rec, g)
-       return
     end if
+    p%grad => g
+    p%owns_gradient = .true.
+  end subroutine ensure_grad
+
+  !> The gradient object of core array `h` (created, zeros, if it has none yet).
+  module function grad_object(h) result(g)
+    type(c_ptr), intent(in) :: h
+    type(array_type), pointer :: g
+    type(node_record), pointer :: rec
+    type(c_ptr) :: gh
+    logical(c_bool) :: live
+    rec => record_of(h)
     if (c_associated(rec%grad_obj)) then
-       if (diffstruc_object_live(rec%grad_obj, rec%grad_serial)) then
-          call c_f_pointer(rec%grad_obj, p%grad)
-          p%owns_gradient = .true.
+       call diffstruc_object_live(rec%grad_obj, rec%grad_serial, live)
+       if (live) then
+          call c_f_pointer(rec%grad_obj, g)
           return
        end if
     end if
     call check(ds_array_grad_data(h, gh), 'grad')
     call check(ds_array_grad(h, gh), 'grad')
     g => make_heap(gh)
-    g%grad_of = p%serial
     g%is_temporary = .false.
-    call set_record_grad(rec, g)
-    p%grad => g
-    p%owns_gradient = .true.
-  end subroutine ensure_grad
-
-  subroutine set_record_grad(rec, g)
-    type(node_record), intent(inout) :: rec
-    type(array_type), intent(in), target :: g
     rec%grad_obj = address(g)
     rec%grad_serial = g%serial
-  end subroutine set_record_grad
-
-  !> Makes the gradient object `g` that the program put in `p%grad` the gradient of array `h`:
-  !> a heap object of the right extents is linked as it is; otherwise a new gradient object
-  !> takes its values (the program's object is left to the program).
-  subroutine adopt_gradient(p, h, rec, g)
-    type(array_type), intent(inout), target :: p
-    type(c_ptr), intent(in) :: h
-    type(node_record), intent(inout) :: rec
-    type(array_type), intent(inout), target :: g
-    type(array_type), pointer :: ng
-    type(c_ptr) :: gh
-    integer(c_int64_t) :: e, s
-    logical :: fits
-    call check(ds_array_extents(h, e, s), 'grad')
-    fits = .false.
-    if (allocated(g%val)) fits = size(g%val, 1) == e .and. size(g%val, 2) == s
-    if (fits .and. is_heap(g) .and. g%lent .and. allocated(g%ref)) then
-       if (ds_array_set_grad(h, g%ref) == DS_OK) then
-          call set_record_grad(rec, g)
-          return
-       end if
-    end if
-    call check(ds_array_set_grad(h, c_null_ptr), 'grad')
-    call check(ds_array_grad_data(h, gh), 'grad')
-    call check(ds_array_grad(h, gh), 'grad')
-    ng => make_heap(gh)
-    ng%grad_of = p%serial
-    ng%is_temporary = .false.
-    if (fits) ng%val = g%val
-    call set_record_grad(rec, ng)
-    p%grad => ng
-    p%owns_gradient = .true.
-  end subroutine adopt_gradient
+  end function grad_object
 
 !===============================================================================================
 ! Lifecycle
@@ -788,6 +865,8 @@ contains
     p => this
     call return_values(p)
     call unbind(p)
+    ! the gradient object belongs to the core array, released now if nothing else uses it
+    this%grad => null()
     if (allocated(this%val)) deallocate(this%val)
     if (allocated(this%indices)) deallocate(this%indices)
     if (allocated(this%adj_ja)) deallocate(this%adj_ja)
@@ -835,7 +914,7 @@ contains
     hs = operand(source, 'assignment(=)')
     if (clone) then
        call check(ds_array_clone(hs, h), 'assignment(=)')
-       call adopt_temporary(h, source)
+       call adopt_temporary(h, source, retire=.true.)
     else
        h = hs
     end if
@@ -938,9 +1017,13 @@ contains
     call bind(p, h)
     if (heap_target) then
        call lend_values(p, h)
-    else
+    else if (allocated(source%val)) then
+       ! the source's own copy of the values (it was not the core's buffer)
        call move_alloc(source%val, p%val)
+    else
+       call copy_values(p, h)
     end if
+    p%grad => null()
   end subroutine move_into
 
   !> A new result of `array_shape` (per-sample shape followed by the batch size; default: this

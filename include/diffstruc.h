@@ -326,21 +326,30 @@ ds_status ds_binding_owner(const void *token, const ds_array *a, bool *owner);
 // Registers a heap object at `object` and writes its new serial number (never 0).
 ds_status ds_object_register(const void *object, uint64_t *serial);
 
-// Forgets the object at `object` if its serial is `serial`, whether live or in quarantine
-// (then it leaves the quarantine: its memory is the caller's to free). Writes the state it
-// was in: 0 unknown (another object, or already forgotten), 1 live, 2 in quarantine.
+// Forgets the object at `object` if its serial is `serial`, whatever its state (its memory is
+// then the caller's to free). Writes the state it was in: 0 unknown (another object, or
+// already forgotten), 1 live, 2 in quarantine, 3 retired.
 ds_status ds_object_unregister(const void *object, uint64_t serial, int32_t *state);
 
-// Writes whether `object` is a live registered object with serial `serial`.
+// Writes whether `object` is a registered object with serial `serial` whose contents are
+// intact (live, or retired but not yet released).
 ds_status ds_object_live(const void *object, uint64_t serial, bool *live);
 
-// Writes the address of the live object registered with `serial` (NULL if none): how a copy
-// of an object (which carries its serial) finds the original.
+// Writes the address of the object with intact contents registered with `serial` (NULL if
+// none): how a copy of an object (which carries its serial) finds the original.
 ds_status ds_object_by_serial(uint64_t serial, void **object);
 
-// Moves a live object to the quarantine. When the quarantine is full, the oldest object in it
-// is forgotten and written to `*evicted` (the caller frees it now); otherwise `*evicted` is
-// NULL. Does nothing (NULL) if the object is not live.
+// Retires a live object whose owner gave it up but which the program may still use: it keeps
+// its contents (`bytes` of values) for a while. When more than a few objects, or too many
+// bytes, are retired, the oldest is written to `*evicted` (the caller releases its contents and
+// quarantines it; call again with a NULL `object` until `*evicted` is NULL). Does nothing for
+// an object that is not live.
+ds_status ds_object_retire(const void *object, uint64_t serial, size_t bytes, void **evicted);
+
+// Moves a live or retired object to the quarantine (its contents must have been released).
+// When the quarantine is full, the oldest object in it is forgotten and written to
+// `*evicted` (the caller frees it now); otherwise `*evicted` is NULL. Does nothing (NULL) if
+// the object is not registered with this serial.
 ds_status ds_object_quarantine(const void *object, uint64_t serial, void **evicted);
 
 // Hands the value buffer of `a` over to the caller's allocatable array whose descriptor begins
@@ -371,7 +380,9 @@ ds_status ds_array_clone(const ds_array *a, ds_array **out);
 ds_status ds_array_sync(const ds_array *a, const float *data, size_t len, bool *changed);
 
 // Attaches caller data to the array node (replacing and releasing any previous data):
-// `destroy(data)` runs once when the node is freed or the data replaced. NULL data removes it.
+// `destroy(data)` runs once when the node is freed or the data replaced, at the end of the
+// outermost `ds_` call that released it (never in the middle of a computation, so it may call
+// `ds_` functions). NULL data removes it.
 ds_status ds_array_set_user_data(const ds_array *a, void *data, void (*destroy)(void*));
 
 // Writes the caller data attached to the array node (NULL if none).

@@ -93,32 +93,28 @@ pub(crate) struct State {
     pub(crate) user: Option<UserData>,
 }
 
-/// Caller data attached to a node (see [`Tensor::set_user_data`]): a pointer and the function
-/// that releases it, called once when the node is dropped or the data replaced.
+/// Caller data attached to a node (see [`Tensor::set_user_data`]): a pointer, and a hook run
+/// once when the node is dropped or the data replaced (to release it).
 pub struct UserData {
     ptr: *mut std::ffi::c_void,
-    destroy: Option<unsafe extern "C" fn(*mut std::ffi::c_void)>,
+    release: Option<ReleaseHook>,
 }
 
-// SAFETY: the pointer is only handed back to the caller (and to its destructor); the caller's
+// SAFETY: the pointer is only handed back to the caller (and to its release hook); the caller's
 // thread contract covers its use, as for custom-operation user data.
 unsafe impl Send for UserData {}
 
 impl UserData {
-    /// Wraps caller data and its destructor.
-    pub fn new(
-        ptr: *mut std::ffi::c_void,
-        destroy: Option<unsafe extern "C" fn(*mut std::ffi::c_void)>,
-    ) -> Self {
-        UserData { ptr, destroy }
+    /// Wraps caller data and the hook that releases it.
+    pub fn new(ptr: *mut std::ffi::c_void, release: Option<ReleaseHook>) -> Self {
+        UserData { ptr, release }
     }
 }
 
 impl Drop for UserData {
     fn drop(&mut self) {
-        if let Some(f) = self.destroy {
-            // SAFETY: the caller's destructor for its own data, called exactly once.
-            unsafe { f(self.ptr) };
+        if let Some(f) = self.release.take() {
+            f();
         }
     }
 }

@@ -117,13 +117,19 @@ pub extern "C" fn ds_binding_owner(
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ObjectState {
     Live,
+    /// given up by its owner, contents intact (the program may still use it)
+    Retired,
+    /// contents released, memory kept (a late release by the program finds it)
     Quarantined,
 }
 
 struct Objects {
     map: HashMap<usize, (u64, ObjectState)>,
-    /// serial -> address, for live objects
+    /// serial -> address, for live and retired objects
     by_serial: HashMap<u64, usize>,
+    /// retired objects, oldest first, with the bytes of values each keeps
+    retired: VecDeque<(usize, u64, usize)>,
+    retired_bytes: usize,
     quarantine: VecDeque<(usize, u64)>,
 }
 
@@ -131,12 +137,36 @@ static OBJECTS: LazyLock<Mutex<Objects>> = LazyLock::new(|| {
     Mutex::new(Objects {
         map: HashMap::new(),
         by_serial: HashMap::new(),
+        retired: VecDeque::new(),
+        retired_bytes: 0,
         quarantine: VecDeque::new(),
     })
 });
 static SERIAL: AtomicU64 = AtomicU64::new(1);
 /// Most released objects kept in quarantine.
 const QUARANTINE: usize = 4096;
+/// Most retired objects kept with their contents, and most bytes of values they may keep.
+const RETIRED: usize = 64;
+const RETIRED_BYTES: usize = 16 << 20;
+
+impl Objects {
+    fn forget(&mut self, object: usize) {
+        if let Some((s, st)) = self.map.remove(&object) {
+            self.by_serial.remove(&s);
+            match st {
+                ObjectState::Retired => {
+                    if let Some(i) = self.retired.iter().position(|&(a, _, _)| a == object) {
+                        if let Some((_, _, b)) = self.retired.remove(i) {
+                            self.retired_bytes -= b;
+                        }
+                    }
+                }
+                ObjectState::Quarantined => self.quarantine.retain(|&(a, _)| a != object),
+                ObjectState::Live => {}
+            }
+        }
+    }
+}
 
 /// Registers a heap object at `object` and writes its new serial number (never 0).
 #[no_mangle]
@@ -145,19 +175,17 @@ pub extern "C" fn ds_object_register(object: *const c_void, serial: *mut u64) ->
         non_null(object, "object")?;
         let s = SERIAL.fetch_add(1, Ordering::Relaxed);
         let mut o = lock(&OBJECTS);
-        if let Some((old, _)) = o.map.insert(object as usize, (s, ObjectState::Live)) {
-            // an object freed without its final procedure: forget it
-            o.by_serial.remove(&old);
-            o.quarantine.retain(|&(a, _)| a != object as usize);
-        }
+        // an object at this address freed without its final procedure: forget it
+        o.forget(object as usize);
+        o.map.insert(object as usize, (s, ObjectState::Live));
         o.by_serial.insert(s, object as usize);
         write_out(serial, s, "serial")
     })
 }
 
-/// Forgets the object at `object` if its serial is `serial`, whether live or in quarantine
-/// (then it leaves the quarantine: its memory is the caller's to free). Writes the state it
-/// was in: 0 unknown (another object, or already forgotten), 1 live, 2 in quarantine.
+/// Forgets the object at `object` if its serial is `serial`, whatever its state (its memory is
+/// then the caller's to free). Writes the state it was in: 0 unknown (another object, or
+/// already forgotten), 1 live, 2 in quarantine, 3 retired.
 #[no_mangle]
 pub extern "C" fn ds_object_unregister(
     object: *const c_void,
@@ -168,13 +196,11 @@ pub extern "C" fn ds_object_unregister(
         let mut o = lock(&OBJECTS);
         let was = match o.map.get(&(object as usize)) {
             Some(&(s, st)) if s == serial => {
-                o.map.remove(&(object as usize));
-                o.by_serial.remove(&s);
-                if st == ObjectState::Quarantined {
-                    o.quarantine.retain(|&(a, _)| a != object as usize);
-                    2
-                } else {
-                    1
+                o.forget(object as usize);
+                match st {
+                    ObjectState::Live => 1,
+                    ObjectState::Quarantined => 2,
+                    ObjectState::Retired => 3,
                 }
             }
             _ => 0,
@@ -186,19 +212,22 @@ pub extern "C" fn ds_object_unregister(
     })
 }
 
-/// True if `object` is a live (registered, not quarantined) object with serial `serial`.
+/// True if `object` is a registered object with serial `serial` whose contents are intact
+/// (live or retired).
 pub(crate) fn object_live(object: usize, serial: u64) -> bool {
-    matches!(lock(&OBJECTS).map.get(&object), Some(&(s, ObjectState::Live)) if s == serial)
+    matches!(lock(&OBJECTS).map.get(&object),
+        Some(&(s, st)) if s == serial && st != ObjectState::Quarantined)
 }
 
-/// Writes whether `object` is a live registered object with serial `serial`.
+/// Writes whether `object` is a registered object with serial `serial` whose contents are
+/// intact (live, or retired but not yet released).
 #[no_mangle]
 pub extern "C" fn ds_object_live(object: *const c_void, serial: u64, live: *mut bool) -> ds_status {
     boundary(|| write_out(live, object_live(object as usize, serial), "live"))
 }
 
-/// Writes the address of the live object registered with `serial` (NULL if none): how a copy
-/// of an object (which carries its serial) finds the original.
+/// Writes the address of the object with intact contents registered with `serial` (NULL if
+/// none): how a copy of an object (which carries its serial) finds the original.
 #[no_mangle]
 pub extern "C" fn ds_object_by_serial(serial: u64, object: *mut *mut c_void) -> ds_status {
     boundary(|| {
@@ -207,9 +236,48 @@ pub extern "C" fn ds_object_by_serial(serial: u64, object: *mut *mut c_void) -> 
     })
 }
 
-/// Moves a live object to the quarantine. When the quarantine is full, the oldest object in it
-/// is forgotten and written to `*evicted` (the caller frees it now); otherwise `*evicted` is
-/// NULL. Does nothing (NULL) if the object is not live.
+/// Retires a live object whose owner gave it up but which the program may still use: it keeps
+/// its contents (`bytes` of values) for a while. When more than a few objects, or too many
+/// bytes, are retired, the oldest is written to `*evicted` (the caller releases its contents and
+/// quarantines it; call again with a NULL `object` until `*evicted` is NULL). Does nothing for
+/// an object that is not live.
+#[no_mangle]
+pub extern "C" fn ds_object_retire(
+    object: *const c_void,
+    serial: u64,
+    bytes: usize,
+    evicted: *mut *mut c_void,
+) -> ds_status {
+    boundary(|| {
+        non_null(evicted, "evicted")?;
+        let mut o = lock(&OBJECTS);
+        if let Some(entry) = o.map.get_mut(&(object as usize)).filter(|_| !object.is_null()) {
+            if entry.0 == serial && entry.1 == ObjectState::Live {
+                entry.1 = ObjectState::Retired;
+                o.retired.push_back((object as usize, serial, bytes));
+                o.retired_bytes += bytes;
+            }
+        }
+        let mut out = std::ptr::null_mut();
+        if o.retired.len() > RETIRED || (o.retired_bytes > RETIRED_BYTES && o.retired.len() > 1)
+        {
+            if let Some((a, _, b)) = o.retired.pop_front() {
+                o.retired_bytes -= b;
+                if let Some(e) = o.map.get_mut(&a) {
+                    // live again: the caller quarantines it next
+                    e.1 = ObjectState::Live;
+                }
+                out = std::ptr::with_exposed_provenance_mut(a);
+            }
+        }
+        write_out(evicted, out, "evicted")
+    })
+}
+
+/// Moves a live or retired object to the quarantine (its contents must have been released).
+/// When the quarantine is full, the oldest object in it is forgotten and written to
+/// `*evicted` (the caller frees it now); otherwise `*evicted` is NULL. Does nothing (NULL) if
+/// the object is not registered with this serial.
 #[no_mangle]
 pub extern "C" fn ds_object_quarantine(
     object: *const c_void,
@@ -220,10 +288,18 @@ pub extern "C" fn ds_object_quarantine(
         non_null(evicted, "evicted")?;
         let mut o = lock(&OBJECTS);
         let mut out = std::ptr::null_mut();
-        if let Some(entry) = o.map.get_mut(&(object as usize)) {
-            if entry.0 == serial && entry.1 == ObjectState::Live {
-                entry.1 = ObjectState::Quarantined;
+        let state = o.map.get(&(object as usize)).copied();
+        if let Some((s, st)) = state {
+            if s == serial && st != ObjectState::Quarantined {
+                if st == ObjectState::Retired {
+                    if let Some(i) = o.retired.iter().position(|&(a, _, _)| a == object as usize) {
+                        if let Some((_, _, b)) = o.retired.remove(i) {
+                            o.retired_bytes -= b;
+                        }
+                    }
+                }
                 o.by_serial.remove(&serial);
+                o.map.insert(object as usize, (s, ObjectState::Quarantined));
                 o.quarantine.push_back((object as usize, serial));
                 if o.quarantine.len() > QUARANTINE {
                     if let Some((a, _)) = o.quarantine.pop_front() {
@@ -311,7 +387,9 @@ pub extern "C" fn ds_array_sync(
 }
 
 /// Attaches caller data to the array node (replacing and releasing any previous data):
-/// `destroy(data)` runs once when the node is freed or the data replaced. NULL data removes it.
+/// `destroy(data)` runs once when the node is freed or the data replaced, at the end of the
+/// outermost `ds_` call that released it (never in the middle of a computation, so it may call
+/// `ds_` functions). NULL data removes it.
 #[no_mangle]
 pub extern "C" fn ds_array_set_user_data(
     a: *const ds_array,
@@ -320,7 +398,11 @@ pub extern "C" fn ds_array_set_user_data(
 ) -> ds_status {
     boundary(|| {
         let t = handle::get(a, "a")?;
-        t.set_user_data((!data.is_null()).then(|| UserData::new(data, destroy)));
+        let user = (!data.is_null()).then(|| {
+            let release = destroy.map(|f| super::ownership::deferred(data, f));
+            UserData::new(data, release)
+        });
+        t.set_user_data(user);
         Ok(())
     })
 }

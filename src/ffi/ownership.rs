@@ -30,6 +30,22 @@ enum Alive {
     Handle(usize),
     /// while the object is registered with this serial (`ds_object_register`)
     Serial(u64),
+    /// always (caller data owned by a node)
+    Always,
+}
+
+/// A hook that calls `destroy(object)` at the end of the outermost `ds_` call on the thread that
+/// runs it (the release of a node's caller data).
+pub(crate) fn deferred(
+    object: *mut c_void,
+    destroy: unsafe extern "C" fn(*mut c_void),
+) -> crate::core::ReleaseHook {
+    let p = Pending {
+        alive: Alive::Always,
+        object,
+        destroy,
+    };
+    Box::new(move || enqueue(p))
 }
 
 // SAFETY: the object pointer is only passed back to the caller's destructor; the caller's
@@ -68,6 +84,7 @@ fn drain() {
         let alive = match p.alive {
             Alive::Handle(h) => handle::is_live_raw(h),
             Alive::Serial(s) => super::binding::object_live(p.object as usize, s),
+            Alive::Always => true,
         };
         if alive {
             // SAFETY: the caller registered this destructor for this object, and its handle is

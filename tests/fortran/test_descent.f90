@@ -62,6 +62,8 @@ contains
        call loss%nullify_graph()
        call loss%deallocate()
        deallocate(loss)
+       ! x's core array and gradient exist from its first use on
+       if (epoch == 1) live1 = diffstruc_live_arrays()
     end do
     call check(iterates_ok, trim(form) // ': gradient and iterates follow the closed form')
     call check(losses_ok, trim(form) // ': losses follow the closed form')
