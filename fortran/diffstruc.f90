@@ -330,6 +330,14 @@ module diffstruc
        type(outcome), intent(inout) :: o
        integer(c_int), intent(in) :: status
      end function failed
+     module pure function extents_text(v) result(t)
+       integer, dimension(:), intent(in) :: v
+       character(len=:), allocatable :: t
+     end function extents_text
+     module pure function int_text(i) result(t)
+       integer, intent(in) :: i
+       character(len=:), allocatable :: t
+     end function int_text
      module subroutine settle(o, where, stat)
        type(outcome), intent(in) :: o
        character(len=*), intent(in) :: where
@@ -384,8 +392,9 @@ module diffstruc
        type(array_type), intent(inout), target :: p
        type(c_ptr), intent(in) :: h
      end subroutine ensure_grad
-     module function grad_object(h) result(g)
+     module function grad_object(h, given) result(g)
        type(c_ptr), intent(in) :: h
+       type(array_type), pointer, intent(in), optional :: given
        type(array_type), pointer :: g
      end function grad_object
      module subroutine allocate_array(this, array_shape, source, stat)

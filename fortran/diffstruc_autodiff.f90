@@ -36,6 +36,8 @@ contains
     output => null()
     if (.not. allocated(this%val)) then
        call refuse(o, 'the array is not allocated')
+    else if (size(this%val) == 0) then
+       call refuse(o, 'the array has no elements (a zero extent)')
     else if (.not. allocated(variable%val)) then
        call refuse(o, 'the variable is not allocated')
     else if (.not. variable%requires_grad) then
@@ -72,6 +74,8 @@ contains
     type(c_ptr) :: h
     if (.not. allocated(this%val)) then
        call refuse(o, 'the array is not allocated')
+    else if (size(this%val) == 0) then
+       call refuse(o, 'the array has no elements (a zero extent)')
     else
        h = operand(this, 'grad_reverse')
        call reverse_pass(this, h, reset_graph, o)
@@ -103,16 +107,20 @@ contains
     logical, intent(in) :: reset
     type(array_type), pointer :: g
     logical :: fresh
-    g => grad_object(h)
-    fresh = .not. associated(this%grad, g)
-    if (fresh .and. associated(this%grad)) then
-       ! a seed the program set itself
-       if (allocated(this%grad%val)) then
-          if (all(shape(this%grad%val) == shape(g%val))) then
-             g%val = this%grad%val
-             fresh = .false.
-          end if
+    fresh = .not. associated(this%grad)
+    if (.not. fresh) then
+       if (.not. allocated(this%grad%val)) then
+          fresh = .true.
+       else if (size(this%grad%val) /= product(shape(this%val))) then
+          call fatal('grad_reverse', 'seed has ' // int_text(size(this%grad%val)) // &
+               ' values, the result has ' // int_text(size(this%val)) // ' (' // &
+               extents_text(this%shape) // ' with batch ' // int_text(size(this%val, 2)) // ')')
        end if
+    end if
+    if (fresh) then
+       g => grad_object(h)
+    else
+       g => grad_object(h, this%grad)
     end if
     this%grad => g
     this%owns_gradient = .true.

@@ -88,7 +88,7 @@ module diffstruc_c
   public :: ds_array_adopt_object, ds_object_by_serial, ds_object_retire
   public :: diffstruc_point_real2, diffstruc_forget, diffstruc_describe_real2
   public :: diffstruc_unbind, diffstruc_unregister, diffstruc_object_live, diffstruc_reclaim
-  public :: diffstruc_is_null
+  public :: diffstruc_is_null, diffstruc_adopt_pending
 
   interface
      function ds_last_error() result(msg) bind(c, name='ds_last_error')
@@ -161,7 +161,7 @@ module diffstruc_c
      function ds_array_shape(a, shape, capacity, rank) result(s) bind(c, name='ds_array_shape')
        import :: c_int, c_ptr, c_int64_t, c_size_t
        type(c_ptr), value :: a
-       integer(c_int64_t), intent(out) :: shape(*)
+       type(c_ptr), value :: shape
        integer(c_size_t), value :: capacity
        integer(c_size_t), intent(out) :: rank
        integer(c_int) :: s
@@ -915,6 +915,14 @@ module diffstruc_c
        type(c_ptr), value :: a
        logical(c_bool), intent(out) :: kept
      end subroutine diffstruc_reclaim
+
+     pure subroutine diffstruc_adopt_pending(owner, object, serial, destroy) &
+          bind(c, name='diffstruc_adopt_pending')
+       import :: c_ptr, c_int64_t, c_funptr
+       type(c_ptr), value :: owner, object
+       integer(c_int64_t), intent(inout) :: serial
+       type(c_funptr), value :: destroy
+     end subroutine diffstruc_adopt_pending
 
      !> True for a NULL address, opaque to the optimiser (see finalise_array).
      pure subroutine diffstruc_is_null(p, null) bind(c, name='diffstruc_is_null')

@@ -81,6 +81,18 @@ void diffstruc_reclaim(const ds_array *a, bool *kept) {
   if (ds_array_reclaim(a, kept) != DS_OK) *kept = false;
 }
 
+/* A custom result released before it was ever used (never linked to its operands) still owns
+ * its constant operands: the result's array adopts `object` (registering it first if `*serial`
+ * is 0), so that it is released (through `destroy`) when the array goes. Nothing happens if the
+ * array is linked already. */
+void diffstruc_adopt_pending(const ds_array *owner, void *object, uint64_t *serial,
+                             ds_destroy_fn destroy) {
+  size_t n = 1;
+  if (ds_array_num_inputs(owner, &n) != DS_OK || n != 0) return;
+  if (*serial == 0 && ds_object_register(object, serial) != DS_OK) return;
+  (void)ds_array_adopt_object(owner, object, *serial, destroy);
+}
+
 /* True for a NULL address; a call, so that the optimiser cannot assume a dummy argument's
  * address is non-null (gfortran 12 calls final procedures on null objects). */
 void diffstruc_is_null(const void *p, bool *null) { *null = p == NULL; }

@@ -77,4 +77,25 @@ contains
     end if
   end subroutine check
 
+  !> `[a, b, c]`, as the core writes shapes in its messages.
+  module pure function extents_text(v) result(t)
+    integer, dimension(:), intent(in) :: v
+    character(len=:), allocatable :: t
+    integer :: i
+    t = '['
+    do i = 1, size(v)
+       if (i > 1) t = t // ', '
+       t = t // int_text(v(i))
+    end do
+    t = t // ']'
+  end function extents_text
+
+  module pure function int_text(i) result(t)
+    integer, intent(in) :: i
+    character(len=:), allocatable :: t
+    character(len=12) :: buf
+    write(buf, '(i0)') i
+    t = trim(buf)
+  end function int_text
+
 end submodule diffstruc_errors

@@ -223,13 +223,16 @@ contains
   subroutine pull(x, h)
     type(array_type), intent(inout) :: x
     type(c_ptr), intent(in) :: h
-    integer(c_int64_t) :: e, s, shp(32), id
+    integer(c_int64_t) :: e, s, id
+    integer(c_int64_t), allocatable, target :: shp(:)
     integer(c_size_t) :: r, n
     integer(c_int32_t) :: bits
     character(kind=c_char) :: name(33)
     integer :: i
     call check(ds_array_extents(h, e, s), 'array_type')
-    call check(ds_array_shape(h, shp, size(shp, kind=c_size_t), r), 'array_type')
+    call check(ds_array_shape(h, c_null_ptr, 0_c_size_t, r), 'array_type')
+    allocate(shp(max(r, 1_c_size_t)))
+    call check(ds_array_shape(h, c_loc(shp), size(shp, kind=c_size_t), r), 'array_type')
     x%shape = int(shp(1:r))
     x%size = int(e)
     x%rank = 1
@@ -432,6 +435,19 @@ contains
   pure subroutine release_contents(x)
     type(array_type), intent(inout) :: x
     call return_values(x)
+    if (allocated(x%ref)) then
+       ! a custom result that was never used still owns its constant operands
+       if (x%owns_left_operand .and. associated(x%left_operand)) then
+          if (.not. (x%left_operand%requires_grad .or. x%left_operand%fix_pointer)) &
+               call diffstruc_adopt_pending(x%ref, c_loc(x%left_operand), &
+               x%left_operand%serial, c_funloc(release_adopted))
+       end if
+       if (x%owns_right_operand .and. associated(x%right_operand)) then
+          if (.not. (x%right_operand%requires_grad .or. x%right_operand%fix_pointer)) &
+               call diffstruc_adopt_pending(x%ref, c_loc(x%right_operand), &
+               x%right_operand%serial, c_funloc(release_adopted))
+       end if
+    end if
     call unbind(x)
     x%grad => null()
   end subroutine release_contents
@@ -704,37 +720,70 @@ contains
   module subroutine ensure_grad(p, h)
     type(array_type), intent(inout), target :: p
     type(c_ptr), intent(in) :: h
-    type(array_type), pointer :: g
     integer(c_size_t) :: n
     if (.not. p%requires_grad) return
     call check(ds_array_num_inputs(h, n), 'grad')
     if (n /= 0 .and. .not. p%fix_pointer) return
-    g => grad_object(h)
-    if (associated(p%grad)) then
-       if (associated(p%grad, g)) return
-       ! the program's own gradient object (or one of an array this object no longer uses)
-       if (.not. is_heap(p%grad) .and. allocated(p%grad%val)) then
-          if (all(shape(p%grad%val) == shape(g%val))) g%val = p%grad%val
-       end if
-    end if
-    p%grad => g
+    p%grad => grad_object(h, p%grad)
     p%owns_gradient = .true.
   end subroutine ensure_grad
 
-  !> The gradient object of core array `h` (created, zeros, if it has none yet).
-  module function grad_object(h) result(g)
+  !> The gradient object of core array `h`: `given` if present (an object the program put in
+  !> `x%grad` itself: it becomes the array's gradient object, its values kept, and is released
+  !> with the array, as diffstruc's `owns_gradient` says), else the array's own, created (zeros)
+  !> if it has none yet.
+  module function grad_object(h, given) result(g)
     type(c_ptr), intent(in) :: h
-    type(array_type), pointer :: g
+    type(array_type), pointer, intent(in), optional :: given
+    type(array_type), pointer :: g, old
     type(node_record), pointer :: rec
-    type(c_ptr) :: gh
+    type(c_ptr) :: gh, data
+    real(c_float), pointer :: v(:,:)
+    integer(c_int64_t) :: e, s
     logical(c_bool) :: live
     rec => record_of(h)
+    old => null()
     if (c_associated(rec%grad_obj)) then
        call diffstruc_object_live(rec%grad_obj, rec%grad_serial, live)
-       if (live) then
-          call c_f_pointer(rec%grad_obj, g)
+       if (live) call c_f_pointer(rec%grad_obj, old)
+    end if
+    if (present(given)) then
+       if (associated(given)) then
+          if (associated(given, old)) then
+             g => old
+             return
+          end if
+          g => given
+          ! the program's object: its values become the gradient's, then it holds the buffer
+          call check(ds_array_grad_data(h, data), 'grad')
+          call check(ds_array_extents(h, e, s), 'grad')
+          call c_f_pointer(data, v, [e, s])
+          if (allocated(g%val)) then
+             if (size(g%val) == size(v)) then
+                v = reshape(g%val, shape(v))
+             else
+                call fatal('grad', 'the gradient object has ' // int_text(size(g%val)) // &
+                     ' values, the array ' // int_text(size(v)))
+             end if
+          end if
+          call return_values(g)
+          call unbind(g)
+          if (allocated(g%val)) deallocate(g%val)
+          if (.not. is_heap(g)) call register_object(g)
+          call check(ds_array_grad(h, gh), 'grad')
+          call bind(g, gh)
+          call pull(g, gh)
+          call lend_values(g, gh)
+          g%is_temporary = .false.
+          rec%grad_obj = address(g)
+          rec%grad_serial = g%serial
+          if (associated(old)) call release_adopted(address(old))
           return
        end if
+    end if
+    if (associated(old)) then
+       g => old
+       return
     end if
     call check(ds_array_grad_data(h, gh), 'grad')
     call check(ds_array_grad(h, gh), 'grad')
@@ -765,6 +814,7 @@ contains
     type(outcome), intent(inout) :: o
     integer, dimension(:), intent(in), optional :: array_shape
     class(*), dimension(..), intent(in), optional :: source
+    type(array_type), pointer :: p
     integer :: n
     if (this%allocated .or. allocated(this%val)) then
        call refuse(o, 'Trying to allocate already allocated array values')
@@ -777,7 +827,8 @@ contains
           return
        end if
        if (any(array_shape < 0)) then
-          call refuse(o, 'array_shape has a negative extent')
+          call refuse(o, 'array shape ' // extents_text(array_shape(1:n-1)) // ' with batch ' // &
+               int_text(array_shape(n)) // ': negative extent')
           return
        end if
     end if
@@ -842,6 +893,12 @@ contains
     this%rank = 1
     this%size = product(this%shape)
     this%allocated = .true.
+    ! the core array now, so that an array later shared by threads is never bound by two at
+    ! once (an empty array has none)
+    if (size(this%val) > 0) then
+       p => this
+       call bind(p, new_leaf(p, 'allocate'))
+    end if
   end subroutine allocate_values
 
   !> Allocates `val` for `array_shape` (per-sample shape, then the batch size) and sets `shape`.

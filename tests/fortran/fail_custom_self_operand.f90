@@ -1,4 +1,4 @@
-! EXPECT: ERROR: custom operation: custom operation 'selfish': an array cannot be its own input
+! EXPECT: ERROR: custom operation: 'selfish': its operands lead back to the result itself \(a cycle\)
 !> A custom result linked to itself as its operand: a clear error, not endless recursion.
 module selfish_op
   use diffstruc

@@ -18,7 +18,12 @@ program test_stat
   call u%allocate(stat=ierr)
   call check(ierr == 4 .and. .not. u%allocated, 'allocate without shape or source')
   call u%allocate([2, 0], stat=ierr)
-  call check(ierr == 4 .and. .not. u%allocated, 'allocate with batch 0: DS_ERR_ARGUMENT')
+  call check(ierr == 0 .and. u%allocated, 'allocate with batch 0: an empty array, stat 0')
+  call u%grad_reverse(stat=ierr)
+  call check(ierr == 4, 'grad_reverse of an empty array: DS_ERR_ARGUMENT')
+  call u%deallocate()
+  call u%allocate([-2, 1], stat=ierr)
+  call check(ierr == 4 .and. .not. u%allocated, 'allocate with a negative extent: DS_ERR_ARGUMENT')
 
   call x%set_direction([1.0, 2.0, 3.0], stat=ierr)
   call check(ierr == 3, 'set_direction of the wrong size: DS_ERR_SHAPE')
