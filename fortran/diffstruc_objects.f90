@@ -18,6 +18,10 @@
 submodule (diffstruc) diffstruc_objects
   implicit none
 
+  !> Flags a copy must share with its original to stand for it.
+  integer(c_int32_t), parameter :: MATCH_BITS = BIT_REQUIRES_GRAD + BIT_SAMPLE_DEPENDENT + &
+       BIT_SCALAR
+
   !> Byte offset of component `val`'s descriptor in an array_type object (-1: not known yet).
   integer(c_intptr_t), save :: val_offset = -1
 
@@ -64,6 +68,13 @@ contains
     x%ref = h
     call check(ds_binding_set(c_loc(x%ref), h), 'array_type')
   end subroutine bind
+
+  !> The object's flags to its core array (so that a copy of the object matches the array).
+  subroutine push_flags(x)
+    type(array_type), intent(in) :: x
+    if (allocated(x%ref)) &
+         call check(ds_array_set_flags(x%ref, USER_BITS, flag_bits(x)), 'array_type')
+  end subroutine push_flags
 
 
   !> True if `x` owns the handle it holds.
@@ -309,14 +320,14 @@ contains
     class(array_type), intent(in), target, optional :: b
     type(array_type), pointer :: c, p
     c => make_heap(h)
-    p => original_of(a)
+    p => stand_in(a)
     if (c%requires_grad .and. p%requires_grad) then
        c%left_operand => p
        c%owns_left_operand = p%is_temporary
     end if
     call adopt_temporary(h, p)
     if (present(b)) then
-       p => original_of(b)
+       p => stand_in(b)
        if (c%requires_grad .and. p%requires_grad) then
           c%right_operand => p
           c%owns_right_operand = p%is_temporary
@@ -435,7 +446,9 @@ contains
   pure subroutine release_contents(x)
     type(array_type), intent(inout) :: x
     call return_values(x)
-    if (allocated(x%ref)) then
+    if (allocated(x%ref) .and. (associated(x%get_partial_left) .or. &
+         associated(x%get_partial_right) .or. associated(x%get_partial_left_val) .or. &
+         associated(x%get_partial_right_val))) then
        ! a custom result that was never used still owns its constant operands
        if (x%owns_left_operand .and. associated(x%left_operand)) then
           if (.not. (x%left_operand%requires_grad .or. x%left_operand%fix_pointer)) &
@@ -507,6 +520,19 @@ contains
     p%original = object
     p => q
   end function original_of
+
+  !> The heap object a compiler's copy of it (shallow or deep) stands for, or the object itself:
+  !> what a result's operand links point to, so that they do not point to a temporary copy.
+  function stand_in(x) result(p)
+    class(array_type), intent(in), target :: x
+    type(array_type), pointer :: p
+    type(c_ptr) :: object
+    p => original_of(x)
+    if (p%serial == 0) return
+    if (is_heap(p)) return
+    call check(ds_object_by_serial(p%serial, object), 'array_type')
+    if (c_associated(object)) call c_f_pointer(object, p)
+  end function stand_in
 
   !> True if `x` and `y` hold the same allocations (a bitwise copy).
   logical function shares_components(x, y)
@@ -613,8 +639,10 @@ contains
     matches = .false.
     call check(ds_array_extents(h, e, s), 'array_type')
     if (size(x%val, 1) /= e .or. size(x%val, 2) /= s) return
+    ! the flags that change what the array computes (not is_temporary, is_forward or
+    ! fix_pointer, which only mark ownership and graph handling)
     call check(ds_array_flags(h, bits), 'array_type')
-    if (iand(bits, USER_BITS) /= flag_bits(x)) return
+    if (iand(bits, MATCH_BITS) /= iand(flag_bits(x), MATCH_BITS)) return
     call check(ds_array_data(h, data), 'array_type')
     call c_f_pointer(data, v, [e, s])
     matches = all(transfer(v, 0_c_int32_t, size(v)) == transfer(x%val, 0_c_int32_t, size(v)))
@@ -856,6 +884,7 @@ contains
              call copy_object(this, source, clone=.true.)
              this%is_temporary = .true.
              this%fix_pointer = .false.
+             call push_flags(this)
              return
           class default
              call refuse(o, 'Incompatible source type for rank 0')
@@ -898,6 +927,7 @@ contains
     if (size(this%val) > 0) then
        p => this
        call bind(p, new_leaf(p, 'allocate'))
+       call push_flags(p)
     end if
   end subroutine allocate_values
 
@@ -944,6 +974,7 @@ contains
     call copy_object(this, input, clone=.true.)
     this%is_temporary = .true.
     this%fix_pointer = .false.
+    call push_flags(this)
   end subroutine assign_array
 
   !> Makes `this` a copy of `source`: diffstruc's fields, and a core array of its own (a clone
@@ -1025,6 +1056,7 @@ contains
     call copy_object(this, source, clone=.true.)
     this%is_temporary = temporary
     this%owns_gradient = .false.
+    call push_flags(this)
   end subroutine assign_shallow
 
   !> `this = source`, then the source object is released and `source` disassociated. The core
@@ -1055,6 +1087,7 @@ contains
        call copy_object(this, source, clone=.true.)
     end if
     this%is_temporary = .true.
+    call push_flags(this)
     deallocate(source)
     source => null()
   end subroutine assign_and_deallocate_source
