@@ -162,6 +162,9 @@ module diffstruc
      logical :: has_left = .false., has_right = .false.
      !> (allocatable: a type with only these components makes gfortran 12 fail)
      character(len=:), allocatable :: operation
+     !> For a result of an extension of array_type: a copy (without values) whose type the rules
+     !> see as `this` (athena's batch normalisation reads its own components there).
+     class(array_type), allocatable :: prototype
   end type custom_rules
 
   !> The outcome of a procedure that can report an error through an optional `stat`.
@@ -364,12 +367,13 @@ module diffstruc
        type(c_ptr), intent(in) :: h
        type(array_type), pointer :: c
      end function make_heap
-     module function make_view(h) result(v)
+     module function make_view(h, prototype) result(v)
        type(c_ptr), intent(in) :: h
-       type(array_type), pointer :: v
+       class(array_type), intent(in), optional :: prototype
+       class(array_type), pointer :: v
      end function make_view
      module recursive subroutine drop_object(p)
-       type(array_type), pointer, intent(inout) :: p
+       class(array_type), pointer, intent(inout) :: p
      end subroutine drop_object
      module subroutine register_object(x)
        type(array_type), intent(inout), target :: x
@@ -479,8 +483,9 @@ module diffstruc
      end function get_ptr_from_id
 
      ! diffstruc_custom: custom operations
-     module recursive subroutine sync_custom(x)
+     module recursive subroutine sync_custom(x, object)
        type(array_type), intent(inout), target :: x
+       class(array_type), intent(in) :: object
      end subroutine sync_custom
   end interface
 

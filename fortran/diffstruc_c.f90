@@ -888,10 +888,9 @@ module diffstruc_c
      ! The calls a final procedure makes (diffstruc_cfi.c), declared pure: final procedures
      ! must be pure for array_type components to stay definable in pure procedures; they change
      ! only the library's own tables. Subroutines, so that no call is ever left out.
-     pure subroutine diffstruc_unbind(token, a, released) bind(c, name='diffstruc_unbind')
-       import :: c_ptr, c_bool
-       type(c_ptr), value :: token, a
-       logical(c_bool), intent(out) :: released
+     pure subroutine diffstruc_unbind(token) bind(c, name='diffstruc_unbind')
+       import :: c_ptr
+       type(c_ptr), value :: token
      end subroutine diffstruc_unbind
 
      pure subroutine diffstruc_unregister(object, serial, state) &

@@ -57,11 +57,9 @@ void diffstruc_forget_logical2_(void **descriptor) { *descriptor = NULL; }
  * call statement, unlike a pure function reference, is never left out by the compiler.
  */
 
-/* Frees the handle bound to `token` if it is `a` (ds_binding_release). */
-void diffstruc_unbind(const void *token, const ds_array *a, bool *released) {
-  *released = false;
-  if (ds_binding_release(token, a, released) != DS_OK) *released = false;
-}
+/* Frees the handle bound to `token` (ds_binding_drop): the token's address is all that is
+ * needed, so nothing is read through a component of the object being finalised. */
+void diffstruc_unbind(const void *token) { (void)ds_binding_drop(token); }
 
 /* ds_object_unregister: 0 unknown, 1 was live, 2 was in quarantine. */
 void diffstruc_unregister(const void *object, uint64_t serial, int32_t *state) {

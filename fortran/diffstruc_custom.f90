@@ -22,8 +22,10 @@ contains
   !> its rules are called back by the differentiation passes. Operands the result owns
   !> (`owns_*_operand`) that are results of this module, or constants (no gradient), are
   !> released with the result, as diffstruc does.
-  module recursive subroutine sync_custom(x)
+  module recursive subroutine sync_custom(x, object)
     type(array_type), intent(inout), target :: x
+    !> `x` as the program declared it (its dynamic type)
+    class(array_type), intent(in) :: object
     character(len=*), parameter :: where = 'custom operation'
     type(custom_rules), pointer :: r
     type(ds_custom_rules) :: rules
@@ -54,6 +56,10 @@ contains
     r%operation = trim(x%operation)
     r%has_left = associated(x%left_operand)
     r%has_right = associated(x%right_operand)
+    if (.not. same_type_as(object, x)) then
+       allocate(r%prototype, source=object)
+       call strip(r%prototype)
+    end if
     ! without any rule of a kind, the core reports that mode as unavailable
     rules = ds_custom_rules(c_loc(r), c_null_funptr, c_null_funptr, c_funloc(custom_destroy))
     if (associated(r%left) .or. associated(r%right)) rules%jvp = c_funloc(custom_jvp)
@@ -66,6 +72,20 @@ contains
     if (associated(x%right_operand) .and. x%owns_right_operand) &
          call adopt_owned(x%ref, x%right_operand)
   end subroutine sync_custom
+
+  !> A prototype keeps its type and small components, not its values or its binding.
+  subroutine strip(p)
+    type(array_type), intent(inout) :: p
+    if (allocated(p%val)) deallocate(p%val)
+    ! a deep copy's own token: it owns nothing
+    if (allocated(p%ref)) deallocate(p%ref)
+    p%serial = 0
+    p%lent = .false.
+    p%alias = .false.
+    p%grad => null()
+    p%left_operand => null()
+    p%right_operand => null()
+  end subroutine strip
 
   !> The result releases operand `x` with itself: a temporary result of this module, or a
   !> constant (no gradient) the program allocated for it, as diffstruc's nullify_graph frees
@@ -86,10 +106,14 @@ contains
     type(custom_rules), intent(in) :: r
     type(c_ptr), intent(in) :: out, inputs
     integer(c_size_t), intent(in) :: n
-    type(array_type), pointer :: this
+    class(array_type), pointer :: this
     type(c_ptr), pointer :: hs(:)
     call c_f_pointer(inputs, hs, [n])
-    this => make_view(out)
+    if (allocated(r%prototype)) then
+       this => make_view(out, r%prototype)
+    else
+       this => make_view(out)
+    end if
     this%operation = r%operation
     this%get_partial_left => r%left
     this%get_partial_right => r%right
@@ -123,7 +147,7 @@ contains
     type(c_ptr), intent(out) :: contribution
     integer(c_int) :: status
     type(custom_rules), pointer :: r
-    type(array_type), pointer :: this, up
+    class(array_type), pointer :: this, up
     procedure(get_partial), pointer :: rule
     call c_f_pointer(user, r)
     contribution = c_null_ptr
@@ -178,7 +202,7 @@ contains
     integer(c_size_t), value :: grad_batch
     integer(c_int) :: status
     type(custom_rules), pointer :: r
-    type(array_type), pointer :: this
+    class(array_type), pointer :: this
     real(real32), pointer :: g_up(:,:), g_in(:,:)
     procedure(get_partial_val), pointer :: rule
     integer :: e_in

@@ -280,13 +280,34 @@ contains
   !> A heap object viewing core array `h` (a new handle to it; values viewed, not taken), with
   !> its metadata: what a custom derivative rule sees as `this` or an operand. Release it with
   !> drop_object.
-  module function make_view(h) result(v)
+  module function make_view(h, prototype) result(v)
     type(c_ptr), intent(in) :: h
-    type(array_type), pointer :: v
+    class(array_type), intent(in), optional :: prototype
+    class(array_type), pointer :: v
+    if (present(prototype)) then
+       ! an object of the operation result's own type (an extension of array_type, whose
+       ! components the rules read), made a view of `h`
+       allocate(v, source=prototype)
+    else
+       allocate(array_type :: v)
+    end if
+    call become_view(v, h)
+  end function make_view
+
+  !> Makes `v` (allocated here, any extension) a registered view of core array `h`.
+  subroutine become_view(v, h)
+    type(array_type), intent(inout), target :: v
+    type(c_ptr), intent(in) :: h
     type(c_ptr) :: s, user
     type(node_record), pointer :: rec
+    v%lent = .false.
+    v%alias = .false.
+    v%grad => null()
+    v%left_operand => null()
+    v%right_operand => null()
+    v%original = c_null_ptr
+    call register_object(v)
     call check(ds_array_share(h, s), 'custom operation')
-    v => new_object()
     call bind(v, s)
     call pull(v, s)
     call alias_values(v, s)
@@ -298,15 +319,23 @@ contains
        if (allocated(rec%adj_ja)) v%adj_ja = rec%adj_ja
        if (allocated(rec%mask)) v%mask = rec%mask
     end if
-  end function make_view
+  end subroutine become_view
 
   !> Releases a heap object (and its operand views, for a view made by the custom layer).
   module recursive subroutine drop_object(p)
-    type(array_type), pointer, intent(inout) :: p
+    class(array_type), pointer, intent(inout) :: p
+    class(array_type), pointer :: operand
     if (.not. associated(p)) return
     if (p%alias) then
-       if (associated(p%left_operand)) call drop_object(p%left_operand)
-       if (associated(p%right_operand)) call drop_object(p%right_operand)
+       ! the operand views (plain array_type objects)
+       if (associated(p%left_operand)) then
+          operand => p%left_operand
+          call drop_object(operand)
+       end if
+       if (associated(p%right_operand)) then
+          operand => p%right_operand
+          call drop_object(operand)
+       end if
     end if
     deallocate(p)
     p => null()
@@ -421,11 +450,16 @@ contains
   module pure elemental subroutine finalise_array(this)
     type(array_type), intent(inout), target :: this
     integer(c_int32_t) :: state
-    logical(c_bool) :: null
-    ! gfortran 12 "finalises" procedure-pointer components of function results at the
-    ! pointer's value, usually NULL: ignore a null object
-    call diffstruc_is_null(c_loc(this), null)
-    if (null) return
+    logical(c_bool) :: nothing
+    ! gfortran 12 also "finalises" procedure-pointer components whose interface returns an
+    ! array_type, at the pointer's value, after this procedure: ignore a null object, and
+    ! nullify this object's own rule pointers, so that it never happens at a procedure's code
+    call diffstruc_is_null(c_loc(this), nothing)
+    if (nothing) return
+    this%get_partial_left => null()
+    this%get_partial_right => null()
+    this%get_partial_left_val => null()
+    this%get_partial_right_val => null()
     state = 0
     if (this%serial /= 0) call diffstruc_unregister(c_loc(this), this%serial, state)
     select case (state)
@@ -436,8 +470,10 @@ contains
        ! a heap object, live or retired by its consumer
        call release_contents(this)
     case default
-       ! a variable, a component or a copy: its val is its own, its binding maybe
-       call unbind(this)
+       ! a variable, a component or a copy: its val is its own, its binding maybe. Only the
+       ! library's table is touched: the compiler frees the components itself, and gfortran 12
+       ! sometimes passes a final procedure something that is not an array_type object.
+       call release_binding(this)
     end select
   end subroutine finalise_array
 
@@ -485,11 +521,17 @@ contains
   !> Drops `x`'s reference: frees the handle if `x` owns it, forgets it if `x` is a copy.
   pure subroutine unbind(x)
     type(array_type), intent(inout), target :: x
-    logical(c_bool) :: released
     if (.not. allocated(x%ref)) return
-    call diffstruc_unbind(c_loc(x%ref), x%ref, released)
+    call release_binding(x)
     deallocate(x%ref)
   end subroutine unbind
+
+  !> Frees the handle `x` holds if `x` owns it (the token itself is left to the caller).
+  pure subroutine release_binding(x)
+    type(array_type), intent(in), target :: x
+    if (.not. allocated(x%ref)) return
+    call diffstruc_unbind(c_loc(x%ref))
+  end subroutine release_binding
 
 !===============================================================================================
 ! Operands: the core array an object stands for when it is used
@@ -584,7 +626,7 @@ contains
     if (size(p%val) == 0) call fatal(where, 'operand has no elements (a zero extent)')
     if (allocated(p%ref)) then
        if (is_owner(p)) then
-          call prepare_owner(p, where)
+          call prepare_owner(p, where, x)
           h = p%ref
           return
        end if
@@ -598,14 +640,14 @@ contains
           ! a copy that differs from its original: a clone linked to the same inputs
           call check(ds_array_clone(p%ref, h2), where)
           call bind(p, h2)
-          call prepare_owner(p, where)
+          call prepare_owner(p, where, x)
           h = p%ref
           return
        end if
     end if
     ! never used before, or a copy whose original is gone: a new array from the values
     call bind(p, new_leaf(p, where))
-    call prepare_owner(p, where)
+    call prepare_owner(p, where, x)
     h = p%ref
   end function operand
 
@@ -650,9 +692,11 @@ contains
 
   !> Pushes an owner's state to its core array: values (unless they are the array's own
   !> buffer), flags, tag, metadata; registers a custom operation; attaches the gradient object.
-  recursive subroutine prepare_owner(p, where)
+  recursive subroutine prepare_owner(p, where, object)
     type(array_type), intent(inout), target :: p
     character(len=*), intent(in) :: where
+    !> `p` as the program declared it (its dynamic type)
+    class(array_type), intent(in) :: object
     integer(c_int64_t) :: e, s
     logical(c_bool) :: changed
     type(c_ptr) :: h, data, here
@@ -682,7 +726,7 @@ contains
     if (p%id /= -1) call check(ds_array_set_id(h, int(p%id, c_int64_t)), where)
     if (allocated(p%indices) .or. allocated(p%adj_ja) .or. allocated(p%mask)) &
          call store_metadata(p, h)
-    call sync_custom(p)
+    call sync_custom(p, object)
     call ensure_grad(p, h)
   end subroutine prepare_owner
 

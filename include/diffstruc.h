@@ -316,6 +316,10 @@ ds_status ds_binding_set(const void *token, ds_array *a);
 // for a token that does not own `a` (a copy's).
 ds_status ds_binding_release(const void *token, const ds_array *a, bool *released);
 
+// Frees whatever handle is bound to `token` (for a final procedure, which may not read the
+// handle itself: a compiler may pass it an object it has partly freed already).
+ds_status ds_binding_drop(const void *token);
+
 // Removes the binding of `token` to `a` without freeing the handle, which then belongs to the
 // caller (`*taken = true`). Nothing changes if `token` does not own `a`.
 ds_status ds_binding_take(const void *token, const ds_array *a, bool *taken);

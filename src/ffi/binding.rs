@@ -76,6 +76,19 @@ pub extern "C" fn ds_binding_release(
     })
 }
 
+/// Frees whatever handle is bound to `token` (for a final procedure, which may not read the
+/// handle itself: a compiler may pass it an object it has partly freed already).
+#[no_mangle]
+pub extern "C" fn ds_binding_drop(token: *const c_void) -> ds_status {
+    boundary(|| {
+        let h = lock(&BINDINGS).remove(&(token as usize));
+        if let Some(h) = h {
+            handle::remove(std::ptr::without_provenance(h), "binding")?;
+        }
+        Ok(())
+    })
+}
+
 /// Removes the binding of `token` to `a` without freeing the handle, which then belongs to the
 /// caller (`*taken = true`). Nothing changes if `token` does not own `a`.
 #[no_mangle]
