@@ -53,6 +53,26 @@ module diffstruc
   integer(c_int32_t), parameter :: USER_BITS = BIT_REQUIRES_GRAD + BIT_SAMPLE_DEPENDENT + &
        BIT_SCALAR + BIT_FORWARD + BIT_TEMPORARY + BIT_FIXED
 
+  !> How an array_type object refers to its core array (see diffstruc_objects): a private
+  !> allocatable component, the object's *token*. The object owns the core array when the
+  !> library's binding table lists the token's address (every deep copy of the object gets a
+  !> new token, every move keeps it). The token, not array_type, has the final procedure:
+  !> gfortran 12 miscompiles the finalisation of some types that contain a finalizable type
+  !> (athena's layers), but not of types whose finalizable part is an allocatable component.
+  type :: array_ref
+     !> Handle of the core array.
+     type(c_ptr) :: h = c_null_ptr
+     !> For an object this module allocated: the object, and its registration number.
+     type(c_ptr) :: object = c_null_ptr
+     integer(c_int64_t) :: serial = 0
+     !> While the object's `val` holds the core's buffer: the address of `val`'s descriptor.
+     type(c_ptr) :: desc = c_null_ptr
+     !> `val` views the core's buffer without owning it (for a derivative rule).
+     logical :: alias = .false.
+   contains
+     final :: release_token
+  end type array_ref
+
   !> A differentiable array: per-sample `shape` plus a batch of samples; `val(E, S)`.
   type :: array_type
      integer :: id = -1
@@ -63,6 +83,9 @@ module diffstruc
      logical :: is_scalar = .false.
      logical :: is_forward = .false.
      logical :: allocated = .false.
+     !> Token of the object's core array (private; before `val`: compilers finalise it while
+     !> `val` is still allocated).
+     type(array_ref), allocatable, private :: ref
      !> Values, shape (E, S).
      real(real32), dimension(:,:), allocatable :: val
      integer, dimension(:), allocatable :: indices
@@ -84,14 +107,6 @@ module diffstruc
      procedure(get_partial), pass(this), pointer :: get_partial_right => null()
      procedure(get_partial_val), pass(this), pointer :: get_partial_left_val => null()
      procedure(get_partial_val), pass(this), pointer :: get_partial_right_val => null()
-     !> Token of the binding to the core array: holds its handle; its address (new for every
-     !> deep copy, kept by every move) identifies the object that owns the handle.
-     type(c_ptr), allocatable, private :: ref
-     !> Registration number when this module allocated the object itself (0 otherwise).
-     integer(c_int64_t), private :: serial = 0
-     !> `val` is the core's buffer: lent to this object, or (`alias`) only viewed by it.
-     logical, private :: lent = .false.
-     logical, private :: alias = .false.
      !> Set while a custom result registers its operands (a cycle made by hand is an error).
      logical, private :: registering = .false.
      !> On a compiler's shallow copy of a result (see original_of): the original.
@@ -134,7 +149,6 @@ module diffstruc
 
      procedure :: assign => assign_array
      generic, public :: assignment(=) => assign
-     final :: finalise_array
   end type array_type
 
   !> Graph-building derivative rule of a custom operation (see diffstruc's custom operations).
@@ -386,12 +400,16 @@ module diffstruc
      module subroutine release_adopted(object) bind(c)
        type(c_ptr), value :: object
      end subroutine release_adopted
-     module pure subroutine return_values(x)
-       type(array_type), intent(inout) :: x
+     module subroutine return_values(x)
+       type(array_type), intent(inout), target :: x
      end subroutine return_values
-     module pure elemental subroutine finalise_array(this)
-       type(array_type), intent(inout), target :: this
-     end subroutine finalise_array
+     module subroutine adopt_constant(owner, x)
+       type(c_ptr), intent(in) :: owner
+       type(array_type), intent(inout), target :: x
+     end subroutine adopt_constant
+     module pure elemental subroutine release_token(this)
+       type(array_ref), intent(inout), target :: this
+     end subroutine release_token
      module subroutine ensure_grad(p, h)
        type(array_type), intent(inout), target :: p
        type(c_ptr), intent(in) :: h
@@ -487,6 +505,16 @@ module diffstruc
        type(array_type), intent(inout), target :: x
        class(array_type), intent(in) :: object
      end subroutine sync_custom
+  end interface
+
+  !> Makes a token allocatable unallocated without freeing it (diffstruc_cfi.c: not
+  !> interoperable, so an external procedure given the compiler's own descriptor, whose first
+  !> word is the address of the token).
+  interface
+     subroutine diffstruc_forget_token(a)
+       import :: array_ref
+       type(array_ref), allocatable, intent(inout) :: a
+     end subroutine diffstruc_forget_token
   end interface
 
   interface
@@ -1091,7 +1119,8 @@ contains
     logical, dimension(:,:), intent(in) :: b
     type(array_type), pointer :: c
     c => array_real2d_op(DS_MUL, a, merge(1.0_real32, 0.0_real32, b), 'operator(*)')
-    call check(ds_array_set_operation(c%ref, 'multiply_logical' // c_null_char), 'operator(*)')
+    call check(ds_array_set_operation(handle_of(c), 'multiply_logical' // c_null_char), &
+         'operator(*)')
     c%operation = 'multiply_logical'
     c%mask = b
   end function multiply_logical

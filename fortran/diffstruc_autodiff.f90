@@ -133,8 +133,8 @@ contains
     if (associated(this%grad)) then
        if (allocated(this%grad%val)) this%grad%val = 0.0_real32
     end if
-    if (allocated(this%ref)) then
-       if (ds_zero_grad(this%ref) /= DS_OK) continue
+    if (c_associated(handle_of(this))) then
+       if (ds_zero_grad(handle_of(this)) /= DS_OK) continue
     end if
   end subroutine zero_grad
 
@@ -271,7 +271,7 @@ contains
     end if
     output => make_heap(h)
     ! a variable found in the graph comes with its gradient, as diffstruc's node does
-    call ensure_grad(output, output%ref)
+    call ensure_grad(output, handle_of(output))
     call adopt_temporary(root, output)
   end function get_ptr_from_id
 

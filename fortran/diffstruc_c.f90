@@ -69,10 +69,6 @@ module diffstruc_c
      pure subroutine diffstruc_forget_logical2(a)
        logical, allocatable, intent(inout) :: a(:,:)
      end subroutine diffstruc_forget_logical2
-     pure subroutine forget_ptr(a) bind(c, name='diffstruc_forget')
-       import :: c_ptr
-       type(c_ptr), allocatable, intent(inout) :: a
-     end subroutine forget_ptr
   end interface diffstruc_forget
 
   !> Rules of a custom operation (`ds_custom_rules`).
@@ -83,12 +79,12 @@ module diffstruc_c
   public :: ds_grad_forward, ds_grad_reverse, ds_zero_grad, ds_nullify_graph
   public :: ds_binding_set, ds_binding_release, ds_binding_take, ds_binding_owner
   public :: ds_object_register, ds_object_unregister, ds_object_live, ds_object_quarantine
+  public :: ds_object_retoken, ds_object_of_token, ds_binding_drop
   public :: ds_array_lend, ds_array_reclaim, ds_array_is_lent, ds_array_clone, ds_array_sync
   public :: ds_array_set_user_data, ds_array_user_data, ds_array_set_grad
-  public :: ds_array_adopt_object, ds_object_by_serial, ds_object_retire
+  public :: ds_array_adopt_object, ds_object_retire
   public :: diffstruc_point_real2, diffstruc_forget, diffstruc_describe_real2
-  public :: diffstruc_unbind, diffstruc_unregister, diffstruc_object_live, diffstruc_reclaim
-  public :: diffstruc_is_null, diffstruc_adopt_pending
+  public :: diffstruc_token_going, diffstruc_forget_at
 
   interface
      function ds_last_error() result(msg) bind(c, name='ds_last_error')
@@ -736,6 +732,12 @@ module diffstruc_c
        integer(c_int) :: s
      end function ds_binding_release
 
+     function ds_binding_drop(token) result(s) bind(c, name='ds_binding_drop')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: token
+       integer(c_int) :: s
+     end function ds_binding_drop
+
      function ds_binding_take(token, a, taken) result(s) bind(c, name='ds_binding_take')
        import :: c_int, c_ptr, c_bool
        type(c_ptr), value :: token, a
@@ -750,18 +752,34 @@ module diffstruc_c
        integer(c_int) :: s
      end function ds_binding_owner
 
-     function ds_object_register(object, serial) result(s) bind(c, name='ds_object_register')
+     function ds_object_register(object, token, serial) result(s) &
+          bind(c, name='ds_object_register')
        import :: c_int, c_ptr, c_int64_t
-       type(c_ptr), value :: object
+       type(c_ptr), value :: object, token
        integer(c_int64_t), intent(out) :: serial
        integer(c_int) :: s
      end function ds_object_register
 
-     function ds_object_unregister(object, serial, state) result(s) &
-          bind(c, name='ds_object_unregister')
+     function ds_object_retoken(old, new) result(s) bind(c, name='ds_object_retoken')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: old, new
+       integer(c_int) :: s
+     end function ds_object_retoken
+
+     function ds_object_of_token(token, object, serial, state) result(s) &
+          bind(c, name='ds_object_of_token')
        import :: c_int, c_ptr, c_int64_t, c_int32_t
-       type(c_ptr), value :: object
-       integer(c_int64_t), value :: serial
+       type(c_ptr), value :: token
+       type(c_ptr), intent(out) :: object
+       integer(c_int64_t), intent(out) :: serial
+       integer(c_int32_t), intent(out) :: state
+       integer(c_int) :: s
+     end function ds_object_of_token
+
+     function ds_object_unregister(token, state) result(s) &
+          bind(c, name='ds_object_unregister')
+       import :: c_int, c_ptr, c_int32_t
+       type(c_ptr), value :: token
        integer(c_int32_t), intent(out) :: state
        integer(c_int) :: s
      end function ds_object_unregister
@@ -774,11 +792,12 @@ module diffstruc_c
        integer(c_int) :: s
      end function ds_object_live
 
-     function ds_object_quarantine(object, serial, evicted) result(s) &
+     function ds_object_quarantine(object, serial, token, evicted) result(s) &
           bind(c, name='ds_object_quarantine')
        import :: c_int, c_ptr, c_int64_t
        type(c_ptr), value :: object
        integer(c_int64_t), value :: serial
+       type(c_ptr), value :: token
        type(c_ptr), intent(out) :: evicted
        integer(c_int) :: s
      end function ds_object_quarantine
@@ -793,12 +812,6 @@ module diffstruc_c
        integer(c_int) :: s
      end function ds_object_retire
 
-     function ds_object_by_serial(serial, object) result(s) bind(c, name='ds_object_by_serial')
-       import :: c_int, c_ptr, c_int64_t
-       integer(c_int64_t), value :: serial
-       type(c_ptr), intent(out) :: object
-       integer(c_int) :: s
-     end function ds_object_by_serial
 
      function ds_array_adopt_object(owner, object, serial, destroy) result(s) &
           bind(c, name='ds_array_adopt_object')
@@ -885,49 +898,17 @@ module diffstruc_c
        integer(c_int64_t), intent(out) :: extents(2)
      end subroutine diffstruc_describe_real2
 
-     ! The calls a final procedure makes (diffstruc_cfi.c), declared pure: final procedures
-     ! must be pure for array_type components to stay definable in pure procedures; they change
-     ! only the library's own tables. Subroutines, so that no call is ever left out.
-     pure subroutine diffstruc_unbind(token) bind(c, name='diffstruc_unbind')
-       import :: c_ptr
+     ! The token type's final procedure (pure) reaches the module through this call
+     ! (diffstruc_cfi.c), which the compiler cannot see into.
+     pure subroutine diffstruc_token_going(going, token) bind(c, name='diffstruc_token_going')
+       import :: c_funptr, c_ptr
+       type(c_funptr), value :: going
        type(c_ptr), value :: token
-     end subroutine diffstruc_unbind
+     end subroutine diffstruc_token_going
 
-     pure subroutine diffstruc_unregister(object, serial, state) &
-          bind(c, name='diffstruc_unregister')
-       import :: c_ptr, c_int64_t, c_int32_t
-       type(c_ptr), value :: object
-       integer(c_int64_t), value :: serial
-       integer(c_int32_t), intent(out) :: state
-     end subroutine diffstruc_unregister
-
-     pure subroutine diffstruc_object_live(object, serial, live) &
-          bind(c, name='diffstruc_object_live')
-       import :: c_ptr, c_int64_t, c_bool
-       type(c_ptr), value :: object
-       integer(c_int64_t), value :: serial
-       logical(c_bool), intent(out) :: live
-     end subroutine diffstruc_object_live
-
-     pure subroutine diffstruc_reclaim(a, kept) bind(c, name='diffstruc_reclaim')
-       import :: c_ptr, c_bool
-       type(c_ptr), value :: a
-       logical(c_bool), intent(out) :: kept
-     end subroutine diffstruc_reclaim
-
-     pure subroutine diffstruc_adopt_pending(owner, object, serial, destroy) &
-          bind(c, name='diffstruc_adopt_pending')
-       import :: c_ptr, c_int64_t, c_funptr
-       type(c_ptr), value :: owner, object
-       integer(c_int64_t), intent(inout) :: serial
-       type(c_funptr), value :: destroy
-     end subroutine diffstruc_adopt_pending
-
-     !> True for a NULL address, opaque to the optimiser (see finalise_array).
-     pure subroutine diffstruc_is_null(p, null) bind(c, name='diffstruc_is_null')
-       import :: c_ptr, c_bool
-       type(c_ptr), value :: p
-       logical(c_bool), intent(out) :: null
-     end subroutine diffstruc_is_null
+     subroutine diffstruc_forget_at(descriptor) bind(c, name='diffstruc_forget_at')
+       import :: c_ptr
+       type(c_ptr), value :: descriptor
+     end subroutine diffstruc_forget_at
   end interface
 end module diffstruc_c

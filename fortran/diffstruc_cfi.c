@@ -51,46 +51,16 @@ void diffstruc_forget(void **descriptor) { *descriptor = NULL; }
  * first and append one underscore to external names). */
 void diffstruc_forget_logical2_(void **descriptor) { *descriptor = NULL; }
 
+/* The same for the module's token (a scalar allocatable of derived type). */
+void diffstruc_forget_token_(void **descriptor) { *descriptor = NULL; }
+
 /*
- * The library calls a final procedure makes, as subroutines (void, results through pointers),
- * so that the module can declare them pure: they change only the library's own tables, and a
- * call statement, unlike a pure function reference, is never left out by the compiler.
+ * For the final procedure of the module's private token type: it must be pure (so that
+ * array_type stays definable in pure procedures), yet it releases library state. It hands the
+ * token to `going`, a module procedure, through this call, which the compiler cannot see into.
  */
+void diffstruc_token_going(void (*going)(void *), void *token) { going(token); }
 
-/* Frees the handle bound to `token` (ds_binding_drop): the token's address is all that is
- * needed, so nothing is read through a component of the object being finalised. */
-void diffstruc_unbind(const void *token) { (void)ds_binding_drop(token); }
-
-/* ds_object_unregister: 0 unknown, 1 was live, 2 was in quarantine. */
-void diffstruc_unregister(const void *object, uint64_t serial, int32_t *state) {
-  *state = 0;
-  if (ds_object_unregister(object, serial, state) != DS_OK) *state = 0;
-}
-
-/* ds_object_live. */
-void diffstruc_object_live(const void *object, uint64_t serial, bool *live) {
-  *live = false;
-  if (ds_object_live(object, serial, live) != DS_OK) *live = false;
-}
-
-/* ds_array_reclaim: true if the caller's descriptor still held the buffer. */
-void diffstruc_reclaim(const ds_array *a, bool *kept) {
-  *kept = false;
-  if (ds_array_reclaim(a, kept) != DS_OK) *kept = false;
-}
-
-/* A custom result released before it was ever used (never linked to its operands) still owns
- * its constant operands: the result's array adopts `object` (registering it first if `*serial`
- * is 0), so that it is released (through `destroy`) when the array goes. Nothing happens if the
- * array is linked already. */
-void diffstruc_adopt_pending(const ds_array *owner, void *object, uint64_t *serial,
-                             ds_destroy_fn destroy) {
-  size_t n = 1;
-  if (ds_array_num_inputs(owner, &n) != DS_OK || n != 0) return;
-  if (*serial == 0 && ds_object_register(object, serial) != DS_OK) return;
-  (void)ds_array_adopt_object(owner, object, *serial, destroy);
-}
-
-/* True for a NULL address; a call, so that the optimiser cannot assume a dummy argument's
- * address is non-null (gfortran 12 calls final procedures on null objects). */
-void diffstruc_is_null(const void *p, bool *null) { *null = p == NULL; }
+/* Makes the allocatable whose descriptor starts at `descriptor` unallocated, without freeing
+ * its buffer (the first word of both compilers' descriptors is the base address). */
+void diffstruc_forget_at(void *descriptor) { *(void **)descriptor = NULL; }

@@ -33,7 +33,7 @@ contains
     integer(c_size_t) :: n
     if (.not. allocated(x%ref) .or. .not. has_rules(x)) return
     if (.not. (associated(x%left_operand) .or. associated(x%right_operand))) return
-    call check(ds_array_num_inputs(x%ref, n), where)
+    call check(ds_array_num_inputs(x%ref%h, n), where)
     if (n /= 0) return
     if (x%registering) call fatal(where, '''' // trim(x%operation) // &
          ''': its operands lead back to the result itself (a cycle)')
@@ -65,40 +65,25 @@ contains
     if (associated(r%left) .or. associated(r%right)) rules%jvp = c_funloc(custom_jvp)
     if (associated(r%left_val) .or. associated(r%right_val)) rules%vjp = c_funloc(custom_vjp)
     call check(ds_custom_op_create(trim(x%operation) // c_null_char, rules, op), where)
-    call check(ds_array_set_custom(x%ref, op, hs, n), where)
+    call check(ds_array_set_custom(x%ref%h, op, hs, n), where)
     call check(ds_custom_op_free(op), where)
     if (associated(x%left_operand) .and. x%owns_left_operand) &
-         call adopt_owned(x%ref, x%left_operand)
+         call adopt_constant(x%ref%h, x%left_operand)
     if (associated(x%right_operand) .and. x%owns_right_operand) &
-         call adopt_owned(x%ref, x%right_operand)
+         call adopt_constant(x%ref%h, x%right_operand)
   end subroutine sync_custom
 
-  !> A prototype keeps its type and small components, not its values or its binding.
+  !> A prototype keeps its type and small components, not its values or its token.
   subroutine strip(p)
     type(array_type), intent(inout) :: p
     if (allocated(p%val)) deallocate(p%val)
-    ! a deep copy's own token: it owns nothing
+    ! a deep copy's own token: it speaks for nothing
     if (allocated(p%ref)) deallocate(p%ref)
-    p%serial = 0
-    p%lent = .false.
-    p%alias = .false.
     p%grad => null()
     p%left_operand => null()
     p%right_operand => null()
+    p%original = c_null_ptr
   end subroutine strip
-
-  !> The result releases operand `x` with itself: a temporary result of this module, or a
-  !> constant (no gradient) the program allocated for it, as diffstruc's nullify_graph frees
-  !> owned operands.
-  subroutine adopt_owned(owner, x)
-    type(c_ptr), intent(in) :: owner
-    type(array_type), intent(inout), target :: x
-    if (x%serial == 0) then
-       if (x%requires_grad .or. x%fix_pointer) return
-       call register_object(x)
-    end if
-    call adopt_temporary(owner, x)
-  end subroutine adopt_owned
 
   !> A view of core array `h` with the rules of `r` (what a rule sees as `this`), and views of
   !> the operands.
@@ -187,7 +172,7 @@ contains
     call return_values(p)
     call check(ds_binding_take(c_loc(p%ref), h, taken), 'custom operation')
     if (taken) then
-       deallocate(p%ref)
+       p%ref%h = c_null_ptr
     else
        call check(ds_array_share(h, h), 'custom operation')
     end if

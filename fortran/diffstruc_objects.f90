@@ -1,17 +1,19 @@
 !> The object model of module diffstruc: how an `array_type` object refers to its core array,
-!> and its lifecycle (allocate, deallocate, assignment, finalisation). See
-!> docs/fortran-object-model.md for the reasoning; the rules, in short:
+!> and its lifecycle (allocate, deallocate, assignment, finalisation). docs/fortran-object-model.md
+!> explains the reasoning; the rules, in short:
 !>
-!>  * **Binding.** An object refers to a core array through `ref`, a private allocatable
-!>    holding the handle. It *owns* the handle only if the library's binding table maps the
-!>    address of that allocatable to it (`ds_binding_*`): every deep copy the compiler or the
-!>    program makes gets a new allocatable, so copies are recognised and never free anything.
+!>  * **Token.** An object refers to its core array through `ref`, a private allocatable of
+!>    type `array_ref` holding the handle. The object *owns* the handle only if the library's
+!>    binding table lists the token's address (`ds_binding_*`): every deep copy the compiler or
+!>    the program makes gets a new token, so copies are recognised and never free anything.
+!>    The token has the final procedure (array_type has none), and keys everything it does on
+!>    its own address, so that it is harmless on copies, temporaries and repeated calls.
 !>  * **Heap objects** are the objects this module allocates (operation results, gradients,
-!>    views). They are registered with a serial (`ds_object_*`) so that a release by their
-!>    consumer and one by the program cannot both free them, and their `val` is the core's
-!>    buffer itself (lent: the descriptor is pointed at it, and taken back before the object
-!>    goes). All other objects (variables, components, copies) keep their own `val`, which the
-!>    core reads whenever the object is used (`ds_array_sync`: copied only if it changed).
+!>    views). They are registered with the library with their token (`ds_object_*`), so that a
+!>    release by their consumer and one by the program cannot both free them, and their `val`
+!>    is the core's buffer itself (lent: the descriptor is pointed at it, and taken back before
+!>    the object goes). All other objects (variables, components, copies) keep their own `val`,
+!>    which the core reads whenever the object is used (`ds_array_sync`: copied if it changed).
 !>  * **Copies.** A copy that matches its original (same values and flags, original alive) is
 !>    used as the original; one that differs, or whose original is gone, gets a core array of
 !>    its own (a clone linked to the same inputs, so gradients still flow), which it owns.
@@ -41,7 +43,7 @@ submodule (diffstruc) diffstruc_objects
 contains
 
 !===============================================================================================
-! Addresses, bindings, registration
+! Addresses, tokens, registration
 !===============================================================================================
 
   !> Address of an object (c_loc needs a non-polymorphic target).
@@ -51,31 +53,63 @@ contains
     p = c_loc(x)
   end function address
 
+  !> Address of an object's token (the key of its binding and registration).
+  function token_address(x) result(p)
+    type(array_type), intent(in), target :: x
+    type(c_ptr) :: p
+    p = c_null_ptr
+    if (allocated(x%ref)) p = c_loc(x%ref)
+  end function token_address
+
   !> The handle an object refers to (NULL if none).
   module function handle_of(x) result(h)
     class(array_type), intent(in) :: x
     type(c_ptr) :: h
     h = c_null_ptr
-    if (allocated(x%ref)) h = x%ref
+    if (allocated(x%ref)) h = x%ref%h
   end function handle_of
 
-  !> Gives handle `h` to object `x`, which then owns it (any previous binding is released).
+  !> Gives handle `h` to object `x`, which then owns it: a new token, bound to `h` (a heap
+  !> object's registration moves to it); any previous binding of `x` is released.
   subroutine bind(x, h)
     type(array_type), intent(inout), target :: x
     type(c_ptr), intent(in) :: h
-    call unbind(x)
-    allocate(x%ref)
-    x%ref = h
-    call check(ds_binding_set(c_loc(x%ref), h), 'array_type')
+    type(array_ref), allocatable, target :: t
+    call return_values(x)
+    allocate(t)
+    t%h = h
+    if (allocated(x%ref)) then
+       call release_binding(x)
+       if (is_heap(x)) then
+          t%object = x%ref%object
+          t%serial = x%ref%serial
+          call check(ds_object_retoken(c_loc(x%ref), c_loc(t)), 'array_type')
+       end if
+    end if
+    call check(ds_binding_set(c_loc(t), h), 'array_type')
+    ! the old token goes here (its final procedure finds nothing of its own left)
+    call move_alloc(t, x%ref)
   end subroutine bind
 
-  !> The object's flags to its core array (so that a copy of the object matches the array).
-  subroutine push_flags(x)
-    type(array_type), intent(in) :: x
-    if (allocated(x%ref)) &
-         call check(ds_array_set_flags(x%ref, USER_BITS, flag_bits(x)), 'array_type')
-  end subroutine push_flags
+  !> Drops `x`'s core array: frees the handle if `x` owns it. A heap object keeps its token
+  !> (its registration), without a handle; any other object loses its token.
+  subroutine unbind(x)
+    type(array_type), intent(inout), target :: x
+    if (.not. allocated(x%ref)) return
+    call return_values(x)
+    call release_binding(x)
+    x%ref%h = c_null_ptr
+    if (.not. is_heap(x)) deallocate(x%ref)
+  end subroutine unbind
 
+  !> Frees the handle `x` holds if `x` owns it.
+  subroutine release_binding(x)
+    type(array_type), intent(in), target :: x
+    logical(c_bool) :: released
+    if (.not. allocated(x%ref)) return
+    if (.not. c_associated(x%ref%h)) return
+    call check(ds_binding_release(c_loc(x%ref), x%ref%h, released), 'array_type')
+  end subroutine release_binding
 
   !> True if `x` owns the handle it holds.
   logical function is_owner(x)
@@ -83,18 +117,23 @@ contains
     logical(c_bool) :: owner
     is_owner = .false.
     if (.not. allocated(x%ref)) return
-    call check(ds_binding_owner(c_loc(x%ref), x%ref, owner), 'array_type')
+    if (.not. c_associated(x%ref%h)) return
+    call check(ds_binding_owner(c_loc(x%ref), x%ref%h, owner), 'array_type')
     is_owner = owner
   end function is_owner
 
-  !> True if `x` is a live object this module allocated (not a copy of one).
+  !> True if `x` is a heap object of this module with its contents (live or retired), not a
+  !> copy of one.
   logical function is_heap(x)
     type(array_type), intent(in), target :: x
-    logical(c_bool) :: live
+    type(c_ptr) :: object
+    integer(c_int64_t) :: serial
+    integer(c_int32_t) :: state
     is_heap = .false.
-    if (x%serial == 0) return
-    call diffstruc_object_live(c_loc(x), x%serial, live)
-    is_heap = live
+    if (.not. allocated(x%ref)) return
+    if (.not. c_associated(x%ref%object, address(x))) return
+    call check(ds_object_of_token(c_loc(x%ref), object, serial, state), 'array_type')
+    is_heap = c_associated(object, address(x)) .and. (state == 1 .or. state == 3)
   end function is_heap
 
   !> A new object allocated by this module, registered as such.
@@ -104,11 +143,100 @@ contains
     call register_object(c)
   end function new_object
 
-  !> Registers a heap object (one this module may deallocate).
+  !> Registers `x` as a heap object (one this module may deallocate), with a token of its own.
   module subroutine register_object(x)
     type(array_type), intent(inout), target :: x
-    call check(ds_object_register(address(x), x%serial), 'array_type')
+    if (allocated(x%ref)) then
+       call unbind(x)
+       if (allocated(x%ref)) deallocate(x%ref)
+    end if
+    allocate(x%ref)
+    x%ref%object = address(x)
+    call check(ds_object_register(address(x), c_loc(x%ref), x%ref%serial), 'array_type')
   end subroutine register_object
+
+  !> The final procedure of a token. Compilers call it on copies, on temporaries, several
+  !> times or not at all, and gfortran 12 sometimes on what is not a token: so it acts on the
+  !> library's tables only, by the token's address, and reads the token only if the library
+  !> knows it. Pure (so that array_type stays definable in pure procedures): it hands the
+  !> token's address to `token_going` through a C call.
+  module pure elemental subroutine release_token(this)
+    type(array_ref), intent(inout), target :: this
+    call diffstruc_token_going(c_funloc(token_going), c_loc(this))
+  end subroutine release_token
+
+  !> A token is going: a heap object that it speaks for gives its values back to the core
+  !> (its `val` is still allocated: the token comes before it) and is unregistered; a handle
+  !> bound to it is freed.
+  subroutine token_going(token) bind(c)
+    type(c_ptr), value :: token
+    type(c_ptr) :: object
+    integer(c_int64_t) :: serial
+    integer(c_int32_t) :: state
+    integer(c_int) :: status
+    type(array_ref), pointer :: t
+    type(array_type), pointer :: p
+    if (.not. c_associated(token)) return
+    status = ds_object_of_token(token, object, serial, state)
+    if (status == DS_OK .and. (state == 1 .or. state == 3)) then
+       ! a heap object (live, or retired by its consumer) released by the program
+       call c_f_pointer(token, t)
+       call c_f_pointer(object, p)
+       call give_back(t)
+       if (c_associated(t%h)) call adopt_pending(p, t%h)
+    end if
+    if (status == DS_OK .and. state /= 0) status = ds_object_unregister(token, state)
+    status = ds_binding_drop(token)
+  end subroutine token_going
+
+  !> The core's buffer held by a `val`, given back: a lent buffer is reclaimed (if the
+  !> program freed or replaced it, it is the program's) and a viewed one dropped; the
+  !> descriptor is left unallocated (nothing is freed).
+  subroutine give_back(t)
+    type(array_ref), intent(inout) :: t
+    logical(c_bool) :: kept
+    if (.not. c_associated(t%desc)) return
+    if (t%alias) then
+       call diffstruc_forget_at(t%desc)
+    else if (c_associated(t%h)) then
+       if (ds_array_reclaim(t%h, kept) == DS_OK) then
+          if (kept) call diffstruc_forget_at(t%desc)
+       end if
+    end if
+    t%desc = c_null_ptr
+    t%alias = .false.
+  end subroutine give_back
+
+  !> A custom result released before it was ever used (never linked to its operands) still
+  !> owns its constant operands: its array adopts them, so that they go with it.
+  subroutine adopt_pending(p, h)
+    type(array_type), intent(inout), target :: p
+    type(c_ptr), intent(in) :: h
+    integer(c_size_t) :: n
+    if (.not. (associated(p%get_partial_left) .or. associated(p%get_partial_right) .or. &
+         associated(p%get_partial_left_val) .or. associated(p%get_partial_right_val))) return
+    if (ds_array_num_inputs(h, n) /= DS_OK) return
+    if (n /= 0) return
+    if (p%owns_left_operand .and. associated(p%left_operand)) &
+         call adopt_constant(h, p%left_operand)
+    if (p%owns_right_operand .and. associated(p%right_operand)) &
+         call adopt_constant(h, p%right_operand)
+  end subroutine adopt_pending
+
+  !> Array `owner` releases operand `x` with itself, if it is a constant (no gradient) the
+  !> program allocated for it, or a temporary result of this module, as diffstruc's
+  !> nullify_graph frees owned operands.
+  module subroutine adopt_constant(owner, x)
+    type(c_ptr), intent(in) :: owner
+    type(array_type), intent(inout), target :: x
+    if (.not. is_heap(x)) then
+       if (x%requires_grad .or. x%fix_pointer) return
+       call register_object(x)
+    end if
+    call check(ds_array_adopt_object(owner, address(x), x%ref%serial, &
+         c_funloc(release_adopted)), 'array_type')
+  end subroutine adopt_constant
+
 
 !===============================================================================================
 ! Values: lending the core's buffer to heap objects, copying it into the others
@@ -166,20 +294,21 @@ contains
     call fatal('array_type', 'cannot locate the val descriptor in array_type')
   end subroutine find_val_offset
 
-  !> Makes `c%val` the core's value buffer of `h` (zero copy); falls back to a copy when the
-  !> buffer cannot be lent (caller memory, or already lent to another object).
-  subroutine lend_values(c, h)
+  !> Makes `c%val` the core's value buffer of its array (zero copy); falls back to a copy when
+  !> the buffer cannot be lent (caller memory, or already lent to another object).
+  subroutine lend_values(c)
     type(array_type), intent(inout), target :: c
-    type(c_ptr), intent(in) :: h
-    type(c_ptr) :: data
+    type(c_ptr) :: data, h
     integer(c_int64_t) :: e, s
+    h = c%ref%h
     call check(ds_array_extents(h, e, s), 'array_type')
     if (allocated(c%val)) deallocate(c%val)
     if (ds_array_lend(h, val_descriptor(c), data) == DS_OK) then
        allocate(c%val(1, 1))
        if (.not. diffstruc_point_real2(c%val, data, e, s)) &
             call fatal('array_type', 'unsupported array descriptor layout')
-       c%lent = .true.
+       c%ref%desc = val_descriptor(c)
+       c%ref%alias = .false.
     else
        call copy_values(c, h)
     end if
@@ -202,21 +331,35 @@ contains
     c%val = v
   end subroutine copy_values
 
-  !> Points `v%val` at the values of `h` without taking them (a view for a derivative rule).
-  subroutine alias_values(v, h)
-    type(array_type), intent(inout) :: v
-    type(c_ptr), intent(in) :: h
+  !> Points `v%val` at the values of its array without taking them (a view for a rule).
+  subroutine alias_values(v)
+    type(array_type), intent(inout), target :: v
     type(c_ptr) :: data
     integer(c_int64_t) :: e, s
-    call check(ds_array_extents(h, e, s), 'array_type')
-    call check(ds_array_data(h, data), 'array_type')
+    call check(ds_array_extents(v%ref%h, e, s), 'array_type')
+    call check(ds_array_data(v%ref%h, data), 'array_type')
     if (allocated(v%val)) deallocate(v%val)
     allocate(v%val(1, 1))
     if (.not. diffstruc_point_real2(v%val, data, e, s)) &
          call fatal('array_type', 'unsupported array descriptor layout')
-    v%alias = .true.
+    v%ref%desc = val_descriptor(v)
+    v%ref%alias = .true.
   end subroutine alias_values
 
+  !> Gives a lent or viewed `val` back to the core (it becomes unallocated). If the program
+  !> deallocated or replaced a lent `val`, the buffer is the program's and left alone.
+  module subroutine return_values(x)
+    type(array_type), intent(inout), target :: x
+    if (.not. allocated(x%ref)) return
+    if (.not. c_associated(x%ref%desc)) return
+    if (.not. is_heap(x)) then
+       ! a copy of a heap object: its val is its own copy
+       x%ref%desc = c_null_ptr
+       x%ref%alias = .false.
+       return
+    end if
+    call give_back(x%ref)
+  end subroutine return_values
 
   !> The flags of an object as core bits.
   pure integer(c_int32_t) function flag_bits(x)
@@ -264,7 +407,7 @@ contains
   end subroutine pull
 
 !===============================================================================================
-! Heap objects: results, views
+! Heap objects: results, views, temporaries taken over
 !===============================================================================================
 
   !> A new heap object owning handle `h` (a fresh result), its `val` the core's buffer.
@@ -274,19 +417,18 @@ contains
     c => new_object()
     call bind(c, h)
     call pull(c, h)
-    call lend_values(c, h)
+    call lend_values(c)
   end function make_heap
 
   !> A heap object viewing core array `h` (a new handle to it; values viewed, not taken), with
-  !> its metadata: what a custom derivative rule sees as `this` or an operand. Release it with
-  !> drop_object.
+  !> its metadata: what a custom derivative rule sees as `this` or an operand. With
+  !> `prototype`, an object of that type (an extension of array_type whose own components the
+  !> rules read). Release it with drop_object.
   module function make_view(h, prototype) result(v)
     type(c_ptr), intent(in) :: h
     class(array_type), intent(in), optional :: prototype
     class(array_type), pointer :: v
     if (present(prototype)) then
-       ! an object of the operation result's own type (an extension of array_type, whose
-       ! components the rules read), made a view of `h`
        allocate(v, source=prototype)
     else
        allocate(array_type :: v)
@@ -294,14 +436,12 @@ contains
     call become_view(v, h)
   end function make_view
 
-  !> Makes `v` (allocated here, any extension) a registered view of core array `h`.
+  !> Makes `v` (allocated here, of any extension type) a registered view of core array `h`.
   subroutine become_view(v, h)
     type(array_type), intent(inout), target :: v
     type(c_ptr), intent(in) :: h
     type(c_ptr) :: s, user
     type(node_record), pointer :: rec
-    v%lent = .false.
-    v%alias = .false.
     v%grad => null()
     v%left_operand => null()
     v%right_operand => null()
@@ -310,7 +450,7 @@ contains
     call check(ds_array_share(h, s), 'custom operation')
     call bind(v, s)
     call pull(v, s)
-    call alias_values(v, s)
+    call alias_values(v)
     v%is_temporary = .false.
     call check(ds_array_user_data(s, user), 'custom operation')
     if (c_associated(user)) then
@@ -325,8 +465,11 @@ contains
   module recursive subroutine drop_object(p)
     class(array_type), pointer, intent(inout) :: p
     class(array_type), pointer :: operand
+    logical :: view
     if (.not. associated(p)) return
-    if (p%alias) then
+    view = .false.
+    if (allocated(p%ref)) view = p%ref%alias
+    if (view) then
        ! the operand views (plain array_type objects)
        if (associated(p%left_operand)) then
           operand => p%left_operand
@@ -367,41 +510,31 @@ contains
 
   !> diffstruc's rule: a temporary result consumed by an operation belongs to the consumer.
   !> The consumer's core array adopts the heap object (`x`, or the one `x` is a compiler copy
-  !> of) and releases it when it is released itself, unless it is released before.
+  !> of) and releases it when it is released itself, unless it is released before. A value
+  !> assignment (`retire`) retires it instead: kept intact for a while, in case the program
+  !> holds it by name and still uses it.
   module subroutine adopt_temporary(owner, x, retire)
     type(c_ptr), intent(in) :: owner
     class(array_type), intent(in), target :: x
     logical, intent(in), optional :: retire
     type(array_type), pointer :: p
-    type(c_ptr) :: object
-    p => original_of(x)
-    if (.not. p%is_temporary .or. p%serial == 0) return
-    object = c_null_ptr
-    if (is_heap(p)) then
-       object = address(p)
+    logical :: retiring
+    p => stand_in(x)
+    if (.not. p%is_temporary .or. .not. is_heap(p)) return
+    retiring = .false.
+    if (present(retire)) retiring = retire
+    if (retiring) then
+       call check(ds_array_adopt_object(owner, address(p), p%ref%serial, &
+            c_funloc(retire_adopted)), 'array_type')
     else
-       ! a copy the compiler made of a heap object (a parenthesised operand): adopt the original
-       call check(ds_object_by_serial(p%serial, object), 'array_type')
-       if (c_associated(object)) then
-          call c_f_pointer(object, p)
-          if (.not. p%is_temporary) object = c_null_ptr
-       end if
+       call check(ds_array_adopt_object(owner, address(p), p%ref%serial, &
+            c_funloc(release_adopted)), 'array_type')
     end if
-    if (.not. c_associated(object)) return
-    if (present(retire)) then
-       if (retire) then
-          call check(ds_array_adopt_object(owner, object, p%serial, c_funloc(retire_adopted)), &
-               'array_type')
-          return
-       end if
-    end if
-    call check(ds_array_adopt_object(owner, object, p%serial, c_funloc(release_adopted)), &
-         'array_type')
   end subroutine adopt_temporary
 
   !> Destructor of a temporary result taken over by a value assignment (`y = x*2`), called when
-  !> the assigned object lets it go: the result is retired, its contents kept for a while in
-  !> case the program holds it by name (`f => x*2; y = f`) and still uses it, then released.
+  !> the assigned object lets it go: retired, its contents kept for a while in case the program
+  !> holds it by name (`f => x*2; y = f`) and still uses it, then released.
   subroutine retire_adopted(object) bind(c)
     type(c_ptr), value :: object
     type(array_type), pointer :: p
@@ -410,128 +543,41 @@ contains
     call c_f_pointer(object, p)
     bytes = 0
     if (allocated(p%val)) bytes = 4 * size(p%val, kind=c_size_t)
-    call check(ds_object_retire(object, p%serial, bytes, evicted), 'array_type')
+    call check(ds_object_retire(object, p%ref%serial, bytes, evicted), 'array_type')
     do while (c_associated(evicted))
        call release_adopted(evicted)
        call check(ds_object_retire(c_null_ptr, 0_c_int64_t, 0_c_size_t, evicted), 'array_type')
     end do
   end subroutine retire_adopted
 
-  !> Destructor of an adopted heap object, called by the core when its owner is released: the
-  !> object releases what it holds and waits in quarantine (so that a later `deallocate` by the
-  !> program still finds a valid object), until the quarantine is full.
+  !> Destructor of an adopted heap object, called by the core when its owner is released (or
+  !> a retired object's time is up): the object releases what it holds and waits in
+  !> quarantine with a small token of its own (so that a later `deallocate` by the program
+  !> finds a valid object), until the quarantine is full.
   module subroutine release_adopted(object) bind(c)
     type(c_ptr), value :: object
     type(array_type), pointer :: p
+    type(array_ref), allocatable, target :: tomb
     type(c_ptr) :: evicted
     call c_f_pointer(object, p)
-    call release_contents(p)
+    call return_values(p)
+    call release_binding(p)
     if (allocated(p%val)) deallocate(p%val)
     if (allocated(p%shape)) deallocate(p%shape)
     p%allocated = .false.
     p%left_operand => null()
     p%right_operand => null()
-    call check(ds_object_quarantine(object, p%serial, evicted), 'array_type')
+    p%grad => null()
+    allocate(tomb)
+    tomb%object = object
+    tomb%serial = p%ref%serial
+    call check(ds_object_quarantine(object, tomb%serial, c_loc(tomb), evicted), 'array_type')
+    call move_alloc(tomb, p%ref)
     if (c_associated(evicted)) then
        call c_f_pointer(evicted, p)
        deallocate(p)
     end if
   end subroutine release_adopted
-
-
-
-
-  !> Finaliser. Compilers call it on copies, on temporaries, several times or not at all, so it
-  !> relies only on the library's tables: a registered heap object gives back what it holds;
-  !> any other object releases its binding if (and only if) it owns one. It never frees memory
-  !> the compiler manages. Pure (through library calls that only change the library's own
-  !> tables), so that array_type components stay definable in pure procedures; elemental, so
-  !> that arrays of array_type are finalised too.
-  module pure elemental subroutine finalise_array(this)
-    type(array_type), intent(inout), target :: this
-    integer(c_int32_t) :: state
-    logical(c_bool) :: nothing
-    ! gfortran 12 also "finalises" procedure-pointer components whose interface returns an
-    ! array_type, at the pointer's value, after this procedure: ignore a null object, and
-    ! nullify this object's own rule pointers, so that it never happens at a procedure's code
-    call diffstruc_is_null(c_loc(this), nothing)
-    if (nothing) return
-    this%get_partial_left => null()
-    this%get_partial_right => null()
-    this%get_partial_left_val => null()
-    this%get_partial_right_val => null()
-    state = 0
-    if (this%serial /= 0) call diffstruc_unregister(c_loc(this), this%serial, state)
-    select case (state)
-    case (2)
-       ! released by its consumer and parked in quarantine: nothing left to release
-       continue
-    case (1, 3)
-       ! a heap object, live or retired by its consumer
-       call release_contents(this)
-    case default
-       ! a variable, a component or a copy: its val is its own, its binding maybe. Only the
-       ! library's table is touched: the compiler frees the components itself, and gfortran 12
-       ! sometimes passes a final procedure something that is not an array_type object.
-       call release_binding(this)
-    end select
-  end subroutine finalise_array
-
-  !> What a heap object gives up when it goes: its values (back to the core) and its binding.
-  !> (Its gradient object belongs to its core array, and goes with it.)
-  pure subroutine release_contents(x)
-    type(array_type), intent(inout) :: x
-    call return_values(x)
-    if (allocated(x%ref) .and. (associated(x%get_partial_left) .or. &
-         associated(x%get_partial_right) .or. associated(x%get_partial_left_val) .or. &
-         associated(x%get_partial_right_val))) then
-       ! a custom result that was never used still owns its constant operands
-       if (x%owns_left_operand .and. associated(x%left_operand)) then
-          if (.not. (x%left_operand%requires_grad .or. x%left_operand%fix_pointer)) &
-               call diffstruc_adopt_pending(x%ref, c_loc(x%left_operand), &
-               x%left_operand%serial, c_funloc(release_adopted))
-       end if
-       if (x%owns_right_operand .and. associated(x%right_operand)) then
-          if (.not. (x%right_operand%requires_grad .or. x%right_operand%fix_pointer)) &
-               call diffstruc_adopt_pending(x%ref, c_loc(x%right_operand), &
-               x%right_operand%serial, c_funloc(release_adopted))
-       end if
-    end if
-    call unbind(x)
-    x%grad => null()
-  end subroutine release_contents
-
-  !> Gives a lent or viewed buffer back to the core (the descriptor no longer holds it). If the
-  !> program deallocated or replaced a lent `val`, the buffer is the program's: left alone.
-  module pure subroutine return_values(x)
-    type(array_type), intent(inout) :: x
-    logical(c_bool) :: kept
-    if (x%lent .and. allocated(x%ref)) then
-       call diffstruc_reclaim(x%ref, kept)
-       if (kept) then
-          if (allocated(x%val)) call diffstruc_forget(x%val)
-       end if
-    else if (x%alias .and. allocated(x%val)) then
-       call diffstruc_forget(x%val)
-    end if
-    x%lent = .false.
-    x%alias = .false.
-  end subroutine return_values
-
-  !> Drops `x`'s reference: frees the handle if `x` owns it, forgets it if `x` is a copy.
-  pure subroutine unbind(x)
-    type(array_type), intent(inout), target :: x
-    if (.not. allocated(x%ref)) return
-    call release_binding(x)
-    deallocate(x%ref)
-  end subroutine unbind
-
-  !> Frees the handle `x` holds if `x` owns it (the token itself is left to the caller).
-  pure subroutine release_binding(x)
-    type(array_type), intent(in), target :: x
-    if (.not. allocated(x%ref)) return
-    call diffstruc_unbind(c_loc(x%ref))
-  end subroutine release_binding
 
 !===============================================================================================
 ! Operands: the core array an object stands for when it is used
@@ -539,25 +585,27 @@ contains
 
   !> The object `x` stands for. gfortran passes a parenthesised operation result, `(x*2.0)`, as
   !> a shallow copy of the result object and, after the call, frees the copy's allocatable
-  !> components, which are the original's. Such a copy is recognised (the serial of a live heap
-  !> object at another address, sharing its components): its components are forgotten, so
-  !> that nothing is freed, and the original is returned (and remembered in the copy for the
-  !> rest of the operation). Any other object is returned as it is.
+  !> components, which are the original's. Such a copy is recognised (the token of a live heap
+  !> object at another address): its components are forgotten, so that nothing is freed, and
+  !> the original is returned (and remembered in the copy for the rest of the operation). Any
+  !> other object is returned as it is.
   function original_of(x) result(p)
     class(array_type), intent(in), target :: x
     type(array_type), pointer :: p, q
     type(c_ptr) :: object
+    integer(c_int64_t) :: serial
+    integer(c_int32_t) :: state
     p => x
     if (c_associated(p%original)) then
        call c_f_pointer(p%original, p)
        return
     end if
-    if (p%serial == 0) return
-    if (is_heap(p)) return
-    call check(ds_object_by_serial(p%serial, object), 'array_type')
-    if (.not. c_associated(object)) return
+    if (.not. allocated(p%ref)) return
+    if (.not. c_associated(p%ref%object) .or. c_associated(p%ref%object, address(p))) return
+    ! the token is the original's own (not a deep copy of it)?
+    call check(ds_object_of_token(c_loc(p%ref), object, serial, state), 'array_type')
+    if (.not. c_associated(object, p%ref%object)) return
     call c_f_pointer(object, q)
-    if (.not. shares_components(p, q)) return
     call forget_components(p)
     p%original = object
     p => q
@@ -568,38 +616,18 @@ contains
   function stand_in(x) result(p)
     class(array_type), intent(in), target :: x
     type(array_type), pointer :: p
-    type(c_ptr) :: object
+    logical(c_bool) :: live
     p => original_of(x)
-    if (p%serial == 0) return
-    if (is_heap(p)) return
-    call check(ds_object_by_serial(p%serial, object), 'array_type')
-    if (c_associated(object)) call c_f_pointer(object, p)
+    if (.not. allocated(p%ref)) return
+    if (.not. c_associated(p%ref%object) .or. c_associated(p%ref%object, address(p))) return
+    call check(ds_object_live(p%ref%object, p%ref%serial, live), 'array_type')
+    if (live) call c_f_pointer(p%ref%object, p)
   end function stand_in
-
-  !> True if `x` and `y` hold the same allocations (a bitwise copy).
-  logical function shares_components(x, y)
-    type(array_type), intent(in), target :: x, y
-    type(c_ptr) :: a, b
-    shares_components = .false.
-    if (allocated(x%ref) .and. allocated(y%ref)) then
-       a = c_loc(x%ref)
-       b = c_loc(y%ref)
-       shares_components = c_associated(a, b)
-    end if
-    if (shares_components) return
-    if (allocated(x%val) .and. allocated(y%val)) then
-       if (size(x%val) > 0 .and. size(y%val) > 0) then
-          a = c_loc(x%val(1, 1))
-          b = c_loc(y%val(1, 1))
-          shares_components = c_associated(a, b)
-       end if
-    end if
-  end function shares_components
 
   !> Makes every allocatable component of `x` unallocated without freeing it.
   subroutine forget_components(x)
     type(array_type), intent(inout) :: x
-    if (allocated(x%ref)) call diffstruc_forget(x%ref)
+    if (allocated(x%ref)) call diffstruc_forget_token(x%ref)
     if (allocated(x%val)) call diffstruc_forget(x%val)
     if (allocated(x%shape)) call diffstruc_forget(x%shape)
     if (allocated(x%indices)) call diffstruc_forget(x%indices)
@@ -619,36 +647,38 @@ contains
     type(array_type), pointer :: p
     type(c_ptr) :: h2
     logical(c_bool) :: live
-    ! `x` is intent(in) for the operators' sake; its binding, gradient pointer and flags are a
+    ! `x` is intent(in) for the operators' sake; its token, gradient pointer and flags are a
     ! cache of library state, updated through a pointer to the same object
     p => original_of(x)
     if (.not. allocated(p%val)) call fatal(where, 'operand is not allocated')
     if (size(p%val) == 0) call fatal(where, 'operand has no elements (a zero extent)')
     if (allocated(p%ref)) then
-       if (is_owner(p)) then
-          call prepare_owner(p, where, x)
-          h = p%ref
-          return
-       end if
-       call check(ds_array_is_live(p%ref, live), where)
-       if (live) then
-          if (matches(p, p%ref)) then
-             h = p%ref
-             call ensure_grad(p, h)
+       if (c_associated(p%ref%h)) then
+          if (is_owner(p)) then
+             call prepare_owner(p, where, x)
+             h = p%ref%h
              return
           end if
-          ! a copy that differs from its original: a clone linked to the same inputs
-          call check(ds_array_clone(p%ref, h2), where)
-          call bind(p, h2)
-          call prepare_owner(p, where, x)
-          h = p%ref
-          return
+          call check(ds_array_is_live(p%ref%h, live), where)
+          if (live) then
+             if (matches(p, p%ref%h)) then
+                h = p%ref%h
+                call ensure_grad(p, h)
+                return
+             end if
+             ! a copy that differs from its original: a clone linked to the same inputs
+             call check(ds_array_clone(p%ref%h, h2), where)
+             call bind(p, h2)
+             call prepare_owner(p, where, x)
+             h = p%ref%h
+             return
+          end if
        end if
     end if
     ! never used before, or a copy whose original is gone: a new array from the values
     call bind(p, new_leaf(p, where))
     call prepare_owner(p, where, x)
-    h = p%ref
+    h = p%ref%h
   end function operand
 
   !> A new core array (no graph) holding `x`'s values and shape.
@@ -700,24 +730,23 @@ contains
     integer(c_int64_t) :: e, s
     logical(c_bool) :: changed
     type(c_ptr) :: h, data, here
-    h = p%ref
-    if ((p%lent .or. p%alias) .and. is_heap(p)) then
+    h = p%ref%h
+    if (c_associated(p%ref%desc) .and. is_heap(p)) then
        ! val is the core's buffer, unless the program deallocated or reallocated it
        call check(ds_array_data(h, data), where)
        here = c_loc(p%val(1, 1))
        if (.not. c_associated(here, data)) then
           ! the values are the program's now: a new array from them (the old one's buffer,
           ! if it was lent, is gone: a graph that still uses it reports that when it reads it)
-          call return_values(p)
           call bind(p, new_leaf(p, where))
-          h = p%ref
+          h = p%ref%h
        end if
     else
        call check(ds_array_extents(h, e, s), where)
        if (size(p%val, 1) /= e .or. size(p%val, 2) /= s) then
           ! the program reallocated val with other extents: a new array from the values
           call bind(p, new_leaf(p, where))
-          h = p%ref
+          h = p%ref%h
        else
           call check(ds_array_sync(h, p%val, size(p%val, kind=c_size_t), changed), where)
        end if
@@ -729,6 +758,14 @@ contains
     call sync_custom(p, object)
     call ensure_grad(p, h)
   end subroutine prepare_owner
+
+  !> The object's flags to its core array (so that a copy of the object matches the array).
+  subroutine push_flags(x)
+    type(array_type), intent(in) :: x
+    if (.not. allocated(x%ref)) return
+    if (c_associated(x%ref%h)) &
+         call check(ds_array_set_flags(x%ref%h, USER_BITS, flag_bits(x)), 'array_type')
+  end subroutine push_flags
 
 !===============================================================================================
 ! Node records, gradient objects
@@ -756,7 +793,7 @@ contains
     logical(c_bool) :: live
     call c_f_pointer(user, rec)
     if (c_associated(rec%grad_obj)) then
-       call diffstruc_object_live(rec%grad_obj, rec%grad_serial, live)
+       call check(ds_object_live(rec%grad_obj, rec%grad_serial, live), 'array_type')
        if (live) call release_adopted(rec%grad_obj)
     end if
     deallocate(rec)
@@ -787,8 +824,8 @@ contains
   !> Gives a variable that requires a gradient (a leaf, or a `fix_pointer` array) its gradient
   !> object: one per core array, shared by every object that uses the array and released with
   !> it, its `val` the core's gradient buffer, so that reverse mode results appear in
-  !> `x%grad%val` directly. A gradient object the program put in `x%grad` itself (`x%grad =>
-  !> ...`) passes its values on to the array's gradient and is left to the program.
+  !> `x%grad%val` directly. A gradient object the program put in `x%grad` itself becomes the
+  !> array's gradient object, its values kept.
   module subroutine ensure_grad(p, h)
     type(array_type), intent(inout), target :: p
     type(c_ptr), intent(in) :: h
@@ -816,7 +853,7 @@ contains
     rec => record_of(h)
     old => null()
     if (c_associated(rec%grad_obj)) then
-       call diffstruc_object_live(rec%grad_obj, rec%grad_serial, live)
+       call check(ds_object_live(rec%grad_obj, rec%grad_serial, live), 'grad')
        if (live) call c_f_pointer(rec%grad_obj, old)
     end if
     if (present(given)) then
@@ -838,17 +875,14 @@ contains
                      ' values, the array ' // int_text(size(v)))
              end if
           end if
-          call return_values(g)
-          call unbind(g)
-          if (allocated(g%val)) deallocate(g%val)
           if (.not. is_heap(g)) call register_object(g)
           call check(ds_array_grad(h, gh), 'grad')
           call bind(g, gh)
           call pull(g, gh)
-          call lend_values(g, gh)
+          call lend_values(g)
           g%is_temporary = .false.
           rec%grad_obj = address(g)
-          rec%grad_serial = g%serial
+          rec%grad_serial = g%ref%serial
           if (associated(old)) call release_adopted(address(old))
           return
        end if
@@ -862,7 +896,7 @@ contains
     g => make_heap(gh)
     g%is_temporary = .false.
     rec%grad_obj = address(g)
-    rec%grad_serial = g%serial
+    rec%grad_serial = g%ref%serial
   end function grad_object
 
 !===============================================================================================
@@ -925,7 +959,7 @@ contains
                    return
                 end if
              end if
-             call copy_object(this, source, clone=.true.)
+             call copy_object(this, source)
              this%is_temporary = .true.
              this%fix_pointer = .false.
              call push_flags(this)
@@ -985,7 +1019,7 @@ contains
     allocate(this%val(product(array_shape(1:n-1)), array_shape(n)))
   end subroutine shape_values
 
-  !> Releases this object's storage. The core keeps its array alive while a graph uses it.
+  !> Releases this object's storage. The core keeps the array alive while a graph uses it.
   module subroutine deallocate_array(this, keep_shape)
     class(array_type), intent(inout), target :: this
     logical, intent(in), optional :: keep_shape
@@ -994,7 +1028,6 @@ contains
     keep = .false.
     if (present(keep_shape)) keep = keep_shape
     p => this
-    call return_values(p)
     call unbind(p)
     ! the gradient object belongs to the core array, released now if nothing else uses it
     this%grad => null()
@@ -1011,30 +1044,30 @@ contains
   !> Value assignment, as in diffstruc: `this` takes `input`'s values, flags, metadata and
   !> operand links; here it becomes a new core array linked to the same inputs as `input`'s
   !> (gradients flow through it to them), independent of `input` from now on. A temporary
-  !> operation result on the right belongs to `this` afterwards (it is released with it).
+  !> operation result on the right belongs to `this` afterwards (it is retired when `this`
+  !> lets it go: kept intact for a while, in case the program still uses it by name).
   module recursive subroutine assign_array(this, input)
     class(array_type), intent(out), target :: this
     type(array_type), intent(in), target :: input
-    call copy_object(this, input, clone=.true.)
+    call copy_object(this, input)
     this%is_temporary = .true.
     this%fix_pointer = .false.
     call push_flags(this)
   end subroutine assign_array
 
   !> Makes `this` a copy of `source`: diffstruc's fields, and a core array of its own (a clone
-  !> of `source`'s, or `source`'s own array when `clone` is false and `source` gives it up).
-  subroutine copy_object(this, source, clone)
+  !> of `source`'s), its values in `val` (lent if `this` is a heap object).
+  subroutine copy_object(this, source)
     class(array_type), intent(inout), target :: this
     class(array_type), intent(in), target :: source
-    logical, intent(in) :: clone
     type(array_type), pointer :: p
     type(c_ptr) :: hs, h
     logical :: heap_target
     p => this
     heap_target = is_heap(p)
-    call return_values(p)
     call unbind(p)
     call copy_fields(p, source)
+    p%grad => null()
     if (.not. allocated(source%val)) then
        if (allocated(p%val)) deallocate(p%val)
        return
@@ -1044,15 +1077,11 @@ contains
        return
     end if
     hs = operand(source, 'assignment(=)')
-    if (clone) then
-       call check(ds_array_clone(hs, h), 'assignment(=)')
-       call adopt_temporary(h, source, retire=.true.)
-    else
-       h = hs
-    end if
+    call check(ds_array_clone(hs, h), 'assignment(=)')
+    call adopt_temporary(h, source, retire=.true.)
     call bind(p, h)
     if (heap_target) then
-       call lend_values(p, h)
+       call lend_values(p)
     else
        call copy_values(p, h)
     end if
@@ -1097,7 +1126,7 @@ contains
     class(array_type), intent(in), target :: source
     logical :: temporary
     temporary = source%is_temporary
-    call copy_object(this, source, clone=.true.)
+    call copy_object(this, source)
     this%is_temporary = temporary
     this%owns_gradient = .false.
     call push_flags(this)
@@ -1120,15 +1149,15 @@ contains
        if (size(source%val) > 0) then
           hs = operand(source, 'assign_and_deallocate_source')
           call return_values(source)
-          call check(ds_binding_take(c_loc(source%ref), hs, taken), &
+          if (is_owner(source)) call check(ds_binding_take(c_loc(source%ref), hs, taken), &
                'assign_and_deallocate_source')
        end if
     end if
     if (taken) then
-       deallocate(source%ref)
+       source%ref%h = c_null_ptr
        call move_into(this, source, hs)
     else
-       call copy_object(this, source, clone=.true.)
+       call copy_object(this, source)
     end if
     this%is_temporary = .true.
     call push_flags(this)
@@ -1145,12 +1174,11 @@ contains
     logical :: heap_target
     p => this
     heap_target = is_heap(p)
-    call return_values(p)
     call unbind(p)
     call copy_fields(p, source)
     call bind(p, h)
     if (heap_target) then
-       call lend_values(p, h)
+       call lend_values(p)
     else if (allocated(source%val)) then
        ! the source's own copy of the values (it was not the core's buffer)
        call move_alloc(source%val, p%val)

@@ -327,21 +327,27 @@ ds_status ds_binding_take(const void *token, const ds_array *a, bool *taken);
 // Writes whether `token` owns handle `a`.
 ds_status ds_binding_owner(const void *token, const ds_array *a, bool *owner);
 
-// Registers a heap object at `object` and writes its new serial number (never 0).
-ds_status ds_object_register(const void *object, uint64_t *serial);
+// Registers a heap object at `object`, spoken for by the token at `token`, and writes its new
+// serial number (never 0). An earlier entry for the same object or token (an object freed
+// without its token's final procedure) is forgotten.
+ds_status ds_object_register(const void *object, const void *token, uint64_t *serial);
 
-// Forgets the object at `object` if its serial is `serial`, whatever its state (its memory is
-// then the caller's to free). Writes the state it was in: 0 unknown (another object, or
-// already forgotten), 1 live, 2 in quarantine, 3 retired.
-ds_status ds_object_unregister(const void *object, uint64_t serial, int32_t *state);
+// Moves the registration of the object spoken for by the token at `old` to the token at
+// `new` (the object got a new token).
+ds_status ds_object_retoken(const void *old, const void *new_);
+
+// The object the token at `token` speaks for: writes its address, serial and state (0 and
+// NULL if the token speaks for none: the token of a variable, or of a copy).
+ds_status ds_object_of_token(const void *token, void **object, uint64_t *serial, int32_t *state);
+
+// Forgets the object spoken for by the token at `token`, whatever its state (its memory is
+// then the caller's to free). Writes the state it was in: 0 none, 1 live, 2 in quarantine,
+// 3 retired.
+ds_status ds_object_unregister(const void *token, int32_t *state);
 
 // Writes whether `object` is a registered object with serial `serial` whose contents are
 // intact (live, or retired but not yet released).
 ds_status ds_object_live(const void *object, uint64_t serial, bool *live);
-
-// Writes the address of the object with intact contents registered with `serial` (NULL if
-// none): how a copy of an object (which carries its serial) finds the original.
-ds_status ds_object_by_serial(uint64_t serial, void **object);
 
 // Retires a live object whose owner gave it up but which the program may still use: it keeps
 // its contents (`bytes` of values) for a while. When more than a few objects, or too many
@@ -350,11 +356,12 @@ ds_status ds_object_by_serial(uint64_t serial, void **object);
 // an object that is not live.
 ds_status ds_object_retire(const void *object, uint64_t serial, size_t bytes, void **evicted);
 
-// Moves a live or retired object to the quarantine (its contents must have been released).
-// When the quarantine is full, the oldest object in it is forgotten and written to
-// `*evicted` (the caller frees it now); otherwise `*evicted` is NULL. Does nothing (NULL) if
-// the object is not registered with this serial.
-ds_status ds_object_quarantine(const void *object, uint64_t serial, void **evicted);
+// Moves a live or retired object to the quarantine (its contents must have been released),
+// its token now the one at `token` (a small one that only speaks for it). When the
+// quarantine is full, the oldest object in it is forgotten and written to `*evicted` (the
+// caller frees it now); otherwise `*evicted` is NULL. Does nothing (NULL) if the object is not
+// registered with this serial.
+ds_status ds_object_quarantine(const void *object, uint64_t serial, const void *token, void **evicted);
 
 // Hands the value buffer of `a` over to the caller's allocatable array whose descriptor begins
 // at `desc` (its first word is the base address): `*data` receives the buffer, which the

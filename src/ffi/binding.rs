@@ -13,10 +13,11 @@
 //!   owner that vanished without its final procedure leaves an entry behind, which is freed when
 //!   the allocator gives its token address to another binding.
 //! * **Objects.** Heap objects that the layer allocated itself (operation results) are
-//!   registered with a serial number: `ds_object_live` then tells whether a pointer still names
-//!   that object, so that an object released by its owner and by the program is released once.
-//!   A released object can be parked in a bounded *quarantine* instead of being freed at once,
-//!   so that a late second release by the program finds it (and is harmless).
+//!   registered with a serial number and the address of their token: `ds_object_live` tells
+//!   whether a pointer still names that object, and only that token can unregister it, so that
+//!   an object released by its owner and by the program is released once. A released object
+//!   can be retired (contents kept for a while) or parked in a bounded *quarantine*, so that a
+//!   late use or release by the program finds a valid object.
 //! * **Lending.** `ds_array_lend` hands an array's value buffer to a caller allocatable (zero
 //!   copy, the caller then frees it with `free`), `ds_array_reclaim` takes it back.
 
@@ -136,20 +137,30 @@ enum ObjectState {
     Quarantined,
 }
 
+/// A registered object: its serial, state, and the address of its token (the only token that
+/// may speak for it: a copy of the object has another).
+#[derive(Clone, Copy)]
+struct Object {
+    serial: u64,
+    state: ObjectState,
+    token: usize,
+}
+
 struct Objects {
-    map: HashMap<usize, (u64, ObjectState)>,
-    /// serial -> address, for live and retired objects
-    by_serial: HashMap<u64, usize>,
+    /// object address -> entry
+    map: HashMap<usize, Object>,
+    /// token address -> object address
+    by_token: HashMap<usize, usize>,
     /// retired objects, oldest first, with the bytes of values each keeps
-    retired: VecDeque<(usize, u64, usize)>,
+    retired: VecDeque<(usize, usize)>,
     retired_bytes: usize,
-    quarantine: VecDeque<(usize, u64)>,
+    quarantine: VecDeque<usize>,
 }
 
 static OBJECTS: LazyLock<Mutex<Objects>> = LazyLock::new(|| {
     Mutex::new(Objects {
         map: HashMap::new(),
-        by_serial: HashMap::new(),
+        by_token: HashMap::new(),
         retired: VecDeque::new(),
         retired_bytes: 0,
         quarantine: VecDeque::new(),
@@ -163,60 +174,115 @@ const RETIRED: usize = 64;
 const RETIRED_BYTES: usize = 16 << 20;
 
 impl Objects {
-    fn forget(&mut self, object: usize) {
-        if let Some((s, st)) = self.map.remove(&object) {
-            self.by_serial.remove(&s);
-            match st {
-                ObjectState::Retired => {
-                    if let Some(i) = self.retired.iter().position(|&(a, _, _)| a == object) {
-                        if let Some((_, _, b)) = self.retired.remove(i) {
-                            self.retired_bytes -= b;
-                        }
+    fn forget(&mut self, object: usize) -> Option<Object> {
+        let e = self.map.remove(&object)?;
+        self.by_token.remove(&e.token);
+        match e.state {
+            ObjectState::Retired => {
+                if let Some(i) = self.retired.iter().position(|&(a, _)| a == object) {
+                    if let Some((_, b)) = self.retired.remove(i) {
+                        self.retired_bytes -= b;
                     }
                 }
-                ObjectState::Quarantined => self.quarantine.retain(|&(a, _)| a != object),
-                ObjectState::Live => {}
             }
+            ObjectState::Quarantined => self.quarantine.retain(|&a| a != object),
+            ObjectState::Live => {}
         }
+        Some(e)
+    }
+    fn get(&self, object: usize, serial: u64) -> Option<Object> {
+        self.map.get(&object).copied().filter(|e| e.serial == serial)
     }
 }
 
-/// Registers a heap object at `object` and writes its new serial number (never 0).
+fn state_code(s: ObjectState) -> i32 {
+    match s {
+        ObjectState::Live => 1,
+        ObjectState::Quarantined => 2,
+        ObjectState::Retired => 3,
+    }
+}
+
+/// Registers a heap object at `object`, spoken for by the token at `token`, and writes its new
+/// serial number (never 0). An earlier entry for the same object or token (an object freed
+/// without its token's final procedure) is forgotten.
 #[no_mangle]
-pub extern "C" fn ds_object_register(object: *const c_void, serial: *mut u64) -> ds_status {
+pub extern "C" fn ds_object_register(
+    object: *const c_void,
+    token: *const c_void,
+    serial: *mut u64,
+) -> ds_status {
     boundary(|| {
         non_null(object, "object")?;
+        non_null(token, "token")?;
         let s = SERIAL.fetch_add(1, Ordering::Relaxed);
         let mut o = lock(&OBJECTS);
-        // an object at this address freed without its final procedure: forget it
         o.forget(object as usize);
-        o.map.insert(object as usize, (s, ObjectState::Live));
-        o.by_serial.insert(s, object as usize);
+        if let Some(old) = o.by_token.get(&(token as usize)).copied() {
+            o.forget(old);
+        }
+        o.map.insert(
+            object as usize,
+            Object {
+                serial: s,
+                state: ObjectState::Live,
+                token: token as usize,
+            },
+        );
+        o.by_token.insert(token as usize, object as usize);
         write_out(serial, s, "serial")
     })
 }
 
-/// Forgets the object at `object` if its serial is `serial`, whatever its state (its memory is
-/// then the caller's to free). Writes the state it was in: 0 unknown (another object, or
-/// already forgotten), 1 live, 2 in quarantine, 3 retired.
+/// Moves the registration of the object spoken for by the token at `old` to the token at
+/// `new` (the object got a new token).
 #[no_mangle]
-pub extern "C" fn ds_object_unregister(
-    object: *const c_void,
-    serial: u64,
+pub extern "C" fn ds_object_retoken(old: *const c_void, new: *const c_void) -> ds_status {
+    boundary(|| {
+        non_null(new, "new")?;
+        let mut o = lock(&OBJECTS);
+        if let Some(object) = o.by_token.remove(&(old as usize)) {
+            if let Some(e) = o.map.get_mut(&object) {
+                e.token = new as usize;
+            }
+            o.by_token.insert(new as usize, object);
+        }
+        Ok(())
+    })
+}
+
+/// The object the token at `token` speaks for: writes its address, serial and state (0 and
+/// NULL if the token speaks for none: the token of a variable, or of a copy).
+#[no_mangle]
+pub extern "C" fn ds_object_of_token(
+    token: *const c_void,
+    object: *mut *mut c_void,
+    serial: *mut u64,
     state: *mut i32,
 ) -> ds_status {
     boundary(|| {
+        let o = lock(&OBJECTS);
+        let found = o
+            .by_token
+            .get(&(token as usize))
+            .and_then(|&a| o.map.get(&a).map(|e| (a, *e)));
+        let (a, s, st) = found.map_or((0, 0, 0), |(a, e)| (a, e.serial, state_code(e.state)));
+        write_out(object, std::ptr::with_exposed_provenance_mut(a), "object")?;
+        write_out(serial, s, "serial")?;
+        write_out(state, st, "state")
+    })
+}
+
+/// Forgets the object spoken for by the token at `token`, whatever its state (its memory is
+/// then the caller's to free). Writes the state it was in: 0 none, 1 live, 2 in quarantine,
+/// 3 retired.
+#[no_mangle]
+pub extern "C" fn ds_object_unregister(token: *const c_void, state: *mut i32) -> ds_status {
+    boundary(|| {
         let mut o = lock(&OBJECTS);
-        let was = match o.map.get(&(object as usize)) {
-            Some(&(s, st)) if s == serial => {
-                o.forget(object as usize);
-                match st {
-                    ObjectState::Live => 1,
-                    ObjectState::Quarantined => 2,
-                    ObjectState::Retired => 3,
-                }
-            }
-            _ => 0,
+        let was = match o.by_token.get(&(token as usize)).copied() {
+            Some(object) => o.forget(object).map_or(0, |e| state_code(e.state)),
+            None => 0,
         };
         if !state.is_null() {
             write_out(state, was, "state")?;
@@ -228,8 +294,9 @@ pub extern "C" fn ds_object_unregister(
 /// True if `object` is a registered object with serial `serial` whose contents are intact
 /// (live or retired).
 pub(crate) fn object_live(object: usize, serial: u64) -> bool {
-    matches!(lock(&OBJECTS).map.get(&object),
-        Some(&(s, st)) if s == serial && st != ObjectState::Quarantined)
+    lock(&OBJECTS)
+        .get(object, serial)
+        .is_some_and(|e| e.state != ObjectState::Quarantined)
 }
 
 /// Writes whether `object` is a registered object with serial `serial` whose contents are
@@ -237,16 +304,6 @@ pub(crate) fn object_live(object: usize, serial: u64) -> bool {
 #[no_mangle]
 pub extern "C" fn ds_object_live(object: *const c_void, serial: u64, live: *mut bool) -> ds_status {
     boundary(|| write_out(live, object_live(object as usize, serial), "live"))
-}
-
-/// Writes the address of the object with intact contents registered with `serial` (NULL if
-/// none): how a copy of an object (which carries its serial) finds the original.
-#[no_mangle]
-pub extern "C" fn ds_object_by_serial(serial: u64, object: *mut *mut c_void) -> ds_status {
-    boundary(|| {
-        let a = lock(&OBJECTS).by_serial.get(&serial).copied().unwrap_or(0);
-        write_out(object, std::ptr::with_exposed_provenance_mut(a), "object")
-    })
 }
 
 /// Retires a live object whose owner gave it up but which the program may still use: it keeps
@@ -264,21 +321,23 @@ pub extern "C" fn ds_object_retire(
     boundary(|| {
         non_null(evicted, "evicted")?;
         let mut o = lock(&OBJECTS);
-        if let Some(entry) = o.map.get_mut(&(object as usize)).filter(|_| !object.is_null()) {
-            if entry.0 == serial && entry.1 == ObjectState::Live {
-                entry.1 = ObjectState::Retired;
-                o.retired.push_back((object as usize, serial, bytes));
-                o.retired_bytes += bytes;
+        if !object.is_null() {
+            if let Some(e) = o.map.get_mut(&(object as usize)) {
+                if e.serial == serial && e.state == ObjectState::Live {
+                    e.state = ObjectState::Retired;
+                    o.retired.push_back((object as usize, bytes));
+                    o.retired_bytes += bytes;
+                }
             }
         }
         let mut out = std::ptr::null_mut();
         if o.retired.len() > RETIRED || (o.retired_bytes > RETIRED_BYTES && o.retired.len() > 1)
         {
-            if let Some((a, _, b)) = o.retired.pop_front() {
+            if let Some((a, b)) = o.retired.pop_front() {
                 o.retired_bytes -= b;
                 if let Some(e) = o.map.get_mut(&a) {
                     // live again: the caller quarantines it next
-                    e.1 = ObjectState::Live;
+                    e.state = ObjectState::Live;
                 }
                 out = std::ptr::with_exposed_provenance_mut(a);
             }
@@ -287,36 +346,45 @@ pub extern "C" fn ds_object_retire(
     })
 }
 
-/// Moves a live or retired object to the quarantine (its contents must have been released).
-/// When the quarantine is full, the oldest object in it is forgotten and written to
-/// `*evicted` (the caller frees it now); otherwise `*evicted` is NULL. Does nothing (NULL) if
-/// the object is not registered with this serial.
+/// Moves a live or retired object to the quarantine (its contents must have been released),
+/// its token now the one at `token` (a small one that only speaks for it). When the
+/// quarantine is full, the oldest object in it is forgotten and written to `*evicted` (the
+/// caller frees it now); otherwise `*evicted` is NULL. Does nothing (NULL) if the object is not
+/// registered with this serial.
 #[no_mangle]
 pub extern "C" fn ds_object_quarantine(
     object: *const c_void,
     serial: u64,
+    token: *const c_void,
     evicted: *mut *mut c_void,
 ) -> ds_status {
     boundary(|| {
         non_null(evicted, "evicted")?;
         let mut o = lock(&OBJECTS);
         let mut out = std::ptr::null_mut();
-        let state = o.map.get(&(object as usize)).copied();
-        if let Some((s, st)) = state {
-            if s == serial && st != ObjectState::Quarantined {
-                if st == ObjectState::Retired {
-                    if let Some(i) = o.retired.iter().position(|&(a, _, _)| a == object as usize) {
-                        if let Some((_, _, b)) = o.retired.remove(i) {
+        if let Some(e) = o.get(object as usize, serial) {
+            if e.state != ObjectState::Quarantined {
+                if e.state == ObjectState::Retired {
+                    if let Some(i) = o.retired.iter().position(|&(a, _)| a == object as usize) {
+                        if let Some((_, b)) = o.retired.remove(i) {
                             o.retired_bytes -= b;
                         }
                     }
                 }
-                o.by_serial.remove(&serial);
-                o.map.insert(object as usize, (s, ObjectState::Quarantined));
-                o.quarantine.push_back((object as usize, serial));
+                o.by_token.remove(&e.token);
+                o.by_token.insert(token as usize, object as usize);
+                o.map.insert(
+                    object as usize,
+                    Object {
+                        serial,
+                        state: ObjectState::Quarantined,
+                        token: token as usize,
+                    },
+                );
+                o.quarantine.push_back(object as usize);
                 if o.quarantine.len() > QUARANTINE {
-                    if let Some((a, _)) = o.quarantine.pop_front() {
-                        o.map.remove(&a);
+                    if let Some(a) = o.quarantine.pop_front() {
+                        o.forget(a);
                         out = std::ptr::with_exposed_provenance_mut(a);
                     }
                 }
