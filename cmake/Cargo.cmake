@@ -6,14 +6,15 @@
 # profile.
 #
 #   include(Cargo)
-#   cargo_add_crate(<lib-name> [INCLUDE_DIR <dir>])
+#   cargo_add_crate(<lib-name> [INCLUDE_DIR <dir>] [NO_SHARED_ALIAS])
 #
 # creates
 #   <lib-name>_cargo              custom target running `cargo build` (in ALL)
 #   <lib-name>_static             IMPORTED static library lib<lib-name>.a, with
 #                                 the native libraries a Rust staticlib needs
 #   <lib-name>_shared             IMPORTED shared library lib<lib-name>.so
-#   <lib-name>::<lib-name>        ALIAS of <lib-name>_shared
+#   <lib-name>::<lib-name>        ALIAS of <lib-name>_shared (not with NO_SHARED_ALIAS: the
+#                                 caller defines that name itself)
 #   <lib-name>::<lib-name>_static ALIAS of <lib-name>_static
 # and sets, in the caller's scope,
 #   <lib-name>_CARGO_LIBDIR         directory cargo puts the libraries in
@@ -61,7 +62,7 @@ find_package(Threads REQUIRED)
 set(CARGO_LINUX_NATIVE_STATIC_LIBS gcc_s util rt Threads::Threads m ${CMAKE_DL_LIBS})
 
 function(cargo_add_crate lib)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "INCLUDE_DIR" "")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "NO_SHARED_ALIAS" "INCLUDE_DIR" "")
   if(NOT arg_INCLUDE_DIR)
     set(arg_INCLUDE_DIR "${CMAKE_CURRENT_SOURCE_DIR}/include")
   endif()
@@ -141,7 +142,9 @@ function(cargo_add_crate lib)
 
   # Namespaced names, matching the installed package (diffstrucConfig.cmake).
   # ALIASes of (global) imported targets are fine since CMake 3.18.
-  add_library(${lib}::${lib} ALIAS ${lib}_shared)
+  if(NOT arg_NO_SHARED_ALIAS)
+    add_library(${lib}::${lib} ALIAS ${lib}_shared)
+  endif()
   add_library(${lib}::${lib}_static ALIAS ${lib}_static)
 
   set(${lib}_CARGO_LIBDIR "${libdir}" PARENT_SCOPE)
