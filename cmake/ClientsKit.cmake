@@ -6,9 +6,11 @@
 #         -DCARGO_TARGET_DIR=<outer cargo dir> -DGENERATOR=<gen> -DFortran_COMPILER=<fc>
 #         -DC_COMPILER=<cc> -DBUILD_TYPE=<type> [-DJOBS=2] -P ClientsKit.cmake
 #       Configures the kit (diffstruc-rs as its subproject, cargo's output reused) and builds it
-#       with -k 0, again while a round fails fewer steps than the one before (with CMake 3.25 and
-#       flang, CMake can order a submodule before its parent module). Fails only when the kit
-#       cannot be configured: programs that do not compile are reported by the tests below.
+#       with -k 0, again while a round that fails still completes other steps (with CMake 3.25
+#       and flang, CMake can order a submodule before its parent module: a round may even fail
+#       more steps than the one before, once the steps a failure held back are tried). Fails only
+#       when the kit cannot be configured: programs that do not compile are reported by the
+#       tests below.
 #   cmake -DACTION=athena -DCLIENTS_DIR=... -DKIT_DIR=... -DKNOWN_FAILURES=<file> -P ...
 #       Runs the kit's athena tests (ctest) and reports e.g.
 #         athena: 47/49 passed with GNU 12.2.0; failed: test_x (did not compile), ...
@@ -114,7 +116,8 @@ if(ACTION STREQUAL "build")
     "-DCMAKE_Fortran_COMPILER=${Fortran_COMPILER}"
     "-DCMAKE_C_COMPILER=${C_COMPILER}"
     "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}")
-  message(STATUS "configuring the clients kit: cmake ${configure_args}")
+  string(JOIN " " shown ${configure_args})
+  message(STATUS "configuring the clients kit: cmake ${shown}")
   execute_process(COMMAND "${CMAKE_COMMAND}" ${configure_args}
     RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
   file(WRITE "${KIT_DIR}/diffstruc-clients-configure.log" "${out}")
@@ -126,6 +129,8 @@ if(ACTION STREQUAL "build")
   endif()
   kit_compiler(id compiler)
 
+  # Another round is worth it while the last one completed steps besides its failures (Ninja
+  # numbers the steps it finishes, [n/total]); with other generators, while it failed fewer.
   if(GENERATOR MATCHES "Ninja")
     set(keep_going -k 0)
     set(failed_regex "(^|\n)FAILED: ")
@@ -135,20 +140,38 @@ if(ACTION STREQUAL "build")
   endif()
   set(previous -1)
   set(round 0)
+  set(all_logs "")
   while(TRUE)
     math(EXPR round "${round} + 1")
     execute_process(COMMAND "${CMAKE_COMMAND}" --build "${KIT_DIR}" -j ${JOBS} -- ${keep_going}
       RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
     file(WRITE "${build_log}" "${out}")
+    string(APPEND all_logs "==== round ${round}\n${out}")
     string(REGEX MATCHALL "${failed_regex}" failures "${out}")
     list(LENGTH failures failed)
-    message(STATUS "build round ${round}: exit ${rc}, ${failed} failed steps")
-    if(rc EQUAL 0 OR failed EQUAL 0 OR round GREATER_EQUAL 8
-       OR (previous GREATER_EQUAL 0 AND failed GREATER_EQUAL previous))
+    set(finished 0)
+    string(REPLACE "[" "<" steps "${out}")   # a "[" in a list element hides the ";" after it
+    string(REGEX MATCHALL "(^|\n)<[0-9]+/" steps "${steps}")
+    foreach(step IN LISTS steps)
+      string(REGEX REPLACE "[^0-9]" "" step "${step}")
+      if(step GREATER finished)
+        set(finished ${step})
+      endif()
+    endforeach()
+    math(EXPR succeeded "${finished} - ${failed}")
+    message(STATUS "build round ${round}: exit ${rc}, ${failed} steps failed, "
+                   "${succeeded} succeeded")
+    if(rc EQUAL 0 OR round GREATER_EQUAL 10)
+      break()
+    elseif(GENERATOR MATCHES "Ninja" AND succeeded LESS_EQUAL 0)
+      break()
+    elseif(NOT GENERATOR MATCHES "Ninja" AND previous GREATER_EQUAL 0
+           AND failed GREATER_EQUAL previous)
       break()
     endif()
     set(previous ${failed})
   endwhile()
+  file(WRITE "${KIT_DIR}/diffstruc-clients-build-all-rounds.log" "${all_logs}")
   if(rc EQUAL 0)
     message(STATUS "clients kit built with ${compiler} (${round} rounds)")
   else()
