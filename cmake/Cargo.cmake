@@ -67,16 +67,23 @@ function(cargo_add_crate lib)
     set(arg_INCLUDE_DIR "${CMAKE_CURRENT_SOURCE_DIR}/include")
   endif()
   set(crate_dir "${CMAKE_CURRENT_SOURCE_DIR}")
-  # A nested build (the flang test) may share the outer build's cargo output.
+  # A nested build (the flang test, the consumer and clients tests) may share the outer build's
+  # cargo output. The outer build owns those files: the nested one keeps its stamp in its own
+  # binary dir and does not declare the libraries as its byproducts, or its `clean` (which
+  # `ctest --build-and-test` runs first) would delete them while other tests use them.
   if(DIFFSTRUC_CARGO_TARGET_DIR)
     set(target_dir "${DIFFSTRUC_CARGO_TARGET_DIR}")
+    set(stamp "${CMAKE_CURRENT_BINARY_DIR}/${lib}-cargo.stamp")
+    set(byproducts "")
   else()
     set(target_dir "${CMAKE_CURRENT_BINARY_DIR}/cargo")
+    set(stamp "${target_dir}/${lib}.stamp")
+    set(byproducts BYPRODUCTS "${target_dir}/release/lib${lib}.a"
+                              "${target_dir}/release/lib${lib}.so")
   endif()
   set(libdir "${target_dir}/release")
   set(static_lib "${libdir}/lib${lib}.a")
   set(shared_lib "${libdir}/lib${lib}.so")
-  set(stamp "${target_dir}/${lib}.stamp")
 
   # Everything cargo's decision to rebuild depends on (short of environment
   # variables such as RUSTFLAGS). CONFIGURE_DEPENDS re-globs on every build,
@@ -97,9 +104,10 @@ function(cargo_add_crate lib)
   # linking them get ordered after cargo) and, because byproducts are
   # `restat`, relinks dependents only when cargo really changed a library.
   # cargo itself is incremental, so a spurious run costs well under a second.
+  # (A nested build that reuses a cargo dir has no BYPRODUCTS here: see above.)
   add_custom_command(
     OUTPUT "${stamp}"
-    BYPRODUCTS "${static_lib}" "${shared_lib}"
+    ${byproducts}
     COMMAND "${CARGO_EXECUTABLE}" build --locked --release --lib
             --manifest-path "${crate_dir}/Cargo.toml"
             --target-dir "${target_dir}"
