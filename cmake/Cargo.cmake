@@ -6,14 +6,15 @@
 # profile.
 #
 #   include(Cargo)
-#   cargo_add_crate(<lib-name> [INCLUDE_DIR <dir>])
+#   cargo_add_crate(<lib-name> [INCLUDE_DIR <dir>] [NO_SHARED_ALIAS])
 #
 # creates
 #   <lib-name>_cargo              custom target running `cargo build` (in ALL)
 #   <lib-name>_static             IMPORTED static library lib<lib-name>.a, with
 #                                 the native libraries a Rust staticlib needs
 #   <lib-name>_shared             IMPORTED shared library lib<lib-name>.so
-#   <lib-name>::<lib-name>        ALIAS of <lib-name>_shared
+#   <lib-name>::<lib-name>        ALIAS of <lib-name>_shared (not with NO_SHARED_ALIAS: the
+#                                 caller defines that name itself)
 #   <lib-name>::<lib-name>_static ALIAS of <lib-name>_static
 # and sets, in the caller's scope,
 #   <lib-name>_CARGO_LIBDIR         directory cargo puts the libraries in
@@ -61,21 +62,28 @@ find_package(Threads REQUIRED)
 set(CARGO_LINUX_NATIVE_STATIC_LIBS gcc_s util rt Threads::Threads m ${CMAKE_DL_LIBS})
 
 function(cargo_add_crate lib)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "INCLUDE_DIR" "")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "NO_SHARED_ALIAS" "INCLUDE_DIR" "")
   if(NOT arg_INCLUDE_DIR)
     set(arg_INCLUDE_DIR "${CMAKE_CURRENT_SOURCE_DIR}/include")
   endif()
   set(crate_dir "${CMAKE_CURRENT_SOURCE_DIR}")
-  # A nested build (the flang test) may share the outer build's cargo output.
+  # A nested build (the flang test, the consumer and clients tests) may share the outer build's
+  # cargo output. The outer build owns those files: the nested one keeps its stamp in its own
+  # binary dir and does not declare the libraries as its byproducts, or its `clean` (which
+  # `ctest --build-and-test` runs first) would delete them while other tests use them.
   if(DIFFSTRUC_CARGO_TARGET_DIR)
     set(target_dir "${DIFFSTRUC_CARGO_TARGET_DIR}")
+    set(stamp "${CMAKE_CURRENT_BINARY_DIR}/${lib}-cargo.stamp")
+    set(byproducts "")
   else()
     set(target_dir "${CMAKE_CURRENT_BINARY_DIR}/cargo")
+    set(stamp "${target_dir}/${lib}.stamp")
+    set(byproducts BYPRODUCTS "${target_dir}/release/lib${lib}.a"
+                              "${target_dir}/release/lib${lib}.so")
   endif()
   set(libdir "${target_dir}/release")
   set(static_lib "${libdir}/lib${lib}.a")
   set(shared_lib "${libdir}/lib${lib}.so")
-  set(stamp "${target_dir}/${lib}.stamp")
 
   # Everything cargo's decision to rebuild depends on (short of environment
   # variables such as RUSTFLAGS). CONFIGURE_DEPENDS re-globs on every build,
@@ -96,9 +104,10 @@ function(cargo_add_crate lib)
   # linking them get ordered after cargo) and, because byproducts are
   # `restat`, relinks dependents only when cargo really changed a library.
   # cargo itself is incremental, so a spurious run costs well under a second.
+  # (A nested build that reuses a cargo dir has no BYPRODUCTS here: see above.)
   add_custom_command(
     OUTPUT "${stamp}"
-    BYPRODUCTS "${static_lib}" "${shared_lib}"
+    ${byproducts}
     COMMAND "${CARGO_EXECUTABLE}" build --locked --release --lib
             --manifest-path "${crate_dir}/Cargo.toml"
             --target-dir "${target_dir}"
@@ -141,7 +150,9 @@ function(cargo_add_crate lib)
 
   # Namespaced names, matching the installed package (diffstrucConfig.cmake).
   # ALIASes of (global) imported targets are fine since CMake 3.18.
-  add_library(${lib}::${lib} ALIAS ${lib}_shared)
+  if(NOT arg_NO_SHARED_ALIAS)
+    add_library(${lib}::${lib} ALIAS ${lib}_shared)
+  endif()
   add_library(${lib}::${lib}_static ALIAS ${lib}_static)
 
   set(${lib}_CARGO_LIBDIR "${libdir}" PARENT_SCOPE)

@@ -24,7 +24,8 @@ module diffstruc
   use, intrinsic :: iso_c_binding, only: c_ptr, c_null_ptr, c_associated, c_loc, c_funloc, &
        c_null_funptr, c_f_pointer, c_int, c_int32_t, c_int64_t, c_intptr_t, c_size_t, &
        c_bool, c_float, c_char, c_null_char
-  use, intrinsic :: iso_fortran_env, only: real32, error_unit
+  use, intrinsic :: iso_fortran_env, only: error_unit
+  use diffstruc_kinds, only: real32
   use diffstruc_c
   implicit none
   private

@@ -10,8 +10,8 @@
 !> and `fd_gradient` (gradient of sum(seed * f), element by element). Step H; the tests compare
 !> with tolerance TOL_FD (and the closed forms with TOL_CF).
 module op_catalogue
-  use, intrinsic :: iso_fortran_env, only: real32, real64
-  use diffstruc
+  use, intrinsic :: iso_fortran_env, only: real64
+  use diffstruc  ! and its real32, which may be coreutils'
   use test_utils, only: release
   implicit none
   private

@@ -2002,8 +2002,11 @@ static void op_set_operation(void)
 {
     href a = pick();
     uint8_t b = rd8();
-    char name[48];
-    size_t n = b % 40;
+    /* At most MAX_NAME characters and the NUL: the buffer is exactly that long, so that the
+     * compiler knows the (vectorised) loop cannot run past it. */
+    enum { MAX_NAME = 39 };
+    char name[MAX_NAME + 1];
+    size_t n = b % (MAX_NAME + 1);
     for (size_t i = 0; i < n; i++) {
         uint8_t c = rd8();
         name[i] = (char)(c ? c : 'z');

@@ -1,0 +1,3 @@
+program broken
+  this is not Fortran
+end program broken

@@ -1,0 +1,3 @@
+program fail
+  write(*,*) 'test failed one or more tests'
+end program fail

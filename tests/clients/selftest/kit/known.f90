@@ -1,0 +1,3 @@
+program known
+  error stop 4
+end program known

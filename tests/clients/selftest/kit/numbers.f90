@@ -1,0 +1,3 @@
+program numbers
+  write(*,*) 'f =', 1.5, 'df =', -2.25e-3
+end program numbers

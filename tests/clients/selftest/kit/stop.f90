@@ -1,0 +1,3 @@
+program stop
+  error stop 3
+end program stop
