@@ -432,7 +432,7 @@ module diffstruc
        logical, intent(in), optional :: keep_shape
      end subroutine deallocate_array
      module recursive subroutine assign_array(this, input)
-       class(array_type), intent(out), target :: this
+       class(array_type), intent(inout), target :: this
        type(array_type), intent(in), target :: input
      end subroutine assign_array
      module subroutine assign_shallow(this, source)

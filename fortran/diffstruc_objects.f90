@@ -1046,9 +1046,20 @@ contains
   !> (gradients flow through it to them), independent of `input` from now on. A temporary
   !> operation result on the right belongs to `this` afterwards (it is retired when `this`
   !> lets it go: kept intact for a while, in case the program still uses it by name).
+  !> `this` is intent(inout), not intent(out) as in diffstruc: an operation result assigned to
+  !> (`f => x*2; f = y`) stays this module's heap object (released by `deallocate(f)` or by
+  !> its consumer, as before); the components intent(out) would reset are reset here.
   module recursive subroutine assign_array(this, input)
-    class(array_type), intent(out), target :: this
+    class(array_type), intent(inout), target :: this
     type(array_type), intent(in), target :: input
+    type(c_ptr) :: a, b
+    a = address(this)
+    b = address(input)
+    if (c_associated(a, b)) then
+       ! y = y: nothing changes (as for intrinsic assignment)
+       return
+    end if
+    call reset_components(this)
     call copy_object(this, input)
     this%is_temporary = .true.
     this%fix_pointer = .false.
@@ -1086,6 +1097,19 @@ contains
        call copy_values(p, h)
     end if
   end subroutine copy_object
+
+  !> Resets what an assignment does not copy to its defaults (what intent(out) would do).
+  subroutine reset_components(this)
+    class(array_type), intent(inout) :: this
+    if (allocated(this%indices)) deallocate(this%indices)
+    if (allocated(this%adj_ja)) deallocate(this%adj_ja)
+    if (allocated(this%mask)) deallocate(this%mask)
+    if (allocated(this%direction)) deallocate(this%direction)
+    this%grad => null()
+    this%fix_pointer = .false.
+    this%registering = .false.
+    this%original = c_null_ptr
+  end subroutine reset_components
 
   !> Copies diffstruc's value-assignment fields (not the binding, not the gradient object).
   subroutine copy_fields(this, input)
