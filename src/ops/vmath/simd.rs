@@ -1,0 +1,317 @@
+//! The vector abstraction the kernels are written against, and its portable one-lane
+//! implementation.
+//!
+//! Every kernel is one generic function over [`Vf`]; the AVX2 and AVX-512 types (in
+//! [`super::x86`]) and the scalar type [`F1`] implement it with the same IEEE operations
+//! (`mul_add` is a fused multiply-add everywhere), so every path computes bit-identical results.
+//! Comparisons, `min` and `max` follow the x86 rules exactly (`min(a, b)` is `if a < b { a }
+//! else { b }`, so a NaN in `a` yields `b`), and integer arithmetic wraps.
+
+use std::ops::{Add, BitAnd, BitOr, BitXor, Div, Mul, Sub};
+
+/// A vector of `f32` lanes.
+pub(crate) trait Vf:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
+{
+    /// The matching vector of `i32` lanes.
+    type I: Vi<M = Self::M>;
+    /// A lane mask.
+    type M: Vm;
+    /// Number of lanes.
+    const LANES: usize;
+
+    /// All lanes `v`.
+    fn splat(v: f32) -> Self;
+    /// `self * b + c` with one rounding.
+    fn mul_add(self, b: Self, c: Self) -> Self;
+    /// Correctly rounded square root.
+    fn sqrt(self) -> Self;
+    /// `if self < o { self } else { o }` per lane.
+    fn min(self, o: Self) -> Self;
+    /// `if self > o { self } else { o }` per lane.
+    fn max(self, o: Self) -> Self;
+    /// `self < o` (false for NaN).
+    fn lt(self, o: Self) -> Self::M;
+    /// `self <= o` (false for NaN).
+    fn le(self, o: Self) -> Self::M;
+    /// `self == o` (false for NaN).
+    fn eq(self, o: Self) -> Self::M;
+    /// `if m { a } else { b }` per lane.
+    fn select(m: Self::M, a: Self, b: Self) -> Self;
+    /// The lanes' bit patterns.
+    fn to_bits(self) -> Self::I;
+    /// Lanes from bit patterns.
+    fn from_bits(i: Self::I) -> Self;
+    /// `f(src)` in the lanes of `m`, `self` elsewhere (a slow path for rare lanes).
+    fn map_lanes(self, m: Self::M, src: Self, f: impl Fn(f32) -> f32) -> Self;
+
+    /// Loads `LANES` values.
+    ///
+    /// # Safety
+    /// `p` must be valid for reading `LANES` values.
+    unsafe fn load(p: *const f32) -> Self;
+    /// Stores `LANES` values.
+    ///
+    /// # Safety
+    /// `p` must be valid for writing `LANES` values.
+    unsafe fn store(self, p: *mut f32);
+    /// Loads `n < LANES` values, the other lanes 0.
+    ///
+    /// # Safety
+    /// `p` must be valid for reading `n` values.
+    unsafe fn load_partial(p: *const f32, n: usize) -> Self;
+    /// Stores the first `n < LANES` lanes.
+    ///
+    /// # Safety
+    /// `p` must be valid for writing `n` values.
+    unsafe fn store_partial(self, p: *mut f32, n: usize);
+}
+
+/// A vector of `i32` lanes (wrapping arithmetic).
+pub(crate) trait Vi:
+    Copy
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + BitAnd<Output = Self>
+    + BitOr<Output = Self>
+    + BitXor<Output = Self>
+{
+    /// The lane mask type.
+    type M: Vm;
+    /// All lanes `v`.
+    fn splat(v: i32) -> Self;
+    /// Shift left by `n` (< 32).
+    fn shl(self, n: u32) -> Self;
+    /// Arithmetic shift right by `n` (< 32).
+    fn sra(self, n: u32) -> Self;
+    /// `self == o`.
+    fn eq(self, o: Self) -> Self::M;
+}
+
+/// A lane mask.
+pub(crate) trait Vm: Copy {
+    /// Both.
+    fn and(self, o: Self) -> Self;
+    /// Not.
+    fn not(self) -> Self;
+    /// True if any lane is set.
+    fn any(self) -> bool;
+}
+
+// ---- helpers shared by the kernels --------------------------------------------------------------
+
+/// `c - a * b` with one rounding.
+#[inline(always)]
+pub(crate) fn nmul_add<V: Vf>(a: V, b: V, c: V) -> V {
+    neg(a).mul_add(b, c)
+}
+
+/// `-x` (flips the sign bit, exact).
+#[inline(always)]
+pub(crate) fn neg<V: Vf>(x: V) -> V {
+    V::from_bits(x.to_bits() ^ V::I::splat(i32::MIN))
+}
+
+/// `|x|`.
+#[inline(always)]
+pub(crate) fn abs<V: Vf>(x: V) -> V {
+    V::from_bits(x.to_bits() & V::I::splat(i32::MAX))
+}
+
+/// The sign bit of `x` (as bits).
+#[inline(always)]
+pub(crate) fn sign_bit<V: Vf>(x: V) -> V::I {
+    x.to_bits() & V::I::splat(i32::MIN)
+}
+
+/// `x` with its sign bit flipped where `s` has it set.
+#[inline(always)]
+pub(crate) fn xor_sign<V: Vf>(x: V, s: V::I) -> V {
+    V::from_bits(x.to_bits() ^ s)
+}
+
+/// `2^n` for integer lanes `-126 <= n <= 127`.
+#[inline(always)]
+pub(crate) fn pow2i<V: Vf>(n: V::I) -> V {
+    V::from_bits((n + V::I::splat(127)).shl(23))
+}
+
+/// Horner evaluation of `c[0] + c[1] z + ... ` with fused multiply-adds.
+#[inline(always)]
+pub(crate) fn horner<V: Vf>(z: V, c: &[f32]) -> V {
+    let mut acc = V::splat(c[c.len() - 1]);
+    for &k in c[..c.len() - 1].iter().rev() {
+        acc = acc.mul_add(z, V::splat(k));
+    }
+    acc
+}
+
+/// Error-free sum: `(s, e)` with `s = fl(a + b)` and `s + e = a + b` exactly.
+#[inline(always)]
+pub(crate) fn two_sum<V: Vf>(a: V, b: V) -> (V, V) {
+    let s = a + b;
+    let bb = s - a;
+    let e = (a - (s - bb)) + (b - bb);
+    (s, e)
+}
+
+/// Error-free sum when `|a| >= |b|` (or `a` is 0 or `b` is 0).
+#[inline(always)]
+pub(crate) fn fast_two_sum<V: Vf>(a: V, b: V) -> (V, V) {
+    let s = a + b;
+    (s, b - (s - a))
+}
+
+// ---- the portable one-lane type -------------------------------------------------------------------
+
+/// One `f32` lane: the portable path, also used on targets other than x86-64.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct F1(pub(crate) f32);
+
+/// One `i32` lane.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct I1(pub(crate) i32);
+
+macro_rules! scalar_binop {
+    ($t:ident, $tr:ident, $f:ident, |$a:ident, $b:ident| $e:expr) => {
+        impl $tr for $t {
+            type Output = $t;
+            #[inline(always)]
+            fn $f(self, o: $t) -> $t {
+                let ($a, $b) = (self.0, o.0);
+                $t($e)
+            }
+        }
+    };
+}
+scalar_binop!(F1, Add, add, |a, b| a + b);
+scalar_binop!(F1, Sub, sub, |a, b| a - b);
+scalar_binop!(F1, Mul, mul, |a, b| a * b);
+scalar_binop!(F1, Div, div, |a, b| a / b);
+scalar_binop!(I1, Add, add, |a, b| a.wrapping_add(b));
+scalar_binop!(I1, Sub, sub, |a, b| a.wrapping_sub(b));
+scalar_binop!(I1, BitAnd, bitand, |a, b| a & b);
+scalar_binop!(I1, BitOr, bitor, |a, b| a | b);
+scalar_binop!(I1, BitXor, bitxor, |a, b| a ^ b);
+
+impl Vm for bool {
+    #[inline(always)]
+    fn and(self, o: bool) -> bool {
+        self & o
+    }
+    #[inline(always)]
+    fn not(self) -> bool {
+        !self
+    }
+    #[inline(always)]
+    fn any(self) -> bool {
+        self
+    }
+}
+
+impl Vi for I1 {
+    type M = bool;
+    #[inline(always)]
+    fn splat(v: i32) -> I1 {
+        I1(v)
+    }
+    #[inline(always)]
+    fn shl(self, n: u32) -> I1 {
+        I1(self.0.wrapping_shl(n))
+    }
+    #[inline(always)]
+    fn sra(self, n: u32) -> I1 {
+        I1(self.0 >> n)
+    }
+    #[inline(always)]
+    fn eq(self, o: I1) -> bool {
+        self.0 == o.0
+    }
+}
+
+impl Vf for F1 {
+    type I = I1;
+    type M = bool;
+    const LANES: usize = 1;
+
+    #[inline(always)]
+    fn splat(v: f32) -> F1 {
+        F1(v)
+    }
+    #[inline(always)]
+    fn mul_add(self, b: F1, c: F1) -> F1 {
+        F1(self.0.mul_add(b.0, c.0))
+    }
+    #[inline(always)]
+    fn sqrt(self) -> F1 {
+        F1(self.0.sqrt())
+    }
+    #[inline(always)]
+    fn min(self, o: F1) -> F1 {
+        if self.0 < o.0 {
+            self
+        } else {
+            o
+        }
+    }
+    #[inline(always)]
+    fn max(self, o: F1) -> F1 {
+        if self.0 > o.0 {
+            self
+        } else {
+            o
+        }
+    }
+    #[inline(always)]
+    fn lt(self, o: F1) -> bool {
+        self.0 < o.0
+    }
+    #[inline(always)]
+    fn le(self, o: F1) -> bool {
+        self.0 <= o.0
+    }
+    #[inline(always)]
+    fn eq(self, o: F1) -> bool {
+        self.0 == o.0
+    }
+    #[inline(always)]
+    fn select(m: bool, a: F1, b: F1) -> F1 {
+        if m {
+            a
+        } else {
+            b
+        }
+    }
+    #[inline(always)]
+    fn to_bits(self) -> I1 {
+        I1(self.0.to_bits() as i32)
+    }
+    #[inline(always)]
+    fn from_bits(i: I1) -> F1 {
+        F1(f32::from_bits(i.0 as u32))
+    }
+    #[inline(always)]
+    fn map_lanes(self, m: bool, src: F1, f: impl Fn(f32) -> f32) -> F1 {
+        if m {
+            F1(f(src.0))
+        } else {
+            self
+        }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> F1 {
+        // SAFETY: the caller guarantees `p` is readable.
+        F1(unsafe { p.read() })
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the caller guarantees `p` is writable.
+        unsafe { p.write(self.0) }
+    }
+    #[inline(always)]
+    unsafe fn load_partial(_: *const f32, _: usize) -> F1 {
+        F1(0.0) // n < 1: nothing to read
+    }
+    #[inline(always)]
+    unsafe fn store_partial(self, _: *mut f32, _: usize) {}
+}
