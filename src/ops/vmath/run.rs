@@ -33,30 +33,105 @@ pub(crate) struct Args {
     pub(crate) n: usize,
 }
 
+/// An element-wise function of one vector. Kernels are types rather than closures so that
+/// `#[inline(always)]` reaches through every level into the `#[target_feature]` entry points
+/// (a closure body is a separate function without the entry point's CPU features).
+trait Op1 {
+    fn apply<V: Vf>(&self, x: V) -> V;
+}
+/// An element-wise function of two vectors.
+trait Op2 {
+    fn apply<V: Vf>(&self, a: V, b: V) -> V;
+}
+/// An element-wise function of three vectors.
+trait Op3 {
+    fn apply<V: Vf>(&self, a: V, b: V, c: V) -> V;
+}
+
+macro_rules! op1 {
+    ($name:ident, $f:path) => {
+        struct $name;
+        impl Op1 for $name {
+            #[inline(always)]
+            fn apply<V: Vf>(&self, x: V) -> V {
+                $f(x)
+            }
+        }
+    };
+}
+op1!(ExpOp, exp);
+op1!(LnOp, ln);
+op1!(Log10Op, log10);
+op1!(SqrtOp, Vf::sqrt);
+op1!(TanhOp, tanh);
+op1!(SigmoidOp, sigmoid);
+op1!(SinOp, sin);
+op1!(CosOp, cos);
+op1!(TanOp, tan);
+
+impl Op1 for Gauss {
+    #[inline(always)]
+    fn apply<V: Vf>(&self, x: V) -> V {
+        gaussian(x, self)
+    }
+}
+
+impl Op2 for Deriv {
+    #[inline(always)]
+    fn apply<V: Vf>(&self, g: V, v: V) -> V {
+        let one = V::splat(1.0);
+        match self {
+            Deriv::Exp => g * v,
+            Deriv::Ln => g / v,
+            Deriv::Log10 => g / (v * V::splat(std::f32::consts::LN_10)),
+            Deriv::Sqrt => (g * V::splat(0.5)) / v,
+            Deriv::Sigmoid => g * (v * (one - v)),
+            Deriv::Sin => g * cos(v),
+            Deriv::Cos => neg(g) * sin(v),
+            Deriv::Tan => g * (v * v + one),
+            Deriv::Tanh => g * (one - v * v),
+        }
+    }
+}
+
+/// `g * ((c * (x - mu)) * k)`.
+struct GaussDerivOp {
+    mu: f32,
+    k: f32,
+}
+impl Op3 for GaussDerivOp {
+    #[inline(always)]
+    fn apply<V: Vf>(&self, g: V, x: V, c: V) -> V {
+        g * ((c * (x - V::splat(self.mu))) * V::splat(self.k))
+    }
+}
+
 #[inline(always)]
-unsafe fn map1<V: Vf>(p: Args, f: impl Fn(V) -> V) {
+unsafe fn map1<V: Vf>(p: Args, op: &impl Op1) {
     let mut i = 0;
     // SAFETY (whole function): the caller guarantees `n` readable values at `a` and `n`
     // writable values at `out`; every access below is at an offset < n.
     unsafe {
         while i + V::LANES <= p.n {
-            f(V::load(p.a.add(i))).store(p.out.add(i));
+            op.apply(V::load(p.a.add(i))).store(p.out.add(i));
             i += V::LANES;
         }
         if i < p.n {
             let m = p.n - i;
-            f(V::load_partial(p.a.add(i), m)).store_partial(p.out.add(i), m);
+            op.apply(V::load_partial(p.a.add(i), m))
+                .store_partial(p.out.add(i), m);
         }
     }
 }
 
 #[inline(always)]
-unsafe fn map2<V: Vf>(p: Args, f: impl Fn(V, V) -> V) {
+unsafe fn map2<V: Vf>(p: Args, op: &impl Op2) {
     let mut i = 0;
     // SAFETY (whole function): as in `map1`, with `n` readable values at `b` too.
     unsafe {
         while i + V::LANES <= p.n {
-            f(V::load(p.a.add(i)), V::load(p.b.add(i))).store(p.out.add(i));
+            op.apply(V::load(p.a.add(i)), V::load(p.b.add(i)))
+                .store(p.out.add(i));
             i += V::LANES;
         }
         if i < p.n {
@@ -65,13 +140,13 @@ unsafe fn map2<V: Vf>(p: Args, f: impl Fn(V, V) -> V) {
                 V::load_partial(p.a.add(i), m),
                 V::load_partial(p.b.add(i), m),
             );
-            f(a, b).store_partial(p.out.add(i), m);
+            op.apply(a, b).store_partial(p.out.add(i), m);
         }
     }
 }
 
 #[inline(always)]
-unsafe fn map3<V: Vf>(p: Args, f: impl Fn(V, V, V) -> V) {
+unsafe fn map3<V: Vf>(p: Args, op: &impl Op3) {
     let mut i = 0;
     // SAFETY (whole function): as in `map2`, with `n` readable values at `c` too.
     unsafe {
@@ -81,7 +156,7 @@ unsafe fn map3<V: Vf>(p: Args, f: impl Fn(V, V, V) -> V) {
                 V::load(p.b.add(i)),
                 V::load(p.c.add(i)),
             );
-            f(a, b, c).store(p.out.add(i));
+            op.apply(a, b, c).store(p.out.add(i));
             i += V::LANES;
         }
         if i < p.n {
@@ -91,7 +166,7 @@ unsafe fn map3<V: Vf>(p: Args, f: impl Fn(V, V, V) -> V) {
                 V::load_partial(p.b.add(i), m),
                 V::load_partial(p.c.add(i), m),
             );
-            f(a, b, c).store_partial(p.out.add(i), m);
+            op.apply(a, b, c).store_partial(p.out.add(i), m);
         }
     }
 }
@@ -103,39 +178,34 @@ unsafe fn map3<V: Vf>(p: Args, f: impl Fn(V, V, V) -> V) {
 /// support `V`'s instructions.
 #[inline(always)]
 unsafe fn run_generic<V: Vf>(k: Kernel, p: Args) {
-    let ln10 = V::splat(std::f32::consts::LN_10);
-    let one = V::splat(1.0);
-    let half = V::splat(0.5);
     // SAFETY: forwarded from the caller.
     unsafe {
         match k {
             Kernel::Value(f) => match f {
-                Func::Exp => map1::<V>(p, exp),
-                Func::Ln => map1::<V>(p, ln),
-                Func::Log10 => map1::<V>(p, log10),
-                Func::Sqrt => map1::<V>(p, V::sqrt),
-                Func::Tanh => map1::<V>(p, tanh),
-                Func::Sigmoid => map1::<V>(p, sigmoid),
-                Func::Sin => map1::<V>(p, sin),
-                Func::Cos => map1::<V>(p, cos),
-                Func::Tan => map1::<V>(p, tan),
+                Func::Exp => map1::<V>(p, &ExpOp),
+                Func::Ln => map1::<V>(p, &LnOp),
+                Func::Log10 => map1::<V>(p, &Log10Op),
+                Func::Sqrt => map1::<V>(p, &SqrtOp),
+                Func::Tanh => map1::<V>(p, &TanhOp),
+                Func::Sigmoid => map1::<V>(p, &SigmoidOp),
+                Func::Sin => map1::<V>(p, &SinOp),
+                Func::Cos => map1::<V>(p, &CosOp),
+                Func::Tan => map1::<V>(p, &TanOp),
             },
+            // one loop per rule, so the match is outside the loop
             Kernel::Deriv(d) => match d {
-                Deriv::Exp => map2::<V>(p, |g, c| g * c),
-                Deriv::Ln => map2::<V>(p, |g, x| g / x),
-                Deriv::Log10 => map2::<V>(p, |g, x| g / (x * ln10)),
-                Deriv::Sqrt => map2::<V>(p, |g, c| (g * half) / c),
-                Deriv::Sigmoid => map2::<V>(p, |g, c| g * (c * (one - c))),
-                Deriv::Sin => map2::<V>(p, |g, x| g * cos(x)),
-                Deriv::Cos => map2::<V>(p, |g, x| neg(g) * sin(x)),
-                Deriv::Tan => map2::<V>(p, |g, c| g * (c * c + one)),
-                Deriv::Tanh => map2::<V>(p, |g, c| g * (one - c * c)),
+                Deriv::Exp => map2::<V>(p, &Deriv::Exp),
+                Deriv::Ln => map2::<V>(p, &Deriv::Ln),
+                Deriv::Log10 => map2::<V>(p, &Deriv::Log10),
+                Deriv::Sqrt => map2::<V>(p, &Deriv::Sqrt),
+                Deriv::Sigmoid => map2::<V>(p, &Deriv::Sigmoid),
+                Deriv::Sin => map2::<V>(p, &Deriv::Sin),
+                Deriv::Cos => map2::<V>(p, &Deriv::Cos),
+                Deriv::Tan => map2::<V>(p, &Deriv::Tan),
+                Deriv::Tanh => map2::<V>(p, &Deriv::Tanh),
             },
-            Kernel::Gauss(params) => map1::<V>(p, |x| gaussian(x, &params)),
-            Kernel::GaussDeriv { mu, k } => {
-                let (mu, k) = (V::splat(mu), V::splat(k));
-                map3::<V>(p, |g, x, c| g * ((c * (x - mu)) * k))
-            }
+            Kernel::Gauss(params) => map1::<V>(p, &params),
+            Kernel::GaussDeriv { mu, k } => map3::<V>(p, &GaussDerivOp { mu, k }),
         }
     }
 }
