@@ -49,6 +49,7 @@ mod x86;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::core::pool;
 use run::{Args, Kernel};
 
 pub use trig::REDUCTION_LIMIT;
@@ -236,6 +237,26 @@ fn checked(path: Path) -> Path {
     path
 }
 
+/// Runs `k` into a new buffer of `n` values from the pool.
+fn collect(k: Kernel, n: usize, a: &[f32], b: &[f32], c: &[f32]) -> Vec<f32> {
+    let mut v = pool::with_capacity(n);
+    let args = Args {
+        a: a.as_ptr(),
+        b: b.as_ptr(),
+        c: c.as_ptr(),
+        out: v.spare_capacity_mut().as_mut_ptr().cast::<f32>(),
+        n,
+    };
+    // SAFETY: callers pass operands of at least `n` values where the kernel reads them; `v` has
+    // room for `n` values; the selected path is available. The kernel writes all `n` values
+    // before `set_len`.
+    unsafe {
+        run(Path::selected(), k, args);
+        v.set_len(n);
+    }
+    v
+}
+
 fn into(path: Path, k: Kernel, out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
     let args = Args {
         a: a.as_ptr(),
@@ -342,4 +363,31 @@ pub fn gaussian_deriv_on(
 /// `-1 / (sigma * sigma)`, the factor of the gaussian's derivative rules.
 pub(crate) fn gaussian_deriv_factor(sigma: f32) -> f32 {
     -1.0 / (sigma * sigma)
+}
+
+/// `f(x)` into a new (pooled) buffer.
+pub(crate) fn eval_vec(f: Func, x: &[f32]) -> Vec<f32> {
+    collect(Kernel::Value(f), x.len(), x, x, x)
+}
+
+/// `g * f'` into a new (pooled) buffer; `v` has `g.len()` values.
+pub(crate) fn deriv_vec(d: Deriv, g: &[f32], v: &[f32]) -> Vec<f32> {
+    let n = g.len().min(v.len());
+    collect(Kernel::Deriv(d), n, g, v, v)
+}
+
+/// The normal density into a new (pooled) buffer.
+pub(crate) fn gaussian_vec(x: &[f32], mu: f32, sigma: f32) -> Vec<f32> {
+    let k = Kernel::Gauss(exp::Gauss::new(mu, sigma));
+    collect(k, x.len(), x, x, x)
+}
+
+/// The gaussian's reverse kernel into a new (pooled) buffer.
+pub(crate) fn gaussian_deriv_vec(g: &[f32], x: &[f32], c: &[f32], mu: f32, sigma: f32) -> Vec<f32> {
+    let n = g.len().min(x.len()).min(c.len());
+    let k = Kernel::GaussDeriv {
+        mu,
+        k: gaussian_deriv_factor(sigma),
+    };
+    collect(k, n, g, x, c)
 }
