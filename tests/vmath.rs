@@ -507,3 +507,70 @@ fn exhaustive() {
         assert!(worst.err <= MAX_ULP);
     }
 }
+
+/// Through the operations: forward and reverse mode give bit-identical first derivatives for
+/// every element-wise function, the gaussian and the exponent of a power, and the values are
+/// the kernels' values.
+#[test]
+fn operations_forward_equals_reverse() {
+    use diffstruc::{gaussian, grad_forward, grad_reverse, pow, unary, Tensor, UnaryOp};
+    let data: Vec<f32> = (0..203)
+        .map(|i| (i as f32 - 90.0) * 0.0173 + 0.0011)
+        .collect();
+    let positive: Vec<f32> = data.iter().map(|x| x.abs() + 0.01).collect();
+    let ops = [
+        (UnaryOp::Exp, Some(Func::Exp)),
+        (UnaryOp::Log, Some(Func::Ln)),
+        (UnaryOp::Log10, Some(Func::Log10)),
+        (UnaryOp::Sqrt, Some(Func::Sqrt)),
+        (UnaryOp::Sigmoid, Some(Func::Sigmoid)),
+        (UnaryOp::Sin, Some(Func::Sin)),
+        (UnaryOp::Cos, Some(Func::Cos)),
+        (UnaryOp::Tan, Some(Func::Tan)),
+        (UnaryOp::Tanh, Some(Func::Tanh)),
+        (UnaryOp::Abs, None),
+        (UnaryOp::Neg, None),
+    ];
+    let same = |a: &[f32], b: &[f32], what: &str| {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(x.to_bits() == y.to_bits(), "{what} [{i}]: {x:e} vs {y:e}");
+        }
+    };
+    let check = |name: &str, x: &Tensor, f: &Tensor| {
+        let fwd = grad_forward(f, x).expect("forward");
+        grad_reverse(f, None).expect("reverse");
+        let rev = x.grad().expect("gradient");
+        same(&fwd.to_vec(), &rev.to_vec(), name);
+        x.zero_grad();
+    };
+    for (op, func) in ops {
+        let v = if matches!(op, UnaryOp::Log | UnaryOp::Log10 | UnaryOp::Sqrt) {
+            positive.clone()
+        } else {
+            data.clone()
+        };
+        let x = Tensor::from_vec(&[29], 7, v.clone()).expect("tensor");
+        x.set_requires_grad(true);
+        let f = unary(op, &x).expect("unary");
+        if let Some(func) = func {
+            let mut want = vec![0.0; v.len()];
+            vmath::eval(func, &v, &mut want);
+            same(&f.to_vec(), &want, op.name());
+        }
+        check(op.name(), &x, &f);
+    }
+    let x = Tensor::from_vec(&[29], 7, data.clone()).expect("tensor");
+    x.set_requires_grad(true);
+    let f = gaussian(&x, 0.3, 0.7).expect("gaussian");
+    let mut want = vec![0.0; data.len()];
+    vmath::gaussian(&data, 0.3, 0.7, &mut want);
+    same(&f.to_vec(), &want, "gaussian");
+    check("gaussian", &x, &f);
+    // d(a**b)/db = a**b ln a
+    let a = Tensor::from_vec(&[29], 7, positive.clone()).expect("tensor");
+    let b = Tensor::from_vec(&[29], 7, data.clone()).expect("tensor");
+    b.set_requires_grad(true);
+    let f = pow(&a, &b).expect("pow");
+    check("pow exponent", &b, &f);
+}
