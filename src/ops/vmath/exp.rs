@@ -1,12 +1,13 @@
 //! `exp` and the functions built on it: `tanh`, `sigmoid` and the normal density.
 //!
 //! `exp(x) = 2^n e^r` with `n = round(x / ln 2)` and `|r| <= ln 2 / 2` (Cody–Waite reduction
-//! with a two-part `ln 2`, exact thanks to the fused multiply-add), `e^r = 1 + t`,
-//! `t = r + r^2 P(r)` with a degree-5 minimax `P` (relative error 2^-29.8 with its f32
-//! coefficients). The scaling by `2^n` is done in two exact steps so that results in the
-//! subnormal range are rounded once and overflow happens where it should.
+//! with a two-part `ln 2`, exact thanks to the fused multiply-add, and the rounding error of `r`
+//! kept), `e^r = 1 + r + r^2 P(r)` with a degree-5 minimax `P` (relative error 2^-29.8 with its
+//! f32 coefficients), `1 + r` summed exactly. The scaling by `2^n` is done in two exact steps so
+//! that results in the subnormal range are rounded once more only there, and overflow happens
+//! where it should.
 //!
-//! `tanh`, `sigmoid` and the normal density keep `1 + t` as an unevaluated sum `hi + lo`, so the
+//! `tanh`, `sigmoid` and the normal density take `e^r` as an unevaluated sum `hi + lo`, so the
 //! quotient or product they form is refined once (a Newton step on the reciprocal) and rounded
 //! once at the end.
 
@@ -31,17 +32,23 @@ const EXP_P: [f32; 6] = [
 const EXP_LO: f32 = -104.0;
 const EXP_HI: f32 = 89.0;
 
-/// `e^x = 2^n (hi + lo)` for `x` in `[EXP_LO, EXP_HI]`: `n` an integer, `hi = fl(1 + t)` and
-/// `lo` the exact rounding error of `hi` (`|lo| <= 2^-24`).
+/// `e^x = 2^n (hi + lo)` for `x` in `[EXP_LO, EXP_HI]`: `n` an integer, `hi = fl(e^r)` and
+/// `lo` the rest (`|lo| <= 2^-24`, accurate to about 2^-30 relative).
+///
+/// The reduced argument is kept as `r + rl` and `1 + r` as an exact sum, so the only
+/// rounding left at the size of an ulp of the result is the final `hi = fl(...)`.
 #[inline(always)]
 pub(crate) fn exp_parts<V: Vf>(x: V) -> (V::I, V, V) {
     let k = x.mul_add(V::splat(LOG2E), V::splat(SHIFTER));
     let n = k - V::splat(SHIFTER);
     let ni = k.to_bits() - V::splat(SHIFTER).to_bits();
-    let r = nmul_add(n, V::splat(LN2_HI), x); // exact
-    let r = nmul_add(n, V::splat(LN2_LO), r);
-    let t = (r * r).mul_add(horner(r, &EXP_P), r);
-    let (hi, lo) = fast_two_sum(V::splat(1.0), t);
+    let r1 = nmul_add(n, V::splat(LN2_HI), x); // exact
+    let r = nmul_add(n, V::splat(LN2_LO), r1);
+    let rl = nmul_add(n, V::splat(LN2_LO), r1 - r); // r1 - r is exact
+                                                    // e^(r + rl) = 1 + r + rl + r^2 P(r)
+    let t2 = (r * r).mul_add(horner(r, &EXP_P), rl);
+    let (h, l) = fast_two_sum(V::splat(1.0), r);
+    let (hi, lo) = fast_two_sum(h, l + t2);
     (ni, hi, lo)
 }
 
