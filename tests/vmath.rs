@@ -162,6 +162,8 @@ type RefFn<'a> = dyn Fn(f32) -> f64 + Sync + 'a;
 
 #[derive(Default, Clone, Copy)]
 struct Worst {
+    /// largest error where the exact result is a normal f32 (or rounds to ±inf)
+    normal: f64,
     err: f64,
     x: f32,
     y: f32,
@@ -191,9 +193,13 @@ fn measure(xs: &[f32], eval: &EvalFn, refr: &RefFn) -> Worst {
                         out[i], paths[0]
                     );
                 }
-                let err = ulp_error(y, refr(x));
+                let r = refr(x);
+                let err = ulp_error(y, r);
+                if r.abs() >= f64::from(f32::MIN_POSITIVE) {
+                    worst.normal = worst.normal.max(err);
+                }
                 if err > worst.err {
-                    worst = Worst { err, x, y };
+                    worst = Worst { err, x, y, ..worst };
                 }
             }
         }
@@ -204,11 +210,9 @@ fn measure(xs: &[f32], eval: &EvalFn, refr: &RefFn) -> Worst {
         let b = run(&chunks[half..]);
         (h.join().expect("worker"), b)
     });
-    if a.err >= b.err {
-        a
-    } else {
-        b
-    }
+    let normal = a.normal.max(b.normal);
+    let w = if a.err >= b.err { a } else { b };
+    Worst { normal, ..w }
 }
 
 fn check_func(f: Func, xs: &[f32]) -> Worst {
@@ -216,10 +220,11 @@ fn check_func(f: Func, xs: &[f32]) -> Worst {
         reference(f, x)
     });
     println!(
-        "{:8} paths {:?}: max {:.3} ulp at x = {:e} ({:#010x}): got {:e}, exact {:e}",
+        "{:8} paths {:?}: max {:.3} ulp (normal results {:.3}) at x = {:e} ({:#010x}): got {:e}, exact {:e}",
         f.name(),
         Path::available(),
         w.err,
+        w.normal,
         w.x,
         w.x.to_bits(),
         w.y,
@@ -297,8 +302,9 @@ fn gaussian_sweep() {
             &|x| gaussian_reference(x, mu, sigma),
         );
         println!(
-            "gaussian(mu {mu}, sigma {sigma}): max {:.3} ulp at x = {:e}: got {:e}, exact {:e}",
+            "gaussian(mu {mu}, sigma {sigma}): max {:.3} ulp (normal results {:.3}) at x = {:e}: got {:e}, exact {:e}",
             w.err,
+            w.normal,
             w.x,
             w.y,
             gaussian_reference(w.x, mu, sigma)
@@ -490,15 +496,18 @@ fn exhaustive() {
             let w = measure(&xs, &|p, x, out| vmath::eval_on(p, f, x, out), &|x| {
                 reference(f, x)
             });
+            let normal = worst.normal.max(w.normal);
             if w.err > worst.err {
                 worst = w;
             }
+            worst.normal = normal;
         }
         println!(
-            "EXHAUSTIVE {:8} paths {:?}: max {:.3} ulp at x = {:e} ({:#010x}): got {:e}, exact {:e}",
+            "EXHAUSTIVE {:8} paths {:?}: max {:.3} ulp (normal results {:.3}) at x = {:e} ({:#010x}): got {:e}, exact {:e}",
             f.name(),
             Path::available(),
             worst.err,
+            worst.normal,
             worst.x,
             worst.x.to_bits(),
             worst.y,
