@@ -6,7 +6,7 @@
 
 use super::exp::{exp, gaussian, sigmoid, tanh, Gauss};
 use super::log::{ln, log10};
-use super::simd::{neg, Vf, F1};
+use super::simd::{neg, Vf, F4};
 use super::trig::{cos, sin, tan};
 use super::{Deriv, Func};
 
@@ -216,7 +216,7 @@ unsafe fn run_generic<V: Vf>(k: Kernel, p: Args) {
 /// As [`run_generic`].
 pub(crate) unsafe fn run_scalar(k: Kernel, p: Args) {
     // SAFETY: forwarded from the caller.
-    unsafe { run_generic::<F1>(k, p) }
+    unsafe { run_generic::<F4>(k, p) }
 }
 
 /// The AVX2 + FMA path.

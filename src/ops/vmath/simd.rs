@@ -1,8 +1,7 @@
-//! The vector abstraction the kernels are written against, and its portable one-lane
-//! implementation.
+//! The vector abstraction the kernels are written against, and its portable implementation.
 //!
 //! Every kernel is one generic function over [`Vf`]; the AVX2 and AVX-512 types (in
-//! [`super::x86`]) and the scalar type [`F1`] implement it with the same IEEE operations
+//! [`super::x86`]) and the portable type [`F4`] implement it with the same IEEE operations
 //! (`mul_add` is a fused multiply-add everywhere), so every path computes bit-identical results.
 //! Comparisons, `min` and `max` follow the x86 rules exactly (`min(a, b)` is `if a < b { a }
 //! else { b }`, so a NaN in `a` yields `b`), and integer arithmetic wraps.
@@ -165,179 +164,221 @@ pub(crate) fn fast_two_sum<V: Vf>(a: V, b: V) -> (V, V) {
 /// `a * b + c` rounded once. x86-64 without the `fma` target feature would call the C
 /// library's `fmaf`, which is emulated in software (tens of nanoseconds) on exactly the CPUs
 /// that use this path (no AVX2/FMA); so there it is computed in f64 instead: the product is
-/// exact, the sum is rounded to odd (its exact error decides the last bit), and rounding a
-/// round-to-odd f64 to f32 gives the correctly rounded result, bit for bit the hardware's.
+/// exact, and the f64 sum rounds to the right f32 unless it lands exactly on a midpoint
+/// between two f32 (or in the f32 subnormal range); only then is the sum rounded to odd (its
+/// exact error decides the last bit), which makes the final rounding correct. Bit for bit the
+/// hardware's result.
 #[inline(always)]
 pub(crate) fn fma(a: f32, b: f32, c: f32) -> f32 {
     if cfg!(all(target_arch = "x86_64", not(target_feature = "fma"))) {
         let p = f64::from(a) * f64::from(b); // exact: 48 significant bits, no overflow
         let c = f64::from(c);
         let s = p + c;
-        let bb = s - p;
-        let e = (p - (s - bb)) + (c - bb); // s + e = p + c exactly (s finite)
-                                           // if inexact with an even last bit: the neighbour of s towards the exact sum (odd);
-                                           // branch-free, as the condition is unpredictable
         let bits = s.to_bits();
-        let adjust = s.is_finite() & (e != 0.0) & (bits & 1 == 0);
-        let step = if (e > 0.0) == (s > 0.0) { 1 } else { u64::MAX };
-        f64::from_bits(bits.wrapping_add(if adjust { step } else { 0 })) as f32
+        let midpoint = bits & 0x1fff_ffff == 0x1000_0000;
+        if midpoint || s.abs() < f64::from(f32::MIN_POSITIVE) {
+            fma_round_to_odd(p, c, s)
+        } else {
+            s as f32
+        }
     } else {
         a.mul_add(b, c)
     }
 }
 
-// ---- the portable one-lane type -------------------------------------------------------------------
+/// The slow path of [`fma`]: `s = fl(p + c)` rounded to odd instead, then to f32.
+#[cold]
+#[inline(never)]
+fn fma_round_to_odd(p: f64, c: f64, s: f64) -> f32 {
+    let bb = s - p;
+    let e = (p - (s - bb)) + (c - bb); // s + e = p + c exactly (s finite)
+    let bits = s.to_bits();
+    if s.is_finite() && e != 0.0 && bits & 1 == 0 {
+        // the neighbour of s towards the exact sum, which has an odd last bit
+        let up = (e > 0.0) == (s > 0.0);
+        f64::from_bits(if up { bits + 1 } else { bits - 1 }) as f32
+    } else {
+        s as f32
+    }
+}
 
-/// One `f32` lane: the portable path, also used on targets other than x86-64.
+// ---- the portable type ----------------------------------------------------------------------------
+
+/// Four `f32` lanes in plain Rust: the portable path, also used on targets other than x86-64.
+/// Four independent lanes let the processor overlap four elements' long dependency chains
+/// (and let the compiler use whatever vector instructions the target has).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct F1(pub(crate) f32);
+pub(crate) struct F4(pub(crate) [f32; 4]);
 
-/// One `i32` lane.
+/// Four `i32` lanes.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct I1(pub(crate) i32);
+pub(crate) struct I4([i32; 4]);
 
-macro_rules! scalar_binop {
+/// Four lane flags.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct M4([bool; 4]);
+
+/// `[f(a[0], b[0]), ..., f(a[3], b[3])]`.
+#[inline(always)]
+fn zip4<T: Copy, U>(a: [T; 4], b: [T; 4], f: impl Fn(T, T) -> U) -> [U; 4] {
+    [f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3])]
+}
+
+/// `[f(a[0]), ..., f(a[3])]`.
+#[inline(always)]
+fn map4<T: Copy, U>(a: [T; 4], f: impl Fn(T) -> U) -> [U; 4] {
+    [f(a[0]), f(a[1]), f(a[2]), f(a[3])]
+}
+
+macro_rules! portable_binop {
     ($t:ident, $tr:ident, $f:ident, |$a:ident, $b:ident| $e:expr) => {
         impl $tr for $t {
             type Output = $t;
             #[inline(always)]
             fn $f(self, o: $t) -> $t {
-                let ($a, $b) = (self.0, o.0);
-                $t($e)
+                $t(zip4(self.0, o.0, |$a, $b| $e))
             }
         }
     };
 }
-scalar_binop!(F1, Add, add, |a, b| a + b);
-scalar_binop!(F1, Sub, sub, |a, b| a - b);
-scalar_binop!(F1, Mul, mul, |a, b| a * b);
-scalar_binop!(F1, Div, div, |a, b| a / b);
-scalar_binop!(I1, Add, add, |a, b| a.wrapping_add(b));
-scalar_binop!(I1, Sub, sub, |a, b| a.wrapping_sub(b));
-scalar_binop!(I1, BitAnd, bitand, |a, b| a & b);
-scalar_binop!(I1, BitOr, bitor, |a, b| a | b);
-scalar_binop!(I1, BitXor, bitxor, |a, b| a ^ b);
+portable_binop!(F4, Add, add, |a, b| a + b);
+portable_binop!(F4, Sub, sub, |a, b| a - b);
+portable_binop!(F4, Mul, mul, |a, b| a * b);
+portable_binop!(F4, Div, div, |a, b| a / b);
+portable_binop!(I4, Add, add, |a, b| a.wrapping_add(b));
+portable_binop!(I4, Sub, sub, |a, b| a.wrapping_sub(b));
+portable_binop!(I4, BitAnd, bitand, |a, b| a & b);
+portable_binop!(I4, BitOr, bitor, |a, b| a | b);
+portable_binop!(I4, BitXor, bitxor, |a, b| a ^ b);
 
-impl Vm for bool {
+impl Vm for M4 {
     #[inline(always)]
-    fn and(self, o: bool) -> bool {
-        self & o
+    fn and(self, o: M4) -> M4 {
+        M4(zip4(self.0, o.0, |a, b| a & b))
     }
     #[inline(always)]
-    fn not(self) -> bool {
-        !self
+    fn not(self) -> M4 {
+        M4(map4(self.0, |a| !a))
     }
     #[inline(always)]
     fn any(self) -> bool {
-        self
+        self.0[0] | self.0[1] | self.0[2] | self.0[3]
     }
 }
 
-impl Vi for I1 {
-    type M = bool;
+impl Vi for I4 {
+    type M = M4;
     #[inline(always)]
-    fn splat(v: i32) -> I1 {
-        I1(v)
+    fn splat(v: i32) -> I4 {
+        I4([v; 4])
     }
     #[inline(always)]
-    fn shl(self, n: u32) -> I1 {
-        I1(self.0.wrapping_shl(n))
+    fn shl(self, n: u32) -> I4 {
+        I4(map4(self.0, |a| a.wrapping_shl(n)))
     }
     #[inline(always)]
-    fn sra(self, n: u32) -> I1 {
-        I1(self.0 >> n)
+    fn sra(self, n: u32) -> I4 {
+        I4(map4(self.0, |a| a >> n))
     }
     #[inline(always)]
-    fn eq(self, o: I1) -> bool {
-        self.0 == o.0
+    fn eq(self, o: I4) -> M4 {
+        M4(zip4(self.0, o.0, |a, b| a == b))
     }
 }
 
-impl Vf for F1 {
-    type I = I1;
-    type M = bool;
-    const LANES: usize = 1;
+impl Vf for F4 {
+    type I = I4;
+    type M = M4;
+    const LANES: usize = 4;
 
     #[inline(always)]
-    fn splat(v: f32) -> F1 {
-        F1(v)
+    fn splat(v: f32) -> F4 {
+        F4([v; 4])
     }
     #[inline(always)]
-    fn mul_add(self, b: F1, c: F1) -> F1 {
-        F1(fma(self.0, b.0, c.0))
+    fn mul_add(self, b: F4, c: F4) -> F4 {
+        let (a, b, c) = (self.0, b.0, c.0);
+        F4([
+            fma(a[0], b[0], c[0]),
+            fma(a[1], b[1], c[1]),
+            fma(a[2], b[2], c[2]),
+            fma(a[3], b[3], c[3]),
+        ])
     }
     #[inline(always)]
-    fn sqrt(self) -> F1 {
-        F1(self.0.sqrt())
+    fn sqrt(self) -> F4 {
+        F4(map4(self.0, f32::sqrt))
     }
     #[inline(always)]
-    fn min(self, o: F1) -> F1 {
-        if self.0 < o.0 {
-            self
-        } else {
-            o
+    fn min(self, o: F4) -> F4 {
+        F4(zip4(self.0, o.0, |a, b| if a < b { a } else { b }))
+    }
+    #[inline(always)]
+    fn max(self, o: F4) -> F4 {
+        F4(zip4(self.0, o.0, |a, b| if a > b { a } else { b }))
+    }
+    #[inline(always)]
+    fn lt(self, o: F4) -> M4 {
+        M4(zip4(self.0, o.0, |a, b| a < b))
+    }
+    #[inline(always)]
+    fn le(self, o: F4) -> M4 {
+        M4(zip4(self.0, o.0, |a, b| a <= b))
+    }
+    #[inline(always)]
+    fn eq(self, o: F4) -> M4 {
+        M4(zip4(self.0, o.0, |a, b| a == b))
+    }
+    #[inline(always)]
+    fn select(m: M4, a: F4, b: F4) -> F4 {
+        let (m, a, b) = (m.0, a.0, b.0);
+        F4([
+            if m[0] { a[0] } else { b[0] },
+            if m[1] { a[1] } else { b[1] },
+            if m[2] { a[2] } else { b[2] },
+            if m[3] { a[3] } else { b[3] },
+        ])
+    }
+    #[inline(always)]
+    fn to_bits(self) -> I4 {
+        I4(map4(self.0, |a| a.to_bits() as i32))
+    }
+    #[inline(always)]
+    fn from_bits(i: I4) -> F4 {
+        F4(map4(i.0, |a| f32::from_bits(a as u32)))
+    }
+    #[inline(always)]
+    fn map_lanes(self, m: M4, src: F4, f: impl Fn(f32) -> f32) -> F4 {
+        let mut v = self.0;
+        for ((v, m), s) in v.iter_mut().zip(m.0).zip(src.0) {
+            if m {
+                *v = f(s);
+            }
         }
+        F4(v)
     }
     #[inline(always)]
-    fn max(self, o: F1) -> F1 {
-        if self.0 > o.0 {
-            self
-        } else {
-            o
-        }
-    }
-    #[inline(always)]
-    fn lt(self, o: F1) -> bool {
-        self.0 < o.0
-    }
-    #[inline(always)]
-    fn le(self, o: F1) -> bool {
-        self.0 <= o.0
-    }
-    #[inline(always)]
-    fn eq(self, o: F1) -> bool {
-        self.0 == o.0
-    }
-    #[inline(always)]
-    fn select(m: bool, a: F1, b: F1) -> F1 {
-        if m {
-            a
-        } else {
-            b
-        }
-    }
-    #[inline(always)]
-    fn to_bits(self) -> I1 {
-        I1(self.0.to_bits() as i32)
-    }
-    #[inline(always)]
-    fn from_bits(i: I1) -> F1 {
-        F1(f32::from_bits(i.0 as u32))
-    }
-    #[inline(always)]
-    fn map_lanes(self, m: bool, src: F1, f: impl Fn(f32) -> f32) -> F1 {
-        if m {
-            F1(f(src.0))
-        } else {
-            self
-        }
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> F1 {
-        // SAFETY: the caller guarantees `p` is readable.
-        F1(unsafe { p.read() })
+    unsafe fn load(p: *const f32) -> F4 {
+        // SAFETY: the caller guarantees 4 readable values.
+        F4(unsafe { p.cast::<[f32; 4]>().read_unaligned() })
     }
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
-        // SAFETY: the caller guarantees `p` is writable.
-        unsafe { p.write(self.0) }
+        // SAFETY: the caller guarantees 4 writable values.
+        unsafe { p.cast::<[f32; 4]>().write_unaligned(self.0) }
     }
     #[inline(always)]
-    unsafe fn load_partial(_: *const f32, _: usize) -> F1 {
-        F1(0.0) // n < 1: nothing to read
+    unsafe fn load_partial(p: *const f32, n: usize) -> F4 {
+        let mut v = [0f32; 4];
+        // SAFETY: the caller guarantees `n` (< 4) readable values.
+        unsafe { std::ptr::copy_nonoverlapping(p, v.as_mut_ptr(), n) };
+        F4(v)
     }
     #[inline(always)]
-    unsafe fn store_partial(self, _: *mut f32, _: usize) {}
+    unsafe fn store_partial(self, p: *mut f32, n: usize) {
+        // SAFETY: the caller guarantees `n` (< 4) writable values.
+        unsafe { std::ptr::copy_nonoverlapping(self.0.as_ptr(), p, n) };
+    }
 }
 
 #[cfg(test)]
