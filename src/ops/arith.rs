@@ -269,9 +269,12 @@ impl Operation for Binary {
             BinaryOp::Div => scaled(gs, od, &b.values(), db, |g, y| g / y),
             BinaryOp::Max => scaled(gs, od, &selector(out, a).values(), od, |g, m| g * m),
             BinaryOp::Pow => match constant_exponent(b) {
-                // one pass for a constant exponent: g * e * a**(e-1)
+                // squares (the common case) without `power`'s per-element branches, so the
+                // loop vectorises: g * (a * 2), the forward rule's expression
+                Some(2.0) => scaled(gs, od, &a.values(), da, |g, x| g * (x * 2.0)),
+                // one pass for a constant exponent: g * (a**(e-1) * e), as the forward rule
                 Some(e) => scaled(gs, od, &a.values(), da, move |g, x| {
-                    g * e * power(x, e - 1.0)
+                    g * (power(x, e - 1.0) * e)
                 }),
                 None => {
                     let d = with_values2(a, b, |va, vb| {
@@ -291,11 +294,10 @@ impl Operation for Binary {
                 Grad::new(zip_with(&gc, od, &b.values(), db, od, |t, y| -t / y), od)
             }
             BinaryOp::Pow => {
-                let gc = zip_with(gs, od, &out.values(), od, od, |g, c| g * c);
-                Grad::new(
-                    zip_with(&gc, od, &a.values(), da, od, |t, x| t * x.ln()),
-                    od,
-                )
+                // (g * ln a) * c with vmath's ln: the forward rule's expression
+                let ln_a = super::vmath::eval_vec(super::vmath::Func::Ln, &a.values());
+                let gl = zip_with(gs, od, &ln_a, da, od, |g, l| g * l);
+                Grad::new(zip_with(&gl, od, &out.values(), od, od, |t, c| t * c), od)
             }
         });
         Ok(vec![left, right])

@@ -7,6 +7,10 @@ pub mod movement;
 pub mod reduce;
 pub mod shape;
 pub mod unary;
+/// Vectorised maths kernels (not part of the C ABI).
+///
+/// cbindgen:ignore
+pub mod vmath;
 
 use crate::core::{Grad, Result, Tensor, Values};
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::arith::{add_scalar, div, mul, mul_scalar, neg, scalar_sub, sub_scalar};
+use super::vmath::{self, Deriv, Func};
 use super::{describe, Operation};
 use crate::core::small::Inputs;
 use crate::core::{pool, Error, Grad, OpRef, Result, Tensor};
@@ -55,44 +56,46 @@ impl UnaryOp {
         }
     }
 
-    /// Value kernel: `f(x)` for every element. One loop per function so each vectorises.
+    /// Value kernel: `f(x)` for every element. The transcendental functions use the
+    /// vectorised kernels of [`vmath`].
     fn values(self, x: &[f32]) -> Vec<f32> {
-        fn map(x: &[f32], f: impl Fn(f32) -> f32) -> Vec<f32> {
-            pool::collect(x.len(), x.iter().map(|&v| f(v)))
-        }
-        match self {
-            UnaryOp::Neg => map(x, |x| -x),
-            UnaryOp::Exp => map(x, f32::exp),
-            UnaryOp::Log => map(x, f32::ln),
-            UnaryOp::Log10 => map(x, f32::log10),
-            UnaryOp::Sqrt => map(x, f32::sqrt),
-            UnaryOp::Abs => map(x, f32::abs),
-            UnaryOp::Sigmoid => map(x, |x| 1.0 / (1.0 + (-x).exp())),
-            UnaryOp::Sin => map(x, f32::sin),
-            UnaryOp::Cos => map(x, f32::cos),
-            UnaryOp::Tan => map(x, f32::tan),
-            UnaryOp::Tanh => map(x, f32::tanh),
-        }
+        let f = match self {
+            UnaryOp::Neg => return pool::collect(x.len(), x.iter().map(|&x| -x)),
+            UnaryOp::Abs => return pool::collect(x.len(), x.iter().map(|&x| x.abs())),
+            UnaryOp::Exp => Func::Exp,
+            UnaryOp::Log => Func::Ln,
+            UnaryOp::Log10 => Func::Log10,
+            UnaryOp::Sqrt => Func::Sqrt,
+            UnaryOp::Sigmoid => Func::Sigmoid,
+            UnaryOp::Sin => Func::Sin,
+            UnaryOp::Cos => Func::Cos,
+            UnaryOp::Tan => Func::Tan,
+            UnaryOp::Tanh => Func::Tanh,
+        };
+        vmath::eval_vec(f, x)
     }
 
-    /// Reverse kernel: `g * f'(x)` for every element, given the input `x` and output `c`.
+    /// Reverse kernel: `g * f'(x)` for every element, given the input `x` and output `c`. Each
+    /// [`vmath`] derivative kernel evaluates exactly the expression of [`Self::tangent`]'s graph
+    /// (same operations, same order), so reverse and forward mode agree bit for bit.
     fn backward(self, g: &[f32], x: &[f32], c: &[f32]) -> Vec<f32> {
-        fn zip(g: &[f32], v: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<f32> {
-            pool::collect(g.len(), g.iter().zip(v).map(|(&g, &v)| f(g, v)))
-        }
-        match self {
-            UnaryOp::Neg => pool::collect(g.len(), g.iter().map(|&g| -g)),
-            UnaryOp::Exp => zip(g, c, |g, c| g * c),
-            UnaryOp::Log => zip(g, x, |g, x| g / x),
-            UnaryOp::Log10 => zip(g, x, |g, x| g / (x * std::f32::consts::LN_10)),
-            UnaryOp::Sqrt => zip(g, c, |g, c| g * 0.5 / c),
-            UnaryOp::Abs => zip(g, x, |g, x| g * sign0(x)),
-            UnaryOp::Sigmoid => zip(g, c, |g, c| g * c * (1.0 - c)),
-            UnaryOp::Sin => zip(g, x, |g, x| g * x.cos()),
-            UnaryOp::Cos => zip(g, x, |g, x| -g * x.sin()),
-            UnaryOp::Tan => zip(g, c, |g, c| g * (1.0 + c * c)),
-            UnaryOp::Tanh => zip(g, c, |g, c| g * (1.0 - c * c)),
-        }
+        let (d, v) = match self {
+            UnaryOp::Neg => return pool::collect(g.len(), g.iter().map(|&g| -g)),
+            UnaryOp::Abs => {
+                let it = g.iter().zip(x).map(|(&g, &x)| g * sign0(x));
+                return pool::collect(g.len(), it);
+            }
+            UnaryOp::Exp => (Deriv::Exp, c),
+            UnaryOp::Log => (Deriv::Ln, x),
+            UnaryOp::Log10 => (Deriv::Log10, x),
+            UnaryOp::Sqrt => (Deriv::Sqrt, c),
+            UnaryOp::Sigmoid => (Deriv::Sigmoid, c),
+            UnaryOp::Sin => (Deriv::Sin, x),
+            UnaryOp::Cos => (Deriv::Cos, x),
+            UnaryOp::Tan => (Deriv::Tan, c),
+            UnaryOp::Tanh => (Deriv::Tanh, c),
+        };
+        vmath::deriv_vec(d, g, v)
     }
 
     /// The tangent `f'(x) * t` as a differentiable graph, given `x`, `c = f(x)` and `t`.
@@ -213,15 +216,7 @@ pub fn gaussian(a: &Tensor, mu: f32, sigma: f32) -> Result<Tensor> {
             describe(a)
         )));
     }
-    let norm = 1.0 / ((2.0 * std::f32::consts::PI).sqrt() * sigma);
-    let data = a
-        .values()
-        .iter()
-        .map(|&x| {
-            let z = (x - mu) / sigma;
-            (-0.5 * z * z).exp() * norm
-        })
-        .collect();
+    let data = vmath::gaussian_vec(&a.values(), mu, sigma);
     let params = Tensor::constant(&[2], 1, vec![mu, sigma], false, false);
     Ok(Tensor::from_op(
         a.shape(),
@@ -245,19 +240,14 @@ impl Operation for Gaussian {
     /// `d/da = -c (a - mu) / sigma^2`.
     fn jvp(&self, out: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         let Some(t) = &t[0] else { return Ok(None) };
-        let k = -1.0 / (self.sigma * self.sigma);
+        let k = vmath::gaussian_deriv_factor(self.sigma);
         let d = mul_scalar(&mul(out, &sub_scalar(&x[0], self.mu)?)?, k)?;
         Ok(Some(mul(t, &d)?))
     }
     fn vjp(&self, out: &Tensor, x: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
-        let k = -1.0 / (self.sigma * self.sigma);
+        // the forward rule's expression, `g * ((c * (x - mu)) * k)`
         let (xv, cv) = (x[0].values(), out.values());
-        let data = g
-            .as_slice()
-            .iter()
-            .zip(xv.iter().zip(cv.iter()))
-            .map(|(&g, (&x, &c))| g * k * c * (x - self.mu))
-            .collect();
+        let data = vmath::gaussian_deriv_vec(g.as_slice(), &xv, &cv, self.mu, self.sigma);
         Ok(vec![Some(Grad::new(data, out.dims())), None])
     }
 }
