@@ -417,8 +417,15 @@ pub fn binary_real1d(op: BinaryOp, a: &Tensor, v: &[f32]) -> Result<Tensor> {
         }
     };
     if v.len() != want {
+        // named after the operator the program wrote, not diffstruc's node name
+        let per = if op == BinaryOp::Add {
+            "one value per element"
+        } else {
+            "one value per sample"
+        };
         return Err(Error::shape(format!(
-            "{name}: the 1-D real operand has length {}, expected {want} for an array {}",
+            "{}: the 1-D real operand has length {}, expected {want} ({per}) for an array {}",
+            op.name(),
             v.len(),
             describe(a)
         )));
@@ -447,7 +454,7 @@ pub fn binary_real2d(
             )))
         }
     };
-    let c = real2d_constant(name, a, m, rows, cols)?;
+    let c = real2d_constant(op.name(), a, m, rows, cols)?;
     binary_named(op, name, a, &c)
 }
 

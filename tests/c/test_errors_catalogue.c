@@ -80,11 +80,15 @@ static void test_binary_shapes(void)
     /* The real-operand forms name their operand and the expected length. */
     ds_array *out = SENTINEL;
     CHECK_ERROR(ds_binary_real1d(DS_ADD, b2, VALUES, 2, &out), DS_ERR_SHAPE,
-                "add: the 1-D real operand has length 2, expected 3 for an array [3] with batch 2");
+                "add: the 1-D real operand has length 2, expected 3 (one value per element) for an "
+                "array [3] with batch 2");
     CHECK_ERROR(ds_binary_real1d(DS_DIV, b2, VALUES, 3, &out), DS_ERR_SHAPE,
-                "divide_real1d: the 1-D real operand has length 3, expected 2");
+                "divide: the 1-D real operand has length 3, expected 2 (one value per sample)");
+    /* named after the operator written, not diffstruc's node name (subtract_scalar) */
+    CHECK_ERROR(ds_binary_real1d(DS_SUB, b2, VALUES, 3, &out), DS_ERR_SHAPE,
+                "subtract: the 1-D real operand has length 3, expected 2 (one value per sample)");
     CHECK_ERROR(ds_binary_real2d(DS_MUL, b2, VALUES, 2, 3, &out), DS_ERR_SHAPE,
-                "multiply_real2d: the 2-D real operand is 2x3 (6 values), expected 3x2");
+                "multiply: the 2-D real operand is 2x3 (6 values), expected 3x2");
     CHECK_ERROR(ds_binary_real1d(DS_POW, b2, VALUES, 3, &out), DS_ERR_ARGUMENT,
                 "power: no form with a 1-D real array");
     CHECK(out == SENTINEL);
