@@ -672,9 +672,15 @@ contains
   !> Sets `requires_grad` (pure, as diffstruc's: the core array follows when the object is next
   !> used; a variable then gets its `grad` object).
   pure subroutine set_requires_grad(this, requires_grad)
-    class(array_type), intent(inout) :: this
+    class(array_type), intent(inout), target :: this
     logical, intent(in) :: requires_grad
     this%requires_grad = requires_grad
+    ! the owner's core array learns it now, so that a compiler's copy made from here on matches
+    ! it (a copy's own change stays its own: it does not own the array)
+    if (allocated(this%ref)) then
+       if (c_associated(this%ref%h)) call diffstruc_push_owned_flags(c_loc(this%ref), &
+            this%ref%h, BIT_REQUIRES_GRAD, merge(BIT_REQUIRES_GRAD, 0_c_int32_t, requires_grad))
+    end if
   end subroutine set_requires_grad
 
   !> Operation helpers: look up operands, run the core operation, wrap and link the result.

@@ -31,7 +31,7 @@ module diffstruc_c
   public :: ds_array_clear_direction, ds_array_same, ds_array_adopt, ds_array_is_live
   public :: ds_array_claim
   public :: ds_array_operation, ds_array_set_operation, ds_array_num_inputs, ds_array_input
-  public :: ds_array_partial, diffstruc_partial
+  public :: ds_array_partial, diffstruc_partial, diffstruc_push_owned_flags
   public :: ds_graph_print, ds_zero_all_grads
   public :: ds_unary, ds_binary, ds_binary_scalar, ds_scalar_binary, ds_binary_real1d
   public :: ds_binary_real2d, ds_real2d_binary, ds_gaussian, ds_sign
@@ -285,6 +285,14 @@ module diffstruc_c
        real(c_float), intent(inout) :: grad(*)
        integer(c_int), intent(out) :: status
      end subroutine diffstruc_partial
+
+     !> Sets flags of the array the token owns (diffstruc_cfi.c); pure, for set_requires_grad.
+     pure subroutine diffstruc_push_owned_flags(token, a, mask, bits) &
+          bind(c, name='diffstruc_push_owned_flags')
+       import :: c_ptr, c_int32_t
+       type(c_ptr), value :: token, a
+       integer(c_int32_t), value :: mask, bits
+     end subroutine diffstruc_push_owned_flags
 
      function ds_array_partial(a, k, upstream, n_upstream, grad, n_grad) result(s) &
           bind(c, name='ds_array_partial')

@@ -71,3 +71,14 @@ void diffstruc_partial(const ds_array *a, size_t k, const float *upstream, size_
                        float *grad, size_t n_grad, int *status) {
   *status = (int)ds_array_partial(a, k, upstream, n_upstream, grad, n_grad);
 }
+
+/* Sets flag bits of the core array `a` if the token at `token` owns it (a compiler's copy of
+ * an object, which shares the handle but not the token, changes nothing): for the module's pure
+ * set_requires_grad, so that the core array's flags are current before any copy is compared
+ * with it. */
+void diffstruc_push_owned_flags(const void *token, const ds_array *a, uint32_t mask,
+                                uint32_t bits) {
+  bool owner = false;
+  if (token == NULL || a == NULL) return;
+  if (ds_binding_owner(token, a, &owner) == DS_OK && owner) (void)ds_array_set_flags(a, mask, bits);
+}

@@ -1125,9 +1125,12 @@ contains
     h = c_null_ptr
     if (allocated(source%val)) then
        if (size(source%val) > 0) then
-          hs = operand(source, 'assignment(=)')
-          call check(ds_array_clone(hs, h), 'assignment(=)')
-          call adopt_temporary(h, source, retire=.true.)
+          h = copy_of_copy(source)
+          if (.not. c_associated(h)) then
+             hs = operand(source, 'assignment(=)')
+             call check(ds_array_clone(hs, h), 'assignment(=)')
+             call adopt_temporary(h, source, retire=.true.)
+          end if
        end if
     end if
     call unbind(p)
@@ -1148,6 +1151,35 @@ contains
        call copy_values(p, h)
     end if
   end subroutine copy_object
+
+  !> For a source that is a compiler's copy differing from its original (or outliving it): a new
+  !> core array with the copy's values (a clone linked to the original's inputs while that is
+  !> alive, else a new leaf), not bound to the copy, which may be a temporary no one finalises
+  !> (flang's right side of a defined assignment). NULL for any other source.
+  function copy_of_copy(source) result(h)
+    class(array_type), intent(in), target :: source
+    type(c_ptr) :: h
+    type(array_type), pointer :: p
+    logical(c_bool) :: live, changed
+    integer(c_int64_t) :: e, s
+    h = c_null_ptr
+    p => original_of(source)
+    if (.not. allocated(p%ref)) return
+    if (.not. c_associated(p%ref%h)) return
+    if (is_heap(p) .or. is_owner(p)) return
+    call check(ds_array_is_live(p%ref%h, live), 'assignment(=)')
+    if (live) then
+       if (matches(p, p%ref%h)) return
+       call check(ds_array_extents(p%ref%h, e, s), 'assignment(=)')
+       if (size(p%val, 1) == e .and. size(p%val, 2) == s) then
+          call check(ds_array_clone(p%ref%h, h), 'assignment(=)')
+          call check(ds_array_sync(h, p%val, size(p%val, kind=c_size_t), changed), &
+               'assignment(=)')
+          return
+       end if
+    end if
+    h = new_leaf(p, 'assignment(=)')
+  end function copy_of_copy
 
   !> Resets what an assignment does not copy to its defaults (what intent(out) would do).
   subroutine reset_components(this)
