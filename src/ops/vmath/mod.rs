@@ -89,6 +89,7 @@ mod x86;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::core::dims::{self, Dims};
 use crate::core::pool;
 use run::{Args, Kernel};
 
@@ -170,6 +171,37 @@ pub enum Deriv {
     Cos,
     /// `g * (c * c + 1)`
     Tan,
+    /// `g * (x * 2)`: the derivative of a square
+    Square,
+}
+
+/// An element-wise binary operation with a vectorised kernel (IEEE operations, so every path
+/// gives the same bits as scalar code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Bin {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `max(a, b)`, NaN from either side propagated
+    Max,
+}
+
+/// Which operands of a binary kernel are a single value standing for every element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Form {
+    /// neither
+    Both,
+    /// `a`
+    OneA,
+    /// `b`
+    OneB,
+    /// both
+    Ones,
 }
 
 /// An implementation of the kernels.
@@ -285,6 +317,7 @@ fn collect(k: Kernel, n: usize, a: &[f32], b: &[f32], c: &[f32]) -> Vec<f32> {
         b: b.as_ptr(),
         c: c.as_ptr(),
         out: v.spare_capacity_mut().as_mut_ptr().cast::<f32>(),
+        out2: std::ptr::null_mut(),
         n,
     };
     // SAFETY: callers pass operands of at least `n` values where the kernel reads them; `v` has
@@ -303,6 +336,7 @@ fn into(path: Path, k: Kernel, out: &mut [f32], a: &[f32], b: &[f32], c: &[f32])
         b: b.as_ptr(),
         c: c.as_ptr(),
         out: out.as_mut_ptr(),
+        out2: std::ptr::null_mut(),
         n: out.len(),
     };
     // SAFETY: callers checked that every operand the kernel reads has `out.len()` values, and
@@ -430,4 +464,79 @@ pub(crate) fn gaussian_deriv_vec(g: &[f32], x: &[f32], c: &[f32], mu: f32, sigma
         k: gaussian_deriv_factor(sigma),
     };
     collect(k, n, g, x, c)
+}
+
+/// `a op b` with broadcasting (see [`crate::core::dims`]) into a new (pooled) buffer of extents
+/// `out`.
+///
+/// # Panics
+/// If a buffer's length differs from its extents.
+pub(crate) fn binary_vec(op: Bin, a: &[f32], da: Dims, b: &[f32], db: Dims, out: Dims) -> Vec<f32> {
+    assert!(
+        a.len() == da.len() && b.len() == db.len(),
+        "vmath::binary: extents"
+    );
+    let n = out.len();
+    let mut v = pool::with_capacity(n);
+    let o = v.spare_capacity_mut().as_mut_ptr().cast::<f32>();
+    let path = Path::selected();
+    for blk in dims::blocks(da, db, out) {
+        let form = match (blk.a_one, blk.b_one) {
+            (false, false) => Form::Both,
+            (true, false) => Form::OneA,
+            (false, true) => Form::OneB,
+            (true, true) => Form::Ones,
+        };
+        let args = Args {
+            a: a[blk.a..].as_ptr(),
+            b: b[blk.b..].as_ptr(),
+            c: a.as_ptr(),
+            // SAFETY: blocks cover `0..n` of the buffer's capacity.
+            out: unsafe { o.add(blk.out) },
+            out2: std::ptr::null_mut(),
+            n: blk.len,
+        };
+        // SAFETY: each block reads `len` values (one for a single operand) inside `a` and `b`
+        // (dims::blocks stays within the extents checked above) and writes inside `v`'s
+        // capacity; the selected path is available.
+        unsafe { run(path, Kernel::Binary(op, form), args) };
+    }
+    // SAFETY: the blocks wrote every value of `0..n`.
+    unsafe { v.set_len(n) };
+    v
+}
+
+/// Both gradients of `x * y` from the upstream gradient `g` (all of one length): `(g * y, g * x)`
+/// in one pass.
+///
+/// # Panics
+/// If the lengths differ.
+pub(crate) fn mul_grads_vec(g: &[f32], x: &[f32], y: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let n = g.len();
+    assert!(
+        x.len() == n && y.len() == n,
+        "vmath::mul_grads: lengths differ"
+    );
+    let (mut gx, mut gy) = (pool::with_capacity(n), pool::with_capacity(n));
+    let args = Args {
+        a: g.as_ptr(),
+        b: y.as_ptr(),
+        c: x.as_ptr(),
+        out: gx.spare_capacity_mut().as_mut_ptr().cast::<f32>(),
+        out2: gy.spare_capacity_mut().as_mut_ptr().cast::<f32>(),
+        n,
+    };
+    // SAFETY: three inputs of `n` values, two outputs with room for `n`, all written.
+    unsafe {
+        run(Path::selected(), Kernel::MulGrads, args);
+        gx.set_len(n);
+        gy.set_len(n);
+    }
+    (gx, gy)
+}
+
+/// The divisor's gradient of `q = x / y`: `-(g * q) / y` (all of one length), in one pass.
+pub(crate) fn div_grad_vec(g: &[f32], q: &[f32], y: &[f32]) -> Vec<f32> {
+    let n = g.len().min(q.len()).min(y.len());
+    collect(Kernel::DivGrad, n, g, q, y)
 }
