@@ -67,12 +67,19 @@ static TABLE: Table = Table {
     live: AtomicUsize::new(0),
 };
 
-/// The first generation of slot `i`: random per process, fixed per slot.
+/// The first generation of slot `i`: random per process, fixed per slot (a splitmix64 finaliser
+/// of a per-process random key and the slot number, cheap enough to compute on every free).
 fn first_generation(i: u32) -> u32 {
-    static KEYS: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
-    let mut h = KEYS.get_or_init(Default::default).build_hasher();
-    h.write_u32(i);
-    h.finish() as u32
+    static KEY: OnceLock<u64> = OnceLock::new();
+    let key = *KEY.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(std::process::id() as usize);
+        h.finish()
+    });
+    let mut z = key ^ u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) as u32
 }
 
 /// Chunk number and offset of slot `i`.
@@ -269,6 +276,19 @@ pub(crate) fn get(h: *const ds_array, what: &str) -> Result<Tensor> {
     // SAFETY: the slot is live and locked by this thread.
     let t = unsafe { &*l.slot.tensor.get() };
     t.clone().ok_or_else(|| bad_handle(what))
+}
+
+/// Runs `f` on the tensor behind a handle without taking a reference (no reference count
+/// traffic). `f` runs while the slot is locked: it must be short, and must neither use the
+/// handle table nor drop a tensor.
+pub(crate) fn with<R>(h: *const ds_array, what: &str, f: impl FnOnce(&Tensor) -> R) -> Result<R> {
+    if h.is_null() {
+        return Err(null(what));
+    }
+    let l = lock(h as usize).ok_or_else(|| bad_handle(what))?;
+    // SAFETY: the slot is live and locked by this thread.
+    let t = unsafe { &*l.slot.tensor.get() };
+    t.as_ref().map(f).ok_or_else(|| bad_handle(what))
 }
 
 /// Releases a handle. The tensor itself lives on while other handles or nodes refer to it.
