@@ -115,6 +115,17 @@ pub(crate) fn zip_with(
     f: impl Fn(f32, f32) -> f32,
 ) -> Vec<f32> {
     let mut v = pool::with_capacity(out.len());
+    // the whole-buffer forms directly (small arrays: no block iterator)
+    if da == out && db == out {
+        v.extend(a.iter().zip(b).map(|(&x, &y)| f(x, y)));
+        return v;
+    } else if db.len() == 1 && da == out {
+        v.extend(a.iter().map(|&x| f(x, b[0])));
+        return v;
+    } else if da.len() == 1 && db == out {
+        v.extend(b.iter().map(|&y| f(a[0], y)));
+        return v;
+    }
     for blk in blocks(da, db, out) {
         let (a, b) = (&a[blk.a..], &b[blk.b..]);
         match (blk.a_one, blk.b_one) {

@@ -137,8 +137,8 @@ fn slot_or_create(i: usize) -> &'static Slot {
     unsafe { &*p.add(off) }
 }
 
-fn push_free(i: u32) {
-    let s = slot_or_create(i as usize);
+/// Puts slot `i` (that is `s`) on the free stack.
+fn push_free(i: u32, s: &Slot) {
     let mut head = TABLE.free.load(Ordering::Relaxed);
     loop {
         s.next_free.store(head as u32, Ordering::Relaxed);
@@ -160,9 +160,8 @@ fn pop_free() -> Option<u32> {
         if top == 0 {
             return None;
         }
-        let next = slot_or_create(top as usize - 1)
-            .next_free
-            .load(Ordering::Relaxed);
+        // (a slot on the free stack was handed out before: its chunk exists)
+        let next = slot(top as usize - 1).map_or(0, |s| s.next_free.load(Ordering::Relaxed));
         let new = ((head >> 32).wrapping_add(1) << 32) | u64::from(next);
         match TABLE
             .free
@@ -298,15 +297,16 @@ pub(crate) fn remove(h: *const ds_array, what: &str) -> Result<()> {
     }
     let mut l = lock(h as usize).ok_or_else(|| bad_handle(what))?;
     let (i, generation) = decode(h as usize);
+    let slot = l.slot;
     // SAFETY: the slot is live and locked by this thread.
-    let tensor = unsafe { (*l.slot.tensor.get()).take() };
+    let tensor = unsafe { (*slot.tensor.get()).take() };
     let next = generation.wrapping_add(1);
     let retire = next == first_generation(i as u32);
     l.state = u64::from(next) << 32;
     drop(l);
     TABLE.live.fetch_sub(1, Ordering::Relaxed);
     if !retire {
-        push_free(i as u32);
+        push_free(i as u32, slot);
     }
     // Dropped last: freeing a large graph takes time and needs no table access.
     drop(tensor);

@@ -191,6 +191,29 @@ pub(crate) enum Bin {
     Max,
 }
 
+impl Bin {
+    /// The scalar definition (the vector kernels give the same bits).
+    pub(crate) fn scalar(self, x: f32, y: f32) -> f32 {
+        match self {
+            Bin::Add => x + y,
+            Bin::Sub => x - y,
+            Bin::Mul => x * y,
+            Bin::Div => x / y,
+            Bin::Max => {
+                if x > y || x.is_nan() {
+                    x
+                } else {
+                    y
+                }
+            }
+        }
+    }
+}
+
+/// Below this many output values, binary operations run the scalar definition inline: the
+/// dispatch to a vector kernel costs more than the work (the scalar-overhead workload).
+const SMALL: usize = 16;
+
 /// Which operands of a binary kernel are a single value standing for every element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Form {
@@ -472,6 +495,9 @@ pub(crate) fn gaussian_deriv_vec(g: &[f32], x: &[f32], c: &[f32], mu: f32, sigma
 /// # Panics
 /// If a buffer's length differs from its extents.
 pub(crate) fn binary_vec(op: Bin, a: &[f32], da: Dims, b: &[f32], db: Dims, out: Dims) -> Vec<f32> {
+    if out.len() < SMALL {
+        return dims::zip_with(a, da, b, db, out, |x, y| op.scalar(x, y));
+    }
     binary_with(Path::selected(), op, a, da, b, db, out)
 }
 
@@ -622,6 +648,8 @@ mod tests {
             ((1, 3), (37, 1), (37, 3)),
             ((1, 3), (1, 1), (1, 3)),
             ((17, 1), (1, 5), (17, 5)),
+            ((3, 2), (3, 1), (3, 2)),
+            ((1, 1), (1, 1), (1, 1)),
         ];
         for path in Path::ALL.into_iter().filter(|p| p.is_available()) {
             for op in [Bin::Add, Bin::Sub, Bin::Mul, Bin::Div, Bin::Max] {
@@ -629,7 +657,9 @@ mod tests {
                     let (da, db, dout) = (Dims::new(ea, sa), Dims::new(eb, sb), Dims::new(eo, so));
                     let a: Vec<f32> = (0..da.len()).map(|i| value(i, 1)).collect();
                     let b: Vec<f32> = (0..db.len()).map(|i| value(i, 4)).collect();
-                    let got = binary_with(path, op, &a, da, &b, db, dout);
+                    let mut got = binary_with(path, op, &a, da, &b, db, dout);
+                    // the entry point (scalar below `SMALL` values) agrees as well
+                    got.extend(binary_vec(op, &a, da, &b, db, dout));
                     // broadcasting spelled out independently of `dims::blocks`
                     let at = |d: Dims, e: usize, s: usize| {
                         (if d.elems == 1 { 0 } else { e })
@@ -641,6 +671,7 @@ mod tests {
                             reference(op, a[at(da, e, s)], b[at(db, e, s)])
                         })
                         .collect();
+                    let want: Vec<f32> = want.iter().chain(&want).copied().collect();
                     assert_eq!(got.len(), want.len());
                     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
                         assert!(
