@@ -192,6 +192,62 @@ fn handle_table_under_concurrent_use() {
     assert_eq!((ds_live_arrays(), ds_live_handles()), (0, 0));
 }
 
+/// Stale handles under concurrent reuse: while two threads free and create arrays (so slots are
+/// reused at once), two others check that every handle freed so far is refused and that every
+/// live one still names its own value.
+#[test]
+fn stale_handles_stay_dead_under_concurrent_reuse() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let freed: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let (freed, done) = (&freed, &done);
+            s.spawn(move || {
+                for k in 0..3000 {
+                    let v = (t * 100_000 + k) as f32;
+                    let h = from(&[1], 1, &[v]);
+                    let mut p = null_mut();
+                    ok(ds_array_data(h, &mut p));
+                    assert_eq!(unsafe { *p }, v);
+                    ok(ds_array_free(h));
+                    freed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(h as usize);
+                }
+                done.store(true, Ordering::Release);
+            });
+        }
+        for _ in 0..2 {
+            let (freed, done) = (&freed, &done);
+            s.spawn(move || {
+                while !done.load(Ordering::Acquire) {
+                    let seen: Vec<usize> = freed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    for &h in seen.iter().rev().take(200) {
+                        let mut e = 0;
+                        assert_eq!(
+                            ds_array_extents(h as *mut ds_array, &mut e, null_mut()),
+                            ds_status::DS_ERR_HANDLE
+                        );
+                    }
+                }
+            });
+        }
+    });
+    let freed = freed.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut unique = freed.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        freed.len(),
+        "a handle value was handed out twice"
+    );
+    assert_eq!((ds_live_arrays(), ds_live_handles()), (0, 0));
+}
+
 static DESTROYED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 unsafe extern "C" fn record_destroy(object: *mut c_void) {
