@@ -95,6 +95,159 @@ fn stale_invented_and_null_handles_are_refused() {
     assert_eq!((ds_live_arrays(), ds_live_handles()), (0, 0));
 }
 
+/// Issue 10: invented values of the form `generation << 32 | slot + 1` (what a naive table
+/// hands out first) name no live array, for any of the first slots and generations.
+#[test]
+fn small_invented_values_name_no_live_array() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let live: Vec<_> = (0..64).map(|i| from(&[1], 1, &[i as f32])).collect();
+    let mut out = null_mut();
+    for generation in 0..64usize {
+        for slot in 0..128usize {
+            let raw = (generation << 32) | (slot + 1);
+            if live.iter().any(|&h| h as usize == raw) {
+                continue; // (chance 2^-32 per handle)
+            }
+            let h = raw as *mut ds_array;
+            assert_eq!(
+                ds_array_extents(h, &mut 0, null_mut()),
+                ds_status::DS_ERR_HANDLE
+            );
+            assert_eq!(ds_unary(DS_EXP, h, &mut out), ds_status::DS_ERR_HANDLE);
+        }
+    }
+    assert_ne!(
+        ds_array_extents(0x1_0000_0001usize as *mut ds_array, &mut 0, null_mut()),
+        ds_status::DS_OK
+    );
+    live.into_iter().for_each(|h| ok(ds_array_free(h)));
+    assert_eq!(ds_live_handles(), 0);
+}
+
+/// Issue 10: a slot whose generation would wrap around to a value it has already used is
+/// retired, so a freed handle stays invalid for the life of the process.
+#[test]
+fn a_slot_is_retired_before_its_generation_wraps() {
+    use diffstruc::ffi::handle::testing::{age_slot, slot_of};
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let a = from(&[1], 1, &[1.0]);
+    let slot = slot_of(a);
+    // two frees left: this handle, then one more use of the slot
+    let a = age_slot(a, 2).expect("live");
+    let mut e = 0;
+    ok(ds_array_extents(a, &mut e, null_mut()));
+    ok(ds_array_free(a));
+    let b = from(&[1], 1, &[2.0]);
+    assert_eq!(
+        slot_of(b),
+        slot,
+        "the slot is reused while generations remain"
+    );
+    ok(ds_array_free(b));
+    // the slot has used every generation: it is never handed out again
+    let later: Vec<_> = (0..256).map(|i| from(&[1], 1, &[i as f32])).collect();
+    assert!(later.iter().all(|&h| slot_of(h) != slot));
+    for h in [a, b] {
+        assert_eq!(ds_array_free(h), ds_status::DS_ERR_HANDLE);
+        assert_eq!(
+            ds_array_extents(h, &mut e, null_mut()),
+            ds_status::DS_ERR_HANDLE
+        );
+    }
+    later.into_iter().for_each(|h| ok(ds_array_free(h)));
+    assert_eq!(ds_live_handles(), 0);
+}
+
+/// The lock-free handle table under concurrent use: threads create, look up and free their own
+/// handles while all of them look up one shared handle; every lookup sees the right array and
+/// nothing is lost.
+#[test]
+fn handle_table_under_concurrent_use() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let shared = from(&[3], 1, &[1.0, 2.0, 3.0]) as usize;
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            s.spawn(move || {
+                for k in 0..2000 {
+                    let v = (t * 10000 + k) as f32;
+                    let own: Vec<_> = (0..3).map(|j| from(&[1], 1, &[v + j as f32])).collect();
+                    let mut e = 0;
+                    ok(ds_array_extents(
+                        shared as *mut ds_array,
+                        &mut e,
+                        null_mut(),
+                    ));
+                    assert_eq!(e, 3);
+                    for (j, &h) in own.iter().enumerate() {
+                        let mut p = null_mut();
+                        ok(ds_array_data(h, &mut p));
+                        assert_eq!(unsafe { *p }, v + j as f32);
+                    }
+                    own.into_iter().for_each(|h| ok(ds_array_free(h)));
+                }
+            });
+        }
+    });
+    ok(ds_array_free(shared as *mut ds_array));
+    assert_eq!((ds_live_arrays(), ds_live_handles()), (0, 0));
+}
+
+/// Stale handles under concurrent reuse: while two threads free and create arrays (so slots are
+/// reused at once), two others check that every handle freed so far is refused and that every
+/// live one still names its own value.
+#[test]
+fn stale_handles_stay_dead_under_concurrent_reuse() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let freed: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let (freed, done) = (&freed, &done);
+            s.spawn(move || {
+                for k in 0..3000 {
+                    let v = (t * 100_000 + k) as f32;
+                    let h = from(&[1], 1, &[v]);
+                    let mut p = null_mut();
+                    ok(ds_array_data(h, &mut p));
+                    assert_eq!(unsafe { *p }, v);
+                    ok(ds_array_free(h));
+                    freed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(h as usize);
+                }
+                done.store(true, Ordering::Release);
+            });
+        }
+        for _ in 0..2 {
+            let (freed, done) = (&freed, &done);
+            s.spawn(move || {
+                while !done.load(Ordering::Acquire) {
+                    let seen: Vec<usize> = freed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    for &h in seen.iter().rev().take(200) {
+                        let mut e = 0;
+                        assert_eq!(
+                            ds_array_extents(h as *mut ds_array, &mut e, null_mut()),
+                            ds_status::DS_ERR_HANDLE
+                        );
+                    }
+                }
+            });
+        }
+    });
+    let freed = freed.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut unique = freed.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        freed.len(),
+        "a handle value was handed out twice"
+    );
+    assert_eq!((ds_live_arrays(), ds_live_handles()), (0, 0));
+}
+
 static DESTROYED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 unsafe extern "C" fn record_destroy(object: *mut c_void) {

@@ -58,7 +58,7 @@ impl Grad {
     }
     fn add_assign(&mut self, other: &Grad) {
         let v = &mut Arc::make_mut(&mut self.data).0;
-        v.iter_mut().zip(&other.data.0).for_each(|(a, &b)| *a += b);
+        crate::ops::vmath::add_assign(v, &other.data.0);
     }
     fn reduce_to(self, to: Dims) -> Grad {
         if self.dims == to {

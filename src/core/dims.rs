@@ -53,7 +53,59 @@ fn bcast1(a: usize, b: usize) -> Option<usize> {
     }
 }
 
+/// A run of output values that element-wise kernels compute in one call: `len` values from
+/// offset `out`, reading `a` and `b` from their offsets, where an operand marked `*_one` is one
+/// value repeated (a broadcast extent).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Block {
+    pub(crate) a: usize,
+    pub(crate) a_one: bool,
+    pub(crate) b: usize,
+    pub(crate) b_one: bool,
+    pub(crate) out: usize,
+    pub(crate) len: usize,
+}
+
+/// The blocks of a broadcast binary operation from extents `da` and `db` to `out`: the whole
+/// buffer at once when an operand is either full or a single value, else one block per sample.
+/// (The one place where broadcasting is spelled out for element-wise kernels.)
+pub(crate) fn blocks(da: Dims, db: Dims, out: Dims) -> impl Iterator<Item = Block> {
+    let whole = if da == out && db == out {
+        Some((false, false))
+    } else if db.len() == 1 && da == out {
+        Some((false, true))
+    } else if da.len() == 1 && db == out {
+        Some((true, false))
+    } else {
+        None
+    };
+    let count = if whole.is_some() { 1 } else { out.batch };
+    (0..count).map(move |s| match whole {
+        Some((a_one, b_one)) => Block {
+            a: 0,
+            a_one,
+            b: 0,
+            b_one,
+            out: 0,
+            len: out.len(),
+        },
+        None => {
+            let col = |d: Dims| if d.batch == 1 { 0 } else { s * d.elems };
+            Block {
+                a: col(da),
+                a_one: da.elems != out.elems,
+                b: col(db),
+                b_one: db.elems != out.elems,
+                out: s * out.elems,
+                len: out.elems,
+            }
+        }
+    })
+}
+
 /// Applies `f` element-wise to two broadcast-compatible buffers, producing extents `out`.
+/// (The arithmetic operations use the vectorised kernels of [`crate::ops::vmath`]; this serves
+/// other rules.)
 pub(crate) fn zip_with(
     a: &[f32],
     da: Dims,
@@ -63,33 +115,24 @@ pub(crate) fn zip_with(
     f: impl Fn(f32, f32) -> f32,
 ) -> Vec<f32> {
     let mut v = pool::with_capacity(out.len());
+    // the whole-buffer forms directly (small arrays: no block iterator)
     if da == out && db == out {
         v.extend(a.iter().zip(b).map(|(&x, &y)| f(x, y)));
+        return v;
     } else if db.len() == 1 && da == out {
-        let y = b[0];
-        v.extend(a.iter().map(|&x| f(x, y)));
+        v.extend(a.iter().map(|&x| f(x, b[0])));
+        return v;
     } else if da.len() == 1 && db == out {
-        let x = a[0];
-        v.extend(b.iter().map(|&y| f(x, y)));
-    } else {
-        for s in 0..out.batch {
-            let ca = column(a, da, s);
-            let cb = column(b, db, s);
-            match (ca.len() == out.elems, cb.len() == out.elems) {
-                (true, true) => v.extend(ca.iter().zip(cb).map(|(&x, &y)| f(x, y))),
-                (true, false) => {
-                    let y = cb[0];
-                    v.extend(ca.iter().map(|&x| f(x, y)))
-                }
-                (false, true) => {
-                    let x = ca[0];
-                    v.extend(cb.iter().map(|&y| f(x, y)))
-                }
-                (false, false) => {
-                    let (x, y) = (ca[0], cb[0]);
-                    v.extend(std::iter::repeat_n(f(x, y), out.elems))
-                }
-            }
+        v.extend(b.iter().map(|&y| f(a[0], y)));
+        return v;
+    }
+    for blk in blocks(da, db, out) {
+        let (a, b) = (&a[blk.a..], &b[blk.b..]);
+        match (blk.a_one, blk.b_one) {
+            (false, false) => v.extend(a[..blk.len].iter().zip(b).map(|(&x, &y)| f(x, y))),
+            (false, true) => v.extend(a[..blk.len].iter().map(|&x| f(x, b[0]))),
+            (true, false) => v.extend(b[..blk.len].iter().map(|&y| f(a[0], y))),
+            (true, true) => v.extend(std::iter::repeat_n(f(a[0], b[0]), blk.len)),
         }
     }
     v

@@ -787,8 +787,7 @@ impl Tensor {
         let mut st = self.state();
         match &st.grad {
             Some(grad) => {
-                let mut v = grad.values_mut();
-                v.iter_mut().zip(g).for_each(|(a, &b)| *a += b);
+                crate::ops::vmath::add_assign(&mut grad.values_mut(), g);
             }
             None => st.grad = Some(self.new_grad(Some(super::pool::copy(g))).into_gradient()),
         }

@@ -228,12 +228,12 @@ pub extern "C" fn ds_array_extents(
     batch: *mut i64,
 ) -> ds_status {
     boundary(|| {
-        let t = handle::get(a, "a")?;
+        let (e, b) = handle::with(a, "a", |t| (t.elems(), t.batch()))?;
         if !elements.is_null() {
-            write_out(elements, t.elems() as i64, "elements")?;
+            write_out(elements, e as i64, "elements")?;
         }
         if !batch.is_null() {
-            write_out(batch, t.batch() as i64, "batch")?;
+            write_out(batch, b as i64, "batch")?;
         }
         Ok(())
     })

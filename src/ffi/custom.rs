@@ -250,6 +250,17 @@ impl Operation for Foreign {
     }
 }
 
+/// A per-process random multiple of 8, mixed into custom operation ids.
+fn id_key() -> usize {
+    use std::hash::{BuildHasher, Hasher};
+    static KEY: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *KEY.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        (h.finish() as usize) & !7
+    })
+}
+
 fn registry() -> MutexGuard<'static, HashMap<usize, Arc<Foreign>>> {
     static OPS: LazyLock<Mutex<HashMap<usize, Arc<Foreign>>>> = LazyLock::new(Default::default);
     // A panic while the lock is held cannot leave the map inconsistent (single operations).
@@ -306,8 +317,14 @@ pub extern "C" fn ds_custom_op_create(
         // SAFETY: non-null checked; the caller passes a readable ds_custom_rules.
         let rules = unsafe { *rules };
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        // Ids are multiples of 8 from 8 upward: never NULL, never reused.
-        let id = (NEXT.fetch_add(1, Ordering::Relaxed) + 1) * 8;
+        // Ids are distinct multiples of 8 mixed with a per-process random key (so invented
+        // values are unlikely to name one): never NULL, never reused.
+        let id = loop {
+            let id = ((NEXT.fetch_add(1, Ordering::Relaxed) + 1) * 8) ^ id_key();
+            if id != 0 {
+                break id;
+            }
+        };
         let op = Arc::new(Foreign { name, rules });
         write_out(out, id as *mut ds_custom_op, "out")?;
         registry().insert(id, op);

@@ -6,6 +6,7 @@
 //! constants do, so `print_graph` shows the same tree. The forms differ only in the constant's
 //! extents and in the operation name they print.
 
+use super::vmath::{self, Bin};
 use super::{describe, unary, with_values2, Operation};
 use crate::core::dims::{zip_with, Dims};
 use crate::core::small::Inputs;
@@ -53,25 +54,19 @@ fn power(x: f32, y: f32) -> f32 {
     }
 }
 
-/// `max` that propagates NaN from either side (IEEE semantics for bad inputs).
-fn maximum(x: f32, y: f32) -> f32 {
-    if x > y || x.is_nan() {
-        x
-    } else {
-        y
-    }
-}
-
-/// Value kernel.
+/// Value kernel. The arithmetic operations run the vectorised kernels of [`vmath`] (IEEE
+/// operations: the same bits as scalar code on every path).
 fn kernel(op: BinaryOp, a: &[f32], da: Dims, b: &[f32], db: Dims, out: Dims) -> Vec<f32> {
+    let bin = |f| vmath::binary_vec(f, a, da, b, db, out);
     match op {
-        BinaryOp::Add => zip_with(a, da, b, db, out, |x, y| x + y),
-        BinaryOp::Sub => zip_with(a, da, b, db, out, |x, y| x - y),
-        BinaryOp::Mul => zip_with(a, da, b, db, out, |x, y| x * y),
-        BinaryOp::Div => zip_with(a, da, b, db, out, |x, y| x / y),
-        BinaryOp::Max => zip_with(a, da, b, db, out, maximum),
-        BinaryOp::Pow if db.len() == 1 && da == out && b[0] == 2.0 => {
-            pool::collect(a.len(), a.iter().map(|&x| x * x))
+        BinaryOp::Add => bin(Bin::Add),
+        BinaryOp::Sub => bin(Bin::Sub),
+        BinaryOp::Mul => bin(Bin::Mul),
+        BinaryOp::Div => bin(Bin::Div),
+        BinaryOp::Max => bin(Bin::Max),
+        // a square is a product (exact, as `power` computes it)
+        BinaryOp::Pow if db.len() == 1 && b[0] == 2.0 => {
+            vmath::binary_vec(Bin::Mul, a, da, a, da, out)
         }
         BinaryOp::Pow => zip_with(a, da, b, db, out, power),
     }
@@ -259,45 +254,65 @@ impl Operation for Binary {
         let (a, b) = (&x[0], &x[1]);
         let (da, db, od) = (a.dims(), b.dims(), out.dims());
         let gs = g.as_slice();
-        // generic (not a fn pointer) so each rule's closure is inlined and vectorised
-        fn scaled(g: &[f32], od: Dims, v: &[f32], dv: Dims, f: impl Fn(f32, f32) -> f32) -> Grad {
-            Grad::new(zip_with(g, od, v, dv, od, f), od)
+        // `g op v` with `v` broadcast to the output's extents
+        let scaled =
+            |f: Bin, v: &[f32], dv: Dims| Grad::new(vmath::binary_vec(f, gs, od, v, dv, od), od);
+        // both gradients of a product without broadcasting: one pass
+        if self.op == BinaryOp::Mul && wants[0] && wants[1] && da == od && db == od {
+            let (ga, gb) = with_values2(a, b, |va, vb| vmath::mul_grads_vec(gs, va, vb));
+            return Ok(vec![Some(Grad::new(ga, od)), Some(Grad::new(gb, od))]);
         }
         let left = wants[0].then(|| match self.op {
             BinaryOp::Add | BinaryOp::Sub => g.clone(),
-            BinaryOp::Mul => scaled(gs, od, &b.values(), db, |g, y| g * y),
-            BinaryOp::Div => scaled(gs, od, &b.values(), db, |g, y| g / y),
-            BinaryOp::Max => scaled(gs, od, &selector(out, a).values(), od, |g, m| g * m),
+            BinaryOp::Mul => scaled(Bin::Mul, &b.values(), db),
+            BinaryOp::Div => scaled(Bin::Div, &b.values(), db),
+            BinaryOp::Max => scaled(Bin::Mul, &selector(out, a).values(), od),
             BinaryOp::Pow => match constant_exponent(b) {
-                // squares (the common case) without `power`'s per-element branches, so the
-                // loop vectorises: g * (a * 2), the forward rule's expression
-                Some(2.0) => scaled(gs, od, &a.values(), da, |g, x| g * (x * 2.0)),
+                // squares (the common case): g * (a * 2), the forward rule's expression
+                Some(2.0) if da == od => {
+                    Grad::new(vmath::deriv_vec(vmath::Deriv::Square, gs, &a.values()), od)
+                }
+                Some(2.0) => Grad::new(
+                    zip_with(gs, od, &a.values(), da, od, |g, x| g * (x * 2.0)),
+                    od,
+                ),
                 // one pass for a constant exponent: g * (a**(e-1) * e), as the forward rule
-                Some(e) => scaled(gs, od, &a.values(), da, move |g, x| {
-                    g * (power(x, e - 1.0) * e)
-                }),
+                Some(e) => Grad::new(
+                    zip_with(gs, od, &a.values(), da, od, move |g, x| {
+                        g * (power(x, e - 1.0) * e)
+                    }),
+                    od,
+                ),
                 None => {
                     let d = with_values2(a, b, |va, vb| {
                         zip_with(va, da, vb, db, od, |x, y| y * power(x, y - 1.0))
                     });
-                    scaled(gs, od, &d, od, |g, d| g * d)
+                    scaled(Bin::Mul, &d, od)
                 }
             },
         });
         let right = wants[1].then(|| match self.op {
             BinaryOp::Add => g.clone(),
             BinaryOp::Sub => Grad::new(pool::collect(gs.len(), gs.iter().map(|&v| -v)), od),
-            BinaryOp::Mul => scaled(gs, od, &a.values(), da, |g, x| g * x),
-            BinaryOp::Max => scaled(gs, od, &selector(out, b).values(), od, |g, m| g * m),
+            BinaryOp::Mul => scaled(Bin::Mul, &a.values(), da),
+            BinaryOp::Max => scaled(Bin::Mul, &selector(out, b).values(), od),
+            BinaryOp::Div if db == od => {
+                Grad::new(vmath::div_grad_vec(gs, &out.values(), &b.values()), od)
+            }
             BinaryOp::Div => {
-                let gc = zip_with(gs, od, &out.values(), od, od, |g, c| g * c);
-                Grad::new(zip_with(&gc, od, &b.values(), db, od, |t, y| -t / y), od)
+                // -(g * c) / y, the forward rule's expression
+                let gc = vmath::binary_vec(Bin::Mul, gs, od, &out.values(), od, od);
+                let q = vmath::binary_vec(Bin::Div, &gc, od, &b.values(), db, od);
+                Grad::new(pool::collect(q.len(), q.iter().map(|&v| -v)), od)
             }
             BinaryOp::Pow => {
                 // (g * ln a) * c with vmath's ln: the forward rule's expression
-                let ln_a = super::vmath::eval_vec(super::vmath::Func::Ln, &a.values());
-                let gl = zip_with(gs, od, &ln_a, da, od, |g, l| g * l);
-                Grad::new(zip_with(&gl, od, &out.values(), od, od, |t, c| t * c), od)
+                let ln_a = vmath::eval_vec(vmath::Func::Ln, &a.values());
+                let gl = vmath::binary_vec(Bin::Mul, gs, od, &ln_a, da, od);
+                Grad::new(
+                    vmath::binary_vec(Bin::Mul, &gl, od, &out.values(), od, od),
+                    od,
+                )
             }
         });
         Ok(vec![left, right])

@@ -89,6 +89,7 @@ mod x86;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::core::dims::{self, Dims};
 use crate::core::pool;
 use run::{Args, Kernel};
 
@@ -170,6 +171,60 @@ pub enum Deriv {
     Cos,
     /// `g * (c * c + 1)`
     Tan,
+    /// `g * (x * 2)`: the derivative of a square
+    Square,
+}
+
+/// An element-wise binary operation with a vectorised kernel (IEEE operations, so every path
+/// gives the same bits as scalar code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Bin {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `max(a, b)`, NaN from either side propagated
+    Max,
+}
+
+impl Bin {
+    /// The scalar definition (the vector kernels give the same bits).
+    pub(crate) fn scalar(self, x: f32, y: f32) -> f32 {
+        match self {
+            Bin::Add => x + y,
+            Bin::Sub => x - y,
+            Bin::Mul => x * y,
+            Bin::Div => x / y,
+            Bin::Max => {
+                if x > y || x.is_nan() {
+                    x
+                } else {
+                    y
+                }
+            }
+        }
+    }
+}
+
+/// Below this many output values, binary operations run the scalar definition inline: the
+/// dispatch to a vector kernel costs more than the work (the scalar-overhead workload).
+const SMALL: usize = 16;
+
+/// Which operands of a binary kernel are a single value standing for every element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Form {
+    /// neither
+    Both,
+    /// `a`
+    OneA,
+    /// `b`
+    OneB,
+    /// both
+    Ones,
 }
 
 /// An implementation of the kernels.
@@ -285,6 +340,7 @@ fn collect(k: Kernel, n: usize, a: &[f32], b: &[f32], c: &[f32]) -> Vec<f32> {
         b: b.as_ptr(),
         c: c.as_ptr(),
         out: v.spare_capacity_mut().as_mut_ptr().cast::<f32>(),
+        out2: std::ptr::null_mut(),
         n,
     };
     // SAFETY: callers pass operands of at least `n` values where the kernel reads them; `v` has
@@ -303,6 +359,7 @@ fn into(path: Path, k: Kernel, out: &mut [f32], a: &[f32], b: &[f32], c: &[f32])
         b: b.as_ptr(),
         c: c.as_ptr(),
         out: out.as_mut_ptr(),
+        out2: std::ptr::null_mut(),
         n: out.len(),
     };
     // SAFETY: callers checked that every operand the kernel reads has `out.len()` values, and
@@ -430,4 +487,227 @@ pub(crate) fn gaussian_deriv_vec(g: &[f32], x: &[f32], c: &[f32], mu: f32, sigma
         k: gaussian_deriv_factor(sigma),
     };
     collect(k, n, g, x, c)
+}
+
+/// `a op b` with broadcasting (see [`crate::core::dims`]) into a new (pooled) buffer of extents
+/// `out`.
+///
+/// # Panics
+/// If a buffer's length differs from its extents.
+pub(crate) fn binary_vec(op: Bin, a: &[f32], da: Dims, b: &[f32], db: Dims, out: Dims) -> Vec<f32> {
+    if out.len() < SMALL {
+        return dims::zip_with(a, da, b, db, out, |x, y| op.scalar(x, y));
+    }
+    binary_with(Path::selected(), op, a, da, b, db, out)
+}
+
+/// [`binary_vec`] on a given (available) path.
+fn binary_with(
+    path: Path,
+    op: Bin,
+    a: &[f32],
+    da: Dims,
+    b: &[f32],
+    db: Dims,
+    out: Dims,
+) -> Vec<f32> {
+    let path = checked(path);
+    assert!(
+        a.len() == da.len() && b.len() == db.len(),
+        "vmath::binary: extents"
+    );
+    let n = out.len();
+    let mut v = pool::with_capacity(n);
+    let o = v.spare_capacity_mut().as_mut_ptr().cast::<f32>();
+    for blk in dims::blocks(da, db, out) {
+        let form = match (blk.a_one, blk.b_one) {
+            (false, false) => Form::Both,
+            (true, false) => Form::OneA,
+            (false, true) => Form::OneB,
+            (true, true) => Form::Ones,
+        };
+        let args = Args {
+            a: a[blk.a..].as_ptr(),
+            b: b[blk.b..].as_ptr(),
+            c: a.as_ptr(),
+            // SAFETY: blocks cover `0..n` of the buffer's capacity.
+            out: unsafe { o.add(blk.out) },
+            out2: std::ptr::null_mut(),
+            n: blk.len,
+        };
+        // SAFETY: each block reads `len` values (one for a single operand) inside `a` and `b`
+        // (dims::blocks stays within the extents checked above) and writes inside `v`'s
+        // capacity; the selected path is available.
+        unsafe { run(path, Kernel::Binary(op, form), args) };
+    }
+    // SAFETY: the blocks wrote every value of `0..n`.
+    unsafe { v.set_len(n) };
+    v
+}
+
+/// Both gradients of `x * y` from the upstream gradient `g` (all of one length): `(g * y, g * x)`
+/// in one pass.
+///
+/// # Panics
+/// If the lengths differ.
+pub(crate) fn mul_grads_vec(g: &[f32], x: &[f32], y: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let n = g.len();
+    assert!(
+        x.len() == n && y.len() == n,
+        "vmath::mul_grads: lengths differ"
+    );
+    let (mut gx, mut gy) = (pool::with_capacity(n), pool::with_capacity(n));
+    let args = Args {
+        a: g.as_ptr(),
+        b: y.as_ptr(),
+        c: x.as_ptr(),
+        out: gx.spare_capacity_mut().as_mut_ptr().cast::<f32>(),
+        out2: gy.spare_capacity_mut().as_mut_ptr().cast::<f32>(),
+        n,
+    };
+    // SAFETY: three inputs of `n` values, two outputs with room for `n`, all written.
+    unsafe {
+        run(Path::selected(), Kernel::MulGrads, args);
+        gx.set_len(n);
+        gy.set_len(n);
+    }
+    (gx, gy)
+}
+
+/// The divisor's gradient of `q = x / y`: `-(g * q) / y` (all of one length), in one pass.
+pub(crate) fn div_grad_vec(g: &[f32], q: &[f32], y: &[f32]) -> Vec<f32> {
+    let n = g.len().min(q.len()).min(y.len());
+    collect(Kernel::DivGrad, n, g, q, y)
+}
+
+/// `acc += x` element-wise over `min(acc.len(), x.len())` values (the gradient accumulation of
+/// the reverse pass), vectorised.
+pub(crate) fn add_assign(acc: &mut [f32], x: &[f32]) {
+    let n = acc.len().min(x.len());
+    let out = acc.as_mut_ptr();
+    let args = Args {
+        a: out.cast_const(),
+        b: x.as_ptr(),
+        c: x.as_ptr(),
+        out,
+        out2: std::ptr::null_mut(),
+        n,
+    };
+    // SAFETY: `n` values readable at `a`, `b` and writable at `out`; `out` aliases `a`, which the
+    // kernel reads lane by lane before it stores the same lanes; the selected path is available.
+    unsafe { run(Path::selected(), Kernel::Binary(Bin::Add, Form::Both), args) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scalar definition of each binary operation (what `arith` computed before).
+    fn reference(op: Bin, x: f32, y: f32) -> f32 {
+        match op {
+            Bin::Add => x + y,
+            Bin::Sub => x - y,
+            Bin::Mul => x * y,
+            Bin::Div => x / y,
+            Bin::Max => {
+                if x > y || x.is_nan() {
+                    x
+                } else {
+                    y
+                }
+            }
+        }
+    }
+
+    /// Every binary kernel, every broadcast form, every available path: the same bits as the
+    /// scalar definition (NaN compared as NaN), including NaN, infinities, signed zeros and
+    /// subnormals, over lengths that exercise the partial tails.
+    #[test]
+    fn binary_kernels_match_scalar_definitions() {
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            -2.5,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e-40,
+            -3e38,
+            7.0,
+        ];
+        let value = |i: usize, salt: usize| specials[(i * 7 + salt) % specials.len()];
+        // (a extents, b extents, out extents)
+        let cases = [
+            ((37, 3), (37, 3), (37, 3)),
+            ((37, 3), (1, 1), (37, 3)),
+            ((1, 1), (37, 3), (37, 3)),
+            ((37, 1), (37, 3), (37, 3)),
+            ((1, 3), (37, 3), (37, 3)),
+            ((37, 3), (1, 3), (37, 3)),
+            ((1, 3), (37, 1), (37, 3)),
+            ((1, 3), (1, 1), (1, 3)),
+            ((17, 1), (1, 5), (17, 5)),
+            ((3, 2), (3, 1), (3, 2)),
+            ((1, 1), (1, 1), (1, 1)),
+        ];
+        for path in Path::ALL.into_iter().filter(|p| p.is_available()) {
+            for op in [Bin::Add, Bin::Sub, Bin::Mul, Bin::Div, Bin::Max] {
+                for ((ea, sa), (eb, sb), (eo, so)) in cases {
+                    let (da, db, dout) = (Dims::new(ea, sa), Dims::new(eb, sb), Dims::new(eo, so));
+                    let a: Vec<f32> = (0..da.len()).map(|i| value(i, 1)).collect();
+                    let b: Vec<f32> = (0..db.len()).map(|i| value(i, 4)).collect();
+                    let mut got = binary_with(path, op, &a, da, &b, db, dout);
+                    // the entry point (scalar below `SMALL` values) agrees as well
+                    got.extend(binary_vec(op, &a, da, &b, db, dout));
+                    // broadcasting spelled out independently of `dims::blocks`
+                    let at = |d: Dims, e: usize, s: usize| {
+                        (if d.elems == 1 { 0 } else { e })
+                            + if d.batch == 1 { 0 } else { s * d.elems }
+                    };
+                    let want: Vec<f32> = (0..dout.len())
+                        .map(|k| {
+                            let (e, s) = (k % dout.elems, k / dout.elems);
+                            reference(op, a[at(da, e, s)], b[at(db, e, s)])
+                        })
+                        .collect();
+                    let want: Vec<f32> = want.iter().chain(&want).copied().collect();
+                    assert_eq!(got.len(), want.len());
+                    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                            "{op:?} {path:?} {da:?} {db:?} at {k}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn add_assign_adds_in_place() {
+        for n in [0, 1, 15, 16, 17, 100] {
+            let mut acc: Vec<f32> = (0..n).map(|i| i as f32).collect();
+            let x: Vec<f32> = (0..n).map(|i| 0.5 * i as f32).collect();
+            add_assign(&mut acc, &x);
+            assert!(acc.iter().enumerate().all(|(i, &v)| v == 1.5 * i as f32));
+        }
+    }
+
+    #[test]
+    fn mul_grads_match_two_products() {
+        let g: Vec<f32> = (0..37).map(|i| i as f32 * 0.25 - 3.0).collect();
+        let x: Vec<f32> = (0..37).map(|i| (i as f32).sin()).collect();
+        let y: Vec<f32> = (0..37).map(|i| (i as f32).cos()).collect();
+        let (gx, gy) = mul_grads_vec(&g, &x, &y);
+        for i in 0..37 {
+            assert_eq!(gx[i].to_bits(), (g[i] * y[i]).to_bits());
+            assert_eq!(gy[i].to_bits(), (g[i] * x[i]).to_bits());
+        }
+        let q: Vec<f32> = x.iter().zip(&y).map(|(a, b)| a / b).collect();
+        let d = div_grad_vec(&g, &q, &y);
+        for i in 0..37 {
+            assert_eq!(d[i].to_bits(), (-(g[i] * q[i]) / y[i]).to_bits());
+        }
+    }
 }

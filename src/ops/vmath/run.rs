@@ -6,9 +6,9 @@
 
 use super::exp::{exp, gaussian, sigmoid, tanh, Gauss};
 use super::log::{ln, log10};
-use super::simd::{neg, Vf, F4};
+use super::simd::{neg, Vf, Vm, F4};
 use super::trig::{cos, sin, tan};
-use super::{Deriv, Func};
+use super::{Bin, Deriv, Form, Func};
 
 /// What to compute.
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +21,13 @@ pub(crate) enum Kernel {
     Gauss(Gauss),
     /// `out = a * ((c * (x - mu)) * k)` from `(a, b, c) = (g, x, c)`
     GaussDeriv { mu: f32, k: f32 },
+    /// `out = a op b`, an operand possibly one value for every element
+    Binary(Bin, Form),
+    /// `out = a * b` and `out2 = a * c` in one pass: both gradients of a product, from
+    /// `(a, b, c) = (g, y, x)`
+    MulGrads,
+    /// `out = -(a * b) / c`: the divisor's gradient of a quotient, from `(a, b, c) = (g, q, y)`
+    DivGrad,
 }
 
 /// Raw operands: `n` values each; `b` and `c` are read only by kernels that take them.
@@ -30,6 +37,8 @@ pub(crate) struct Args {
     pub(crate) b: *const f32,
     pub(crate) c: *const f32,
     pub(crate) out: *mut f32,
+    /// second output, written only by kernels with two results
+    pub(crate) out2: *mut f32,
     pub(crate) n: usize,
 }
 
@@ -90,7 +99,31 @@ impl Op2 for Deriv {
             Deriv::Cos => neg(g) * sin(v),
             Deriv::Tan => g * (v * v + one),
             Deriv::Tanh => g * (one - v * v),
+            Deriv::Square => g * (v * V::splat(2.0)),
         }
+    }
+}
+
+impl Op2 for Bin {
+    #[inline(always)]
+    fn apply<V: Vf>(&self, a: V, b: V) -> V {
+        match self {
+            Bin::Add => a + b,
+            Bin::Sub => a - b,
+            Bin::Mul => a * b,
+            Bin::Div => a / b,
+            // NaN in `a` propagates; `Vf::max` already returns `b` when `b` is NaN
+            Bin::Max => V::select(a.eq(a).not(), a, a.max(b)),
+        }
+    }
+}
+
+/// `-(g * q) / y`.
+struct DivGradOp;
+impl Op3 for DivGradOp {
+    #[inline(always)]
+    fn apply<V: Vf>(&self, g: V, q: V, y: V) -> V {
+        neg(g * q) / y
     }
 }
 
@@ -171,6 +204,80 @@ unsafe fn map3<V: Vf>(p: Args, op: &impl Op3) {
     }
 }
 
+/// `LANES` values from `q + i` (`m` of them, the rest 0), or `*q` in every lane if `one`.
+///
+/// # Safety
+/// `q` valid for reading one value if `one`, else `i + m` values.
+#[inline(always)]
+unsafe fn load_or_splat<V: Vf>(q: *const f32, one: bool, i: usize, m: usize) -> V {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if one {
+            V::splat(*q)
+        } else if m == V::LANES {
+            V::load(q.add(i))
+        } else {
+            V::load_partial(q.add(i), m)
+        }
+    }
+}
+
+/// `op(a, b)` where `a` (`A_ONE`) or `b` (`B_ONE`) may be a single value for every element.
+#[inline(always)]
+unsafe fn map2_bcast<V: Vf, const A_ONE: bool, const B_ONE: bool>(p: Args, op: &impl Op2) {
+    // SAFETY (whole function): as in `map2`, except that an operand marked single has one
+    // readable value.
+    unsafe {
+        let mut i = 0;
+        while i + V::LANES <= p.n {
+            let a = load_or_splat::<V>(p.a, A_ONE, i, V::LANES);
+            let b = load_or_splat::<V>(p.b, B_ONE, i, V::LANES);
+            op.apply(a, b).store(p.out.add(i));
+            i += V::LANES;
+        }
+        if i < p.n {
+            let m = p.n - i;
+            let a = load_or_splat::<V>(p.a, A_ONE, i, m);
+            let b = load_or_splat::<V>(p.b, B_ONE, i, m);
+            op.apply(a, b).store_partial(p.out.add(i), m);
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn binary<V: Vf>(p: Args, op: Bin, form: Form) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match form {
+            Form::Both => map2::<V>(p, &op),
+            Form::OneA => map2_bcast::<V, true, false>(p, &op),
+            Form::OneB => map2_bcast::<V, false, true>(p, &op),
+            Form::Ones => map2_bcast::<V, true, true>(p, &op),
+        }
+    }
+}
+
+/// Both gradients of a product in one pass.
+#[inline(always)]
+unsafe fn mul_grads<V: Vf>(p: Args) {
+    let mut i = 0;
+    // SAFETY (whole function): as in `map3`, with `n` writable values at `out2` too.
+    unsafe {
+        while i + V::LANES <= p.n {
+            let g = V::load(p.a.add(i));
+            (g * V::load(p.b.add(i))).store(p.out.add(i));
+            (g * V::load(p.c.add(i))).store(p.out2.add(i));
+            i += V::LANES;
+        }
+        if i < p.n {
+            let m = p.n - i;
+            let g = V::load_partial(p.a.add(i), m);
+            (g * V::load_partial(p.b.add(i), m)).store_partial(p.out.add(i), m);
+            (g * V::load_partial(p.c.add(i), m)).store_partial(p.out2.add(i), m);
+        }
+    }
+}
+
 /// Runs a kernel with vector type `V`.
 ///
 /// # Safety
@@ -203,9 +310,20 @@ unsafe fn run_generic<V: Vf>(k: Kernel, p: Args) {
                 Deriv::Cos => map2::<V>(p, &Deriv::Cos),
                 Deriv::Tan => map2::<V>(p, &Deriv::Tan),
                 Deriv::Tanh => map2::<V>(p, &Deriv::Tanh),
+                Deriv::Square => map2::<V>(p, &Deriv::Square),
             },
             Kernel::Gauss(params) => map1::<V>(p, &params),
             Kernel::GaussDeriv { mu, k } => map3::<V>(p, &GaussDerivOp { mu, k }),
+            // one loop per operation, so the match is outside the loop
+            Kernel::Binary(op, form) => match op {
+                Bin::Add => binary::<V>(p, Bin::Add, form),
+                Bin::Sub => binary::<V>(p, Bin::Sub, form),
+                Bin::Mul => binary::<V>(p, Bin::Mul, form),
+                Bin::Div => binary::<V>(p, Bin::Div, form),
+                Bin::Max => binary::<V>(p, Bin::Max, form),
+            },
+            Kernel::MulGrads => mul_grads::<V>(p),
+            Kernel::DivGrad => map3::<V>(p, &DivGradOp),
         }
     }
 }
