@@ -15,10 +15,7 @@ enum Kind {
     /// allocatable array, whose descriptor starts at `desc` with the base address. The caller
     /// frees it (or gives it back with [`Storage::reclaim`]); while lent, the descriptor must
     /// still hold the buffer for the values to be read.
-    Lent {
-        cap: usize,
-        desc: NonNull<*mut f32>,
-    },
+    Lent { cap: usize, desc: NonNull<*mut f32> },
     /// Was lent, and the caller's descriptor no longer holds it: the values are gone.
     Lost,
 }

@@ -191,7 +191,10 @@ impl Objects {
         Some(e)
     }
     fn get(&self, object: usize, serial: u64) -> Option<Object> {
-        self.map.get(&object).copied().filter(|e| e.serial == serial)
+        self.map
+            .get(&object)
+            .copied()
+            .filter(|e| e.serial == serial)
     }
 }
 
@@ -331,8 +334,7 @@ pub extern "C" fn ds_object_retire(
             }
         }
         let mut out = std::ptr::null_mut();
-        if o.retired.len() > RETIRED || (o.retired_bytes > RETIRED_BYTES && o.retired.len() > 1)
-        {
+        if o.retired.len() > RETIRED || (o.retired_bytes > RETIRED_BYTES && o.retired.len() > 1) {
             if let Some((a, b)) = o.retired.pop_front() {
                 o.retired_bytes -= b;
                 if let Some(e) = o.map.get_mut(&a) {
@@ -409,7 +411,8 @@ pub extern "C" fn ds_array_lend(
 ) -> ds_status {
     boundary(|| {
         non_null(data, "data")?;
-        let desc = NonNull::new(desc).ok_or_else(|| Error::new(crate::core::ErrorKind::Null, "desc is NULL"))?;
+        let desc = NonNull::new(desc)
+            .ok_or_else(|| Error::new(crate::core::ErrorKind::Null, "desc is NULL"))?;
         let t = handle::get(a, "a")?;
         // SAFETY: the caller's contract documented above.
         let p = unsafe { t.lend(desc)? };
@@ -441,7 +444,11 @@ pub extern "C" fn ds_array_clone(a: *const ds_array, out: *mut *mut ds_array) ->
         non_null(out, "out")?;
         let t = handle::get(a, "a")?;
         t.check_values()?;
-        write_out(out, handle::insert(t.clone_node()), "out")
+        let c = crate::core::alloc::guard(
+            || format!("array_clone ({})", crate::ops::describe(&t)),
+            || Ok(t.clone_node()),
+        )?;
+        write_out(out, handle::insert(c), "out")
     })
 }
 
