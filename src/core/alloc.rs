@@ -149,6 +149,22 @@ pub(crate) fn guard<T>(
     }
 }
 
+/// [`guard`] that also prefixes an out-of-memory error returned by `f` (one that a nested guard,
+/// of an operation a rule uses, already turned into an `Err`) with `context()`.
+pub(crate) fn guard_all<T>(
+    context: impl Fn() -> String,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    guard(&context, f).map_err(|e| {
+        let c = context();
+        if e.kind() == ErrorKind::OutOfMemory && !e.message().starts_with(&c) {
+            Error::new(ErrorKind::OutOfMemory, format!("{c}: {}", e.message()))
+        } else {
+            e
+        }
+    })
+}
+
 /// `"add ([3] with batch 1 and [1] with batch 2)"`: an operation and its operands, the context of
 /// an out-of-memory message.
 pub(crate) fn context(op: &str, operands: &[&Tensor]) -> String {

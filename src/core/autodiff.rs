@@ -186,6 +186,9 @@ fn forward_pass(f: &Tensor, x: &Tensor) -> Result<Tensor> {
         let Some((op, inputs)) = node.op_and_inputs() else {
             continue;
         };
+        // (every node, as reverse mode does: also one whose inputs were cut off from `x` by
+        // clearing requires_grad)
+        version::check("grad_forward", node, &*op, &inputs, &node.saved())?;
         let ts: Vec<Option<Tensor>> = alloc::collect(
             inputs.len(),
             inputs.iter().map(|i| tangents.get(&i.key()).cloned()),
@@ -193,8 +196,7 @@ fn forward_pass(f: &Tensor, x: &Tensor) -> Result<Tensor> {
         if ts.iter().all(Option::is_none) {
             continue;
         }
-        version::check("grad_forward", node, &*op, &inputs, &node.saved())?;
-        let t = alloc::guard(
+        let t = alloc::guard_all(
             || rule_context("grad_forward", "forward", node, &inputs),
             || op.jvp(node, &inputs, &ts),
         )?;
@@ -328,7 +330,7 @@ fn reverse_pass(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
                 .iter()
                 .map(|t| t.requires_grad() && index.contains_key(&t.key())),
         );
-        let grads = alloc::guard(
+        let grads = alloc::guard_all(
             || rule_context("grad_reverse", "reverse", node, &inputs),
             || op.vjp(node, &inputs, &g, &wants),
         )?;

@@ -169,17 +169,17 @@ pub(crate) fn check(
         let now = t.version();
         if slot & STALE != 0 || now != version {
             let when = if slot & STALE != 0 {
-                "(before this copy of the graph was made)".to_string()
+                "before this copy of the graph was made".to_string()
             } else {
-                format!("(version {version} when used, {now} now)")
+                format!("version {version} when used, now {now}")
             };
             return Err(Error::new(
                 ErrorKind::Modified,
                 format!(
-                    "{pass}: {which} of '{}' ({}{}) was modified in place after the operation \
-                     used it {when}, and its values are needed for the derivative: a result \
-                     would mix old and new values. Compute the operation again from the new \
-                     values, or write to a copy (ds_array_copy) instead",
+                    "{pass}: a value needed for gradient computation was modified in place: \
+                     '{}' {which} ({}{}), {when}. A derivative would mix old and new values: \
+                     compute the operation again from the new values, or write to a copy \
+                     (ds_array_copy) instead",
                     op.name(),
                     describe(t),
                     id_text(t),

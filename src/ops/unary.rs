@@ -222,9 +222,9 @@ pub fn tanh(a: &Tensor) -> Result<Tensor> {
 /// `exp(-((a - mu) / sigma)^2 / 2) / (sqrt(2 pi) sigma)`. The constants are kept in a `[2]`
 /// constant operand `[mu, sigma]`, as diffstruc does.
 pub fn gaussian(a: &Tensor, mu: f32, sigma: f32) -> Result<Tensor> {
-    if sigma == 0.0 || sigma.is_nan() {
+    if sigma <= 0.0 || sigma.is_nan() {
         return Err(Error::argument(format!(
-            "gaussian: sigma must be non-zero (got {sigma}) for an array {}",
+            "gaussian: sigma must be positive (got {sigma}) for an array {}",
             describe(a)
         )));
     }

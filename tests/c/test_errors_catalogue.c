@@ -649,8 +649,9 @@ static void test_other_arguments(void)
 {
     ds_array *x = MAKE(1, 2), *out = SENTINEL;
     CHECK_ERROR(ds_gaussian(x, 0.0f, NAN, &out), DS_ERR_ARGUMENT,
-                "gaussian: sigma must be non-zero (got NaN)");
-    CHECK_ERROR(ds_gaussian(x, 0.0f, 0.0f, &out), DS_ERR_ARGUMENT, "sigma must be non-zero (got 0)");
+                "gaussian: sigma must be positive (got NaN)");
+    CHECK_ERROR(ds_gaussian(x, 0.0f, 0.0f, &out), DS_ERR_ARGUMENT, "sigma must be positive (got 0)");
+    CHECK_ERROR(ds_gaussian(x, 0.0f, -1.0f, &out), DS_ERR_ARGUMENT, "sigma must be positive (got -1)");
     CHECK_ERROR(ds_unary(DS_ADD, x, &out), DS_ERR_ARGUMENT, "unknown unary operation code 1");
     CHECK_ERROR(ds_binary(DS_TANH, x, x, &out), DS_ERR_ARGUMENT, "unknown binary operation code 111");
     CHECK_ERROR(ds_slice(0, x, 1, 1, &out), DS_ERR_ARGUMENT, "slice: unknown slice code 0");
