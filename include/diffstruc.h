@@ -60,7 +60,7 @@ typedef enum {
   // asked for. Nothing was created or changed; the process goes on.
   DS_ERR_MEMORY = 8,
   // Differentiation needs values that an operation used, and an array holding them was
-  // written since (`ds_array_data_mut`, `ds_array_mark_written`, `ds_array_sync`): the
+  // written since (`ds_array_data_mut`, `ds_array_mark_written`): the
   // message names the operation and which of its arrays. Nothing was changed.
   DS_ERR_MODIFIED = 9,
 } ds_status;
@@ -283,7 +283,7 @@ ds_status ds_array_data_mut(const ds_array *a, float **data);
 ds_status ds_array_mark_written(const ds_array *a);
 
 // The version of the array's values: incremented by every write the library sees
-// (`ds_array_data_mut`, `ds_array_mark_written`, `ds_array_sync` when the values changed).
+// (`ds_array_data_mut`, `ds_array_mark_written`; not `ds_array_sync`, a language layer's copy-in).
 // Operations record it for the arrays their derivatives need; reverse and forward mode fail
 // with `DS_ERR_MODIFIED` when it has changed since. It wraps around after 2^32 writes.
 ds_status ds_array_version(const ds_array *a, uint32_t *version);

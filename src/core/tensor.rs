@@ -633,7 +633,15 @@ impl Tensor {
                 return Ok(false);
             }
         }
-        self.values_mut().copy_from_slice(data);
+        // Not counted as a write (no version change): this is a language layer's copy-in of its
+        // program's values, which also restores values after a finite-difference probe; the
+        // layer calls `mark_modified` (`ds_array_mark_written`) for writes it wants checked.
+        self.0
+            .values
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut_slice()
+            .copy_from_slice(data);
         Ok(true)
     }
     /// Attaches caller data to the node, releasing any previous data.

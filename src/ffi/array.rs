@@ -301,7 +301,7 @@ pub extern "C" fn ds_array_mark_written(a: *const ds_array) -> ds_status {
 }
 
 /// The version of the array's values: incremented by every write the library sees
-/// (`ds_array_data_mut`, `ds_array_mark_written`, `ds_array_sync` when the values changed).
+/// (`ds_array_data_mut`, `ds_array_mark_written`; not `ds_array_sync`, a language layer's copy-in).
 /// Operations record it for the arrays their derivatives need; reverse and forward mode fail
 /// with `DS_ERR_MODIFIED` when it has changed since. It wraps around after 2^32 writes.
 #[no_mangle]

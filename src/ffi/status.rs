@@ -34,7 +34,7 @@ pub enum ds_status {
     /// asked for. Nothing was created or changed; the process goes on.
     DS_ERR_MEMORY = 8,
     /// Differentiation needs values that an operation used, and an array holding them was
-    /// written since (`ds_array_data_mut`, `ds_array_mark_written`, `ds_array_sync`): the
+    /// written since (`ds_array_data_mut`, `ds_array_mark_written`): the
     /// message names the operation and which of its arrays. Nothing was changed.
     DS_ERR_MODIFIED = 9,
 }

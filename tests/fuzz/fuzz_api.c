@@ -1888,7 +1888,7 @@ static void op_grad_forward(void)
     bad_handle(&x, v);
     bad_if(&x, dst < 0, DS_ERR_NULL);
     bad_if(&x, v.k == H_VALID && !requires_grad(v), DS_ERR_NO_GRAD);
-    /* DS_ERR_MODIFIED: a value a rule reads was written (OP_DATA_MUT, OP_MARK_WRITTEN, sync);
+    /* DS_ERR_MODIFIED: a value a rule reads was written (OP_DATA_MUT, OP_MARK_WRITTEN);
      * DS_ERR_NO_GRAD: requires_grad cleared on an intermediate the graph used (OP_SET_FLAG) */
     x.ok = M(DS_OK) | M(DS_ERR_GRAPH) | M(DS_ERR_MODIFIED) | M(DS_ERR_NO_GRAD) | callback_statuses;
     CALL("ds_grad_forward(%s, %s, %s)", hname(f), hname(v), OUTS(dst));
