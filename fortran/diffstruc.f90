@@ -41,7 +41,7 @@ module diffstruc
   public :: operator(.lt.), operator(.le.), operator(.gt.), operator(.ge.), maxval
   public :: spread, unspread, concat, slice_left, slice_right, ltrim, rtrim
   public :: operator(.index.), reverse_index, pack, unpack, reshape, merge
-  public :: diffstruc_live_arrays
+  public :: diffstruc_live_arrays, diffstruc_release_retired
 
   !> Kept for source compatibility: the core has no recursion and no depth limit.
   integer, save :: diffstruc__max_recursion_depth = 1000
@@ -70,6 +70,10 @@ module diffstruc
      type(c_ptr) :: desc = c_null_ptr
      !> `val` views the core's buffer without owning it (for a derivative rule).
      logical :: alias = .false.
+     !> A custom result the program allocated, of an extension type: when it is released, its
+     !> contents go but the object itself is left to the program (this module cannot deallocate
+     !> an object of a type it does not know).
+     logical :: keep_shell = .false.
    contains
      final :: release_token
   end type array_ref
@@ -408,6 +412,8 @@ module diffstruc
        type(c_ptr), intent(in) :: owner
        type(array_type), intent(inout), target :: x
      end subroutine adopt_constant
+     module subroutine release_retired()
+     end subroutine release_retired
      module pure elemental subroutine release_token(this)
        type(array_ref), intent(inout), target :: this
      end subroutine release_token
@@ -501,7 +507,34 @@ module diffstruc
        type(array_type), pointer :: output
      end function get_ptr_from_id
 
-     ! diffstruc_custom: custom operations
+     ! diffstruc_custom: custom operations, and the rule pointers of built-in results
+     module function builtin_partial_left(this, upstream_grad) result(output)
+       class(array_type), intent(inout) :: this
+       type(array_type), intent(in) :: upstream_grad
+       type(array_type) :: output
+     end function builtin_partial_left
+     module function builtin_partial_right(this, upstream_grad) result(output)
+       class(array_type), intent(inout) :: this
+       type(array_type), intent(in) :: upstream_grad
+       type(array_type) :: output
+     end function builtin_partial_right
+     module pure subroutine builtin_partial_left_val(this, upstream_grad, output)
+       class(array_type), intent(in) :: this
+       real(real32), dimension(:,:), intent(in) :: upstream_grad
+       real(real32), dimension(:,:), intent(out) :: output
+     end subroutine builtin_partial_left_val
+     module pure subroutine builtin_partial_right_val(this, upstream_grad, output)
+       class(array_type), intent(in) :: this
+       real(real32), dimension(:,:), intent(in) :: upstream_grad
+       real(real32), dimension(:,:), intent(out) :: output
+     end subroutine builtin_partial_right_val
+     module logical function has_rules(x)
+       class(array_type), intent(in) :: x
+     end function has_rules
+     module subroutine set_builtin_rules(c, binary)
+       type(array_type), intent(inout) :: c
+       logical, intent(in) :: binary
+     end subroutine set_builtin_rules
      module recursive subroutine sync_custom(x, object)
        type(array_type), intent(inout), target :: x
        class(array_type), intent(in) :: object
@@ -539,6 +572,13 @@ contains
 
 
   !> Live core arrays in the process (an extension for tests and leak checks).
+  !> Releases now every operation result that a value assignment took over (`y = x*2`) and
+  !> keeps for a while in case the program still uses it by name (docs/fortran-object-model.md).
+  !> Call it when no such pointer is used any more, e.g. before counting live arrays.
+  subroutine diffstruc_release_retired()
+    call release_retired()
+  end subroutine diffstruc_release_retired
+
   integer function diffstruc_live_arrays()
     diffstruc_live_arrays = int(ds_live_arrays())
   end function diffstruc_live_arrays

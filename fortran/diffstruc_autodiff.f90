@@ -260,6 +260,15 @@ contains
     type(c_ptr) :: h, root
     logical(c_bool) :: same
     output => null()
+    ! diffstruc's way first: the operand links, through this module's own objects (the ones
+    ! it can tell are intact), whose `id` the program may have set after the graph was built
+    if (this%id == id) then
+       output => this
+       return
+    end if
+    output => linked_with_id(this, id)
+    if (associated(output)) return
+    ! then the graph itself, by the ids the core was given when the arrays were used
     root = operand(this, 'get_ptr_from_id')
     call check(ds_graph_find_id(root, int(id, c_int64_t), h), 'get_ptr_from_id')
     if (.not. c_associated(h)) return
@@ -274,5 +283,51 @@ contains
     call ensure_grad(output, handle_of(output))
     call adopt_temporary(root, output)
   end function get_ptr_from_id
+
+  !> The object with `id` among the objects `this` links to, following only links to intact
+  !> objects of this module (results and views, registered with the library: a link to
+  !> anything else may dangle and is not read). Depth first, left before right, as diffstruc;
+  !> each object visited once; no recursion (graphs may be deep).
+  function linked_with_id(this, id) result(found)
+    class(array_type), intent(in) :: this
+    integer, intent(in) :: id
+    type(array_type), pointer :: found, p
+    type(c_ptr), allocatable :: stack(:)
+    integer(c_intptr_t), allocatable :: seen(:)
+    integer(c_intptr_t) :: at
+    integer :: top, n_seen
+    logical(c_bool) :: intact
+    found => null()
+    allocate(stack(16), seen(16))
+    top = 0
+    n_seen = 0
+    call push(this%right_operand)
+    call push(this%left_operand)
+    do while (top > 0)
+       call c_f_pointer(stack(top), p)
+       top = top - 1
+       at = transfer(c_loc(p), at)
+       if (any(seen(1:n_seen) == at)) cycle
+       call check(ds_object_live(c_loc(p), 0_c_int64_t, intact), 'get_ptr_from_id')
+       if (.not. intact) cycle
+       if (n_seen == size(seen)) seen = [seen, seen]
+       n_seen = n_seen + 1
+       seen(n_seen) = at
+       if (p%id == id) then
+          found => p
+          return
+       end if
+       call push(p%right_operand)
+       call push(p%left_operand)
+    end do
+  contains
+    subroutine push(q)
+      type(array_type), pointer, intent(in) :: q
+      if (.not. associated(q)) return
+      if (top == size(stack)) stack = [stack, stack]
+      top = top + 1
+      stack(top) = c_loc(q)
+    end subroutine push
+  end function linked_with_id
 
 end submodule diffstruc_autodiff

@@ -31,6 +31,7 @@ module diffstruc_c
   public :: ds_array_clear_direction, ds_array_same, ds_array_adopt, ds_array_is_live
   public :: ds_array_claim
   public :: ds_array_operation, ds_array_set_operation, ds_array_num_inputs, ds_array_input
+  public :: ds_array_partial, diffstruc_partial
   public :: ds_graph_print, ds_zero_all_grads
   public :: ds_unary, ds_binary, ds_binary_scalar, ds_scalar_binary, ds_binary_real1d
   public :: ds_binary_real2d, ds_real2d_binary, ds_gaussian, ds_sign
@@ -82,7 +83,7 @@ module diffstruc_c
   public :: ds_object_retoken, ds_object_of_token, ds_binding_drop
   public :: ds_array_lend, ds_array_reclaim, ds_array_is_lent, ds_array_clone, ds_array_sync
   public :: ds_array_set_user_data, ds_array_user_data, ds_array_set_grad
-  public :: ds_array_adopt_object, ds_object_retire
+  public :: ds_array_adopt_object, ds_object_retire, ds_object_retired_oldest
   public :: diffstruc_point_real2, diffstruc_forget, diffstruc_describe_real2
   public :: diffstruc_token_going, diffstruc_forget_at
 
@@ -272,6 +273,28 @@ module diffstruc_c
        integer(c_size_t), intent(out) :: n
        integer(c_int) :: s
      end function ds_array_num_inputs
+
+     !> ds_array_partial as a pure subroutine (diffstruc_cfi.c), for diffstruc's pure
+     !> `get_partial_*_val`: it writes only `grad` and `status`.
+     pure subroutine diffstruc_partial(a, k, upstream, n_upstream, grad, n_grad, status) &
+          bind(c, name='diffstruc_partial')
+       import :: c_int, c_ptr, c_size_t, c_float
+       type(c_ptr), value :: a
+       integer(c_size_t), value :: k, n_upstream, n_grad
+       real(c_float), intent(in) :: upstream(*)
+       real(c_float), intent(inout) :: grad(*)
+       integer(c_int), intent(out) :: status
+     end subroutine diffstruc_partial
+
+     function ds_array_partial(a, k, upstream, n_upstream, grad, n_grad) result(s) &
+          bind(c, name='ds_array_partial')
+       import :: c_int, c_ptr, c_size_t, c_float
+       type(c_ptr), value :: a
+       integer(c_size_t), value :: k, n_upstream, n_grad
+       real(c_float), intent(in) :: upstream(*)
+       real(c_float), intent(inout) :: grad(*)
+       integer(c_int) :: s
+     end function ds_array_partial
 
      function ds_array_input(a, i, out, owned) result(s) bind(c, name='ds_array_input')
        import :: c_int, c_ptr, c_size_t, c_bool
@@ -811,6 +834,13 @@ module diffstruc_c
        type(c_ptr), intent(out) :: evicted
        integer(c_int) :: s
      end function ds_object_retire
+
+     function ds_object_retired_oldest(evicted) result(s) &
+          bind(c, name='ds_object_retired_oldest')
+       import :: c_int, c_ptr
+       type(c_ptr), intent(out) :: evicted
+       integer(c_int) :: s
+     end function ds_object_retired_oldest
 
 
      function ds_array_adopt_object(owner, object, serial, destroy) result(s) &

@@ -64,3 +64,10 @@ void diffstruc_token_going(void (*going)(void *), void *token) { going(token); }
 /* Makes the allocatable whose descriptor starts at `descriptor` unallocated, without freeing
  * its buffer (the first word of both compilers' descriptors is the base address). */
 void diffstruc_forget_at(void *descriptor) { *(void **)descriptor = NULL; }
+
+/* ds_array_partial as a subroutine, for the module's pure get_partial_*_val (a pure Fortran
+ * interface may not declare a function with an output argument). */
+void diffstruc_partial(const ds_array *a, size_t k, const float *upstream, size_t n_upstream,
+                       float *grad, size_t n_grad, int *status) {
+  *status = (int)ds_array_partial(a, k, upstream, n_upstream, grad, n_grad);
+}

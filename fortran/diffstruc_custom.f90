@@ -11,12 +11,103 @@ submodule (diffstruc) diffstruc_custom
 
 contains
 
-  !> True if user code gave `x` derivative rules (built-in results never have them).
-  logical function has_rules(x)
+  !> True if user code gave `x` derivative rules (the rule pointers of a built-in result point
+  !> at the built-in rules below, which are not custom rules).
+  module logical function has_rules(x)
     class(array_type), intent(in) :: x
-    has_rules = associated(x%get_partial_left) .or. associated(x%get_partial_right) .or. &
-         associated(x%get_partial_left_val) .or. associated(x%get_partial_right_val)
+    has_rules = .false.
+    if (associated(x%get_partial_left)) &
+         has_rules = .not. associated(x%get_partial_left, builtin_partial_left)
+    if (associated(x%get_partial_right)) has_rules = has_rules .or. &
+         .not. associated(x%get_partial_right, builtin_partial_right)
+    if (associated(x%get_partial_left_val)) has_rules = has_rules .or. &
+         .not. associated(x%get_partial_left_val, builtin_partial_left_val)
+    if (associated(x%get_partial_right_val)) has_rules = has_rules .or. &
+         .not. associated(x%get_partial_right_val, builtin_partial_right_val)
   end function has_rules
+
+!===============================================================================================
+! The rule pointers of built-in results: diffstruc's results carry their operation's rules in
+! `get_partial_*`; ours point at these, which ask the core for the operation's reverse rule
+!===============================================================================================
+
+  !> Points a built-in result's rule pointers at the built-in rules (`binary`: two operands).
+  module subroutine set_builtin_rules(c, binary)
+    type(array_type), intent(inout) :: c
+    logical, intent(in) :: binary
+    c%get_partial_left => builtin_partial_left
+    c%get_partial_left_val => builtin_partial_left_val
+    if (binary) then
+       c%get_partial_right => builtin_partial_right
+       c%get_partial_right_val => builtin_partial_right_val
+    end if
+  end subroutine set_builtin_rules
+
+  module function builtin_partial_left(this, upstream_grad) result(output)
+    class(array_type), intent(inout) :: this
+    type(array_type), intent(in) :: upstream_grad
+    type(array_type) :: output
+    call builtin_partial(this, upstream_grad, 0_c_size_t, output)
+  end function builtin_partial_left
+
+  module function builtin_partial_right(this, upstream_grad) result(output)
+    class(array_type), intent(inout) :: this
+    type(array_type), intent(in) :: upstream_grad
+    type(array_type) :: output
+    call builtin_partial(this, upstream_grad, 1_c_size_t, output)
+  end function builtin_partial_right
+
+  module pure subroutine builtin_partial_left_val(this, upstream_grad, output)
+    class(array_type), intent(in) :: this
+    real(real32), dimension(:,:), intent(in) :: upstream_grad
+    real(real32), dimension(:,:), intent(out) :: output
+    call builtin_partial_val(this, upstream_grad, 0_c_size_t, output)
+  end subroutine builtin_partial_left_val
+
+  module pure subroutine builtin_partial_right_val(this, upstream_grad, output)
+    class(array_type), intent(in) :: this
+    real(real32), dimension(:,:), intent(in) :: upstream_grad
+    real(real32), dimension(:,:), intent(out) :: output
+    call builtin_partial_val(this, upstream_grad, 1_c_size_t, output)
+  end subroutine builtin_partial_right_val
+
+  !> The values of operand `k`'s partial (`output` has the operand's extents).
+  pure subroutine builtin_partial_val(this, upstream_grad, k, output)
+    class(array_type), intent(in) :: this
+    real(real32), dimension(:,:), intent(in) :: upstream_grad
+    integer(c_size_t), intent(in) :: k
+    real(real32), dimension(:,:), intent(out) :: output
+    type(c_ptr) :: h
+    integer(c_int) :: status
+    h = c_null_ptr
+    if (allocated(this%ref)) h = this%ref%h
+    call diffstruc_partial(h, k, upstream_grad, size(upstream_grad, kind=c_size_t), output, &
+         size(output, kind=c_size_t), status)
+    if (status /= DS_OK) &
+         error stop 'get_partial_*_val: this built-in result has no operation or other extents'
+  end subroutine builtin_partial_val
+
+  !> Operand `k`'s partial as a new array (a constant: built-in rules are differentiated again
+  !> through forward mode, not through these pointers).
+  subroutine builtin_partial(this, upstream_grad, k, output)
+    class(array_type), intent(inout) :: this
+    type(array_type), intent(in) :: upstream_grad
+    integer(c_size_t), intent(in) :: k
+    type(array_type), intent(inout) :: output
+    type(c_ptr) :: h, hk
+    logical(c_bool) :: owned
+    integer(c_int64_t) :: e, s
+    real(real32), allocatable :: v(:,:)
+    h = operand(this, 'get_partial')
+    call check(ds_array_input(h, k, hk, owned), 'get_partial')
+    call check(ds_array_extents(hk, e, s), 'get_partial')
+    call check(ds_array_free(hk), 'get_partial')
+    allocate(v(e, s))
+    if (.not. allocated(upstream_grad%val)) call fatal('get_partial', 'upstream_grad is not allocated')
+    call check(ds_array_partial(h, k, upstream_grad%val, size(upstream_grad%val, kind=c_size_t), &
+         v, size(v, kind=c_size_t)), 'get_partial')
+    call output%allocate(array_shape=[int(e), int(s)], source=v)
+  end subroutine builtin_partial
 
   !> Registers a custom result with the core, once: its operands become the array's inputs and
   !> its rules are called back by the differentiation passes. Operands the result owns
@@ -226,6 +317,9 @@ contains
     r%right => null()
     r%left_val => null()
     r%right_val => null()
+    ! deallocated by itself first: LLVM flang 22 frees only the declared type's components of a
+    ! polymorphic allocatable component when it deallocates the object that holds it
+    if (allocated(r%prototype)) deallocate(r%prototype)
     deallocate(r)
   end subroutine custom_destroy
 

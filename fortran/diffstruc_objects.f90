@@ -213,8 +213,7 @@ contains
     type(array_type), intent(inout), target :: p
     type(c_ptr), intent(in) :: h
     integer(c_size_t) :: n
-    if (.not. (associated(p%get_partial_left) .or. associated(p%get_partial_right) .or. &
-         associated(p%get_partial_left_val) .or. associated(p%get_partial_right_val))) return
+    if (.not. has_rules(p)) return
     if (ds_array_num_inputs(h, n) /= DS_OK) return
     if (n /= 0) return
     if (p%owns_left_operand .and. associated(p%left_operand)) &
@@ -492,6 +491,7 @@ contains
     class(array_type), intent(in), target, optional :: b
     type(array_type), pointer :: c, p
     c => make_heap(h)
+    call set_builtin_rules(c, present(b))
     p => stand_in(a)
     if (c%requires_grad .and. p%requires_grad) then
        c%left_operand => p
@@ -520,7 +520,16 @@ contains
     type(array_type), pointer :: p
     logical :: retiring
     p => stand_in(x)
-    if (.not. p%is_temporary .or. .not. is_heap(p)) return
+    if (.not. p%is_temporary) return
+    if (.not. is_heap(p)) then
+       ! a custom result the program allocated itself (athena's batch normalisation): diffstruc's
+       ! consumer deallocates it, so it becomes this module's object
+       if (.not. (p%requires_grad .and. has_rules(p) .and. allocated(p%ref))) return
+       if (.not. c_associated(p%ref%h)) return
+       p%ref%object = address(p)
+       p%ref%keep_shell = .not. same_type_as(x, p)
+       call check(ds_object_register(address(p), c_loc(p%ref), p%ref%serial), 'array_type')
+    end if
     retiring = .false.
     if (present(retire)) retiring = retire
     if (retiring) then
@@ -550,6 +559,16 @@ contains
     end do
   end subroutine retire_adopted
 
+  !> Releases every retired object now (diffstruc_release_retired).
+  module subroutine release_retired()
+    type(c_ptr) :: evicted
+    do
+       call check(ds_object_retired_oldest(evicted), 'diffstruc_release_retired')
+       if (.not. c_associated(evicted)) exit
+       call release_adopted(evicted)
+    end do
+  end subroutine release_retired
+
   !> Destructor of an adopted heap object, called by the core when its owner is released (or
   !> a retired object's time is up): the object releases what it holds and waits in
   !> quarantine with a small token of its own (so that a later `deallocate` by the program
@@ -571,11 +590,16 @@ contains
     allocate(tomb)
     tomb%object = object
     tomb%serial = p%ref%serial
+    tomb%keep_shell = p%ref%keep_shell
     call check(ds_object_quarantine(object, tomb%serial, c_loc(tomb), evicted), 'array_type')
     call move_alloc(tomb, p%ref)
     if (c_associated(evicted)) then
        call c_f_pointer(evicted, p)
-       deallocate(p)
+       if (p%ref%keep_shell) then
+          deallocate(p%ref)
+       else
+          deallocate(p)
+       end if
     end if
   end subroutine release_adopted
 
@@ -632,7 +656,7 @@ contains
     if (allocated(x%shape)) call diffstruc_forget(x%shape)
     if (allocated(x%indices)) call diffstruc_forget(x%indices)
     if (allocated(x%adj_ja)) call diffstruc_forget(x%adj_ja)
-    if (allocated(x%mask)) call diffstruc_forget_logical2(x%mask)
+    if (allocated(x%mask)) call diffstruc_forget(x%mask)
     if (allocated(x%direction)) call diffstruc_forget(x%direction)
   end subroutine forget_components
 
@@ -1052,19 +1076,39 @@ contains
   module recursive subroutine assign_array(this, input)
     class(array_type), intent(inout), target :: this
     type(array_type), intent(in), target :: input
-    type(c_ptr) :: a, b
-    a = address(this)
-    b = address(input)
-    if (c_associated(a, b)) then
-       ! y = y: nothing changes (as for intrinsic assignment)
-       return
-    end if
+    ! y = y: nothing changes (as for intrinsic assignment). The compiler may pass the right
+    ! side as a shallow copy of y (it is an expression in parentheses): same token, same val
+    if (same_object(this, input)) return
     call reset_components(this)
     call copy_object(this, input)
     this%is_temporary = .true.
     this%fix_pointer = .false.
     call push_flags(this)
   end subroutine assign_array
+
+  !> True if `b` is `a` or a shallow copy of it (the same token or the same `val` storage).
+  logical function same_object(a, b)
+    class(array_type), intent(in), target :: a
+    class(array_type), intent(in), target :: b
+    type(c_ptr) :: pa, pb
+    pa = address(a)
+    pb = address(b)
+    same_object = c_associated(pa, pb)
+    if (same_object) return
+    if (allocated(a%ref) .and. allocated(b%ref)) then
+       pa = c_loc(a%ref)
+       pb = c_loc(b%ref)
+       same_object = c_associated(pa, pb)
+       if (same_object) return
+    end if
+    if (allocated(a%val) .and. allocated(b%val)) then
+       if (size(a%val) > 0 .and. size(b%val) > 0) then
+          pa = c_loc(a%val(1, 1))
+          pb = c_loc(b%val(1, 1))
+          same_object = c_associated(pa, pb)
+       end if
+    end if
+  end function same_object
 
   !> Makes `this` a copy of `source`: diffstruc's fields, and a core array of its own (a clone
   !> of `source`'s), its values in `val` (lent if `this` is a heap object).
@@ -1076,6 +1120,16 @@ contains
     logical :: heap_target
     p => this
     heap_target = is_heap(p)
+    ! the clone first: `source` may be a compiler's copy of `this` (y = y), which stands for
+    ! this's array only while `this` still has it
+    h = c_null_ptr
+    if (allocated(source%val)) then
+       if (size(source%val) > 0) then
+          hs = operand(source, 'assignment(=)')
+          call check(ds_array_clone(hs, h), 'assignment(=)')
+          call adopt_temporary(h, source, retire=.true.)
+       end if
+    end if
     call unbind(p)
     call copy_fields(p, source)
     p%grad => null()
@@ -1087,9 +1141,6 @@ contains
        p%val = source%val
        return
     end if
-    hs = operand(source, 'assignment(=)')
-    call check(ds_array_clone(hs, h), 'assignment(=)')
-    call adopt_temporary(h, source, retire=.true.)
     call bind(p, h)
     if (heap_target) then
        call lend_values(p)

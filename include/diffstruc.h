@@ -381,7 +381,8 @@ ds_status ds_object_of_token(const void *token, void **object, uint64_t *serial,
 ds_status ds_object_unregister(const void *token, int32_t *state);
 
 // Writes whether `object` is a registered object with serial `serial` whose contents are
-// intact (live, or retired but not yet released).
+// intact (live, or retired but not yet released). Serial 0 (never given out) matches any
+// serial: whether the address is that of an intact registered object, safe to read.
 ds_status ds_object_live(const void *object, uint64_t serial, bool *live);
 
 // Retires a live object whose owner gave it up but which the program may still use: it keeps
@@ -390,6 +391,12 @@ ds_status ds_object_live(const void *object, uint64_t serial, bool *live);
 // quarantines it; call again with a NULL `object` until `*evicted` is NULL). Does nothing for
 // an object that is not live.
 ds_status ds_object_retire(const void *object, uint64_t serial, size_t bytes, void **evicted);
+
+// Writes the oldest retired object to `*evicted` (NULL when none is retired), whatever the
+// limits: the caller releases its contents and quarantines it, as for `ds_object_retire`.
+// Calling it until NULL releases every retired object now (the program promises it no longer
+// uses any of them by name).
+ds_status ds_object_retired_oldest(void **evicted);
 
 // Moves a live or retired object to the quarantine (its contents must have been released),
 // its token now the one at `token` (a small one that only speaks for it). When the
@@ -488,6 +495,12 @@ ds_status ds_zero_all_grads(const ds_array *a);
 // gradients copied, sharing preserved; arrays flagged DS_FLAG_FIXED are referred to, not
 // copied). `*out` is the copy of `a`.
 ds_status ds_duplicate_graph(const ds_array *a, ds_array **out);
+
+// The reverse rule of `a`'s operation for its input `k` (0 the first) alone: writes to `grad`
+// (`n_grad` values, the input's `E * S`) the vector-Jacobian product of `upstream` (`n_upstream`
+// values, `a`'s `E * S`), summed back to the input's extents. What diffstruc's
+// `get_partial_*_val` of a built-in result computes.
+ds_status ds_array_partial(const ds_array *a, size_t k, const float *upstream, size_t n_upstream, float *grad, size_t n_grad);
 
 // diffstruc's `detach`: `a` keeps its values and gradient, forgets how it was computed, and no
 // longer requires a gradient.

@@ -442,3 +442,42 @@ fn print_is_bounded_for_deep_and_cyclic_graphs() {
     drop((a, b, y, x));
     assert_eq!(live_nodes(), 0);
 }
+
+#[test]
+fn duplicate_graph_snapshots_inputs_and_shares_fixed_parameters() {
+    // training through time: the input variable is overwritten after the copy is taken
+    let w = var(&[1], 1, vec![1.0]);
+    w.set_fixed(true);
+    let x = Tensor::from_vec(&[1], 1, vec![1.0]).unwrap();
+    let f = &w * &x;
+    let g1 = duplicate_graph(&f).unwrap();
+    x.set_values(&[2.0]).unwrap();
+    grad_reverse(&g1, None).unwrap();
+    assert_eq!(w.grad().unwrap().to_vec(), [1.0], "the copy kept x = 1");
+    grad_reverse(&f, None).unwrap();
+    assert_eq!(w.grad().unwrap().to_vec(), [2.0], "the original sees x = 2");
+}
+
+#[test]
+fn partial_gives_one_input_reverse_rule() {
+    let x = var(&[2], 1, vec![1.0, 2.0]);
+    let y = var(&[2], 1, vec![3.0, 5.0]);
+    let f = &x * &y;
+    // d(x*y)/dx . u = u*y, d(x*y)/dy . u = u*x
+    assert_eq!(partial(&f, 0, &[1.0, 2.0]).unwrap(), [3.0, 10.0]);
+    assert_eq!(partial(&f, 1, &[1.0, 2.0]).unwrap(), [1.0, 4.0]);
+    // a broadcast input gets its gradient summed back to its extents
+    let s = Tensor::from_vec(&[1], 1, vec![4.0]).unwrap();
+    s.set_requires_grad(true);
+    let g = &x * &s;
+    assert_eq!(partial(&g, 1, &[1.0, 1.0]).unwrap(), [3.0]);
+    assert!(partial(&f, 2, &[1.0, 1.0]).is_err(), "no third input");
+    assert!(
+        partial(&f, 0, &[1.0]).is_err(),
+        "upstream of the wrong length"
+    );
+    assert!(
+        partial(&x, 0, &[1.0, 1.0]).is_err(),
+        "a leaf has no operation"
+    );
+}

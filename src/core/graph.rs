@@ -5,11 +5,12 @@ use super::alloc;
 use super::autodiff::topological_order;
 use super::small::{Inputs, PtrMap};
 use super::tensor::bits;
-use super::{Result, Tensor};
+use super::{Error, ErrorKind, Grad, Result, Tensor};
 
-/// A deep copy of the graph under `root`: every node reachable through the inputs is copied once
-/// (values, flags, tags and gradient copied; sharing preserved), except nodes marked fixed
-/// (`fix_pointer`), which the copy refers to as they are. Every copy is temporary.
+/// A deep copy of the graph under `root`: every node reachable through the inputs that need a
+/// gradient is copied once (values, flags, tags and gradient copied; sharing preserved), and so
+/// is every leaf input that needs none (a snapshot of the program's inputs), except nodes
+/// marked fixed (`fix_pointer`), which the copy refers to as they are. Every copy is temporary.
 ///
 /// Errors: the graph has a cycle; out of memory.
 pub fn duplicate_graph(root: &Tensor) -> Result<Tensor> {
@@ -28,12 +29,22 @@ fn duplicate(root: &Tensor) -> Result<Tensor> {
             let c = node.copy_node();
             c.set_flag_bits(bits::TEMPORARY, bits::TEMPORARY);
             if let Some((op, inputs)) = node.op_and_inputs() {
-                let mapped: Vec<Tensor> = alloc::collect(
-                    inputs.len(),
-                    inputs
-                        .iter()
-                        .map(|i| copies.get(&i.key()).cloned().unwrap_or_else(|| i.clone())),
-                );
+                let mut mapped: Vec<Tensor> = alloc::with_capacity(inputs.len());
+                for i in inputs.iter() {
+                    if let Some(c) = copies.get(&i.key()) {
+                        mapped.push(c.clone());
+                    } else if i.is_fixed() || i.op_and_inputs().is_some() {
+                        mapped.push(i.clone());
+                    } else {
+                        // a leaf that needs no gradient (an input): copied too, so that the
+                        // copy keeps the values of the time when the program overwrites them
+                        let c = i.copy_node();
+                        c.set_flag_bits(bits::TEMPORARY, bits::TEMPORARY);
+                        alloc::reserve_map(&mut copies, 1);
+                        copies.insert(i.key(), c.clone());
+                        mapped.push(c);
+                    }
+                }
                 let saved = node.saved().rebase(&node, &inputs, &c, &mapped);
                 c.link_copy(op, Inputs::from_vec(mapped), node.owns_bits(), saved);
             }
@@ -66,4 +77,51 @@ pub fn find_id(root: &Tensor, id: i64) -> Option<Tensor> {
         stack.extend(inputs.iter().rev().cloned());
     }
     None
+}
+
+/// The reverse rule of `node`'s operation for its input `k` alone: the vector-Jacobian product
+/// of `upstream` (extents of `node`) with respect to input `k`, summed back to that input's
+/// extents (diffstruc's `get_partial_left_val`/`get_partial_right_val` of a built-in result).
+///
+/// Errors: `node` has no operation (a leaf, or its graph was nullified), `k` is not an input,
+/// or `upstream` has the wrong length.
+pub fn partial(node: &Tensor, k: usize, upstream: &[f32]) -> Result<Vec<f32>> {
+    let Some((op, inputs)) = node.op_and_inputs() else {
+        return Err(Error::new(
+            ErrorKind::Argument,
+            "partial: the array has no operation (a leaf, or its graph was nullified)",
+        ));
+    };
+    let inputs = inputs.to_vec();
+    let Some(input) = inputs.get(k) else {
+        return Err(Error::new(
+            ErrorKind::Argument,
+            format!(
+                "partial: '{}' has {} input(s), asked for input {k}",
+                op.name(),
+                inputs.len()
+            ),
+        ));
+    };
+    let dims = node.dims();
+    if upstream.len() != dims.len() {
+        return Err(Error::shape(format!(
+            "partial: upstream has {} values, '{}' has {} ({} x {})",
+            upstream.len(),
+            op.name(),
+            dims.len(),
+            dims.elems,
+            dims.batch
+        )));
+    }
+    let mut wants = vec![false; inputs.len()];
+    wants[k] = true;
+    let g = Grad::new(upstream.to_vec(), dims);
+    let to = input.dims();
+    let grads = op.vjp(node, &inputs, &g, &wants)?;
+    Ok(match grads.into_iter().nth(k).flatten() {
+        Some(gi) if gi.dims() == to => gi.as_slice().to_vec(),
+        Some(gi) => super::dims::reduce_to(gi.as_slice(), gi.dims(), to),
+        None => vec![0.0; to.len()],
+    })
 }

@@ -15,6 +15,6 @@ pub(crate) mod version;
 pub use autodiff::{grad_forward, grad_reverse, zero_all_grads, Grad};
 pub use dims::Dims;
 pub use error::{Error, ErrorKind, Result};
-pub use graph::{duplicate_graph, find_id};
+pub use graph::{duplicate_graph, find_id, partial};
 pub use small::OpRef;
 pub use tensor::{bits, live_nodes, Flags, ReleaseHook, Tensor, UserData, Values, ValuesMut};

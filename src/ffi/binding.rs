@@ -190,11 +190,27 @@ impl Objects {
         }
         Some(e)
     }
+    /// Takes the oldest retired object out of the retired queue (live again: the caller
+    /// quarantines it next); NULL when none is retired.
+    fn pop_retired(&mut self) -> *mut c_void {
+        match self.retired.pop_front() {
+            Some((a, b)) => {
+                self.retired_bytes -= b;
+                if let Some(e) = self.map.get_mut(&a) {
+                    e.state = ObjectState::Live;
+                }
+                std::ptr::with_exposed_provenance_mut(a)
+            }
+            None => std::ptr::null_mut(),
+        }
+    }
+
+    /// The entry of `object` if its serial is `serial` (0: whatever its serial).
     fn get(&self, object: usize, serial: u64) -> Option<Object> {
         self.map
             .get(&object)
             .copied()
-            .filter(|e| e.serial == serial)
+            .filter(|e| serial == 0 || e.serial == serial)
     }
 }
 
@@ -303,7 +319,8 @@ pub(crate) fn object_live(object: usize, serial: u64) -> bool {
 }
 
 /// Writes whether `object` is a registered object with serial `serial` whose contents are
-/// intact (live, or retired but not yet released).
+/// intact (live, or retired but not yet released). Serial 0 (never given out) matches any
+/// serial: whether the address is that of an intact registered object, safe to read.
 #[no_mangle]
 pub extern "C" fn ds_object_live(object: *const c_void, serial: u64, live: *mut bool) -> ds_status {
     boundary(|| write_out(live, object_live(object as usize, serial), "live"))
@@ -333,17 +350,26 @@ pub extern "C" fn ds_object_retire(
                 }
             }
         }
-        let mut out = std::ptr::null_mut();
-        if o.retired.len() > RETIRED || (o.retired_bytes > RETIRED_BYTES && o.retired.len() > 1) {
-            if let Some((a, b)) = o.retired.pop_front() {
-                o.retired_bytes -= b;
-                if let Some(e) = o.map.get_mut(&a) {
-                    // live again: the caller quarantines it next
-                    e.state = ObjectState::Live;
-                }
-                out = std::ptr::with_exposed_provenance_mut(a);
-            }
-        }
+        let over =
+            o.retired.len() > RETIRED || (o.retired_bytes > RETIRED_BYTES && o.retired.len() > 1);
+        let out = if over {
+            o.pop_retired()
+        } else {
+            std::ptr::null_mut()
+        };
+        write_out(evicted, out, "evicted")
+    })
+}
+
+/// Writes the oldest retired object to `*evicted` (NULL when none is retired), whatever the
+/// limits: the caller releases its contents and quarantines it, as for `ds_object_retire`.
+/// Calling it until NULL releases every retired object now (the program promises it no longer
+/// uses any of them by name).
+#[no_mangle]
+pub extern "C" fn ds_object_retired_oldest(evicted: *mut *mut c_void) -> ds_status {
+    boundary(|| {
+        non_null(evicted, "evicted")?;
+        let out = lock(&OBJECTS).pop_retired();
         write_out(evicted, out, "evicted")
     })
 }

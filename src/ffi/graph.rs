@@ -120,6 +120,36 @@ pub extern "C" fn ds_duplicate_graph(a: *const ds_array, out: *mut *mut ds_array
     super::ops::emit(out, || core::duplicate_graph(&handle::get(a, "a")?))
 }
 
+/// The reverse rule of `a`'s operation for its input `k` (0 the first) alone: writes to `grad`
+/// (`n_grad` values, the input's `E * S`) the vector-Jacobian product of `upstream` (`n_upstream`
+/// values, `a`'s `E * S`), summed back to the input's extents. What diffstruc's
+/// `get_partial_*_val` of a built-in result computes.
+#[no_mangle]
+pub extern "C" fn ds_array_partial(
+    a: *const ds_array,
+    k: usize,
+    upstream: *const f32,
+    n_upstream: usize,
+    grad: *mut f32,
+    n_grad: usize,
+) -> ds_status {
+    boundary(|| {
+        let t = handle::get(a, "a")?;
+        let up = super::ops::slice(upstream, n_upstream, "upstream")?;
+        let g = core::partial(&t, k, up)?;
+        if g.len() != n_grad {
+            return Err(Error::shape(format!(
+                "ds_array_partial: grad holds {n_grad} values, input {k} has {}",
+                g.len()
+            )));
+        }
+        non_null(grad, "grad")?;
+        // SAFETY: non-null; the caller provides `n_grad` writable values.
+        unsafe { std::slice::from_raw_parts_mut(grad, n_grad) }.copy_from_slice(&g);
+        Ok(())
+    })
+}
+
 /// diffstruc's `detach`: `a` keeps its values and gradient, forgets how it was computed, and no
 /// longer requires a gradient.
 #[no_mangle]
