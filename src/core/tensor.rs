@@ -835,7 +835,14 @@ impl Tensor {
         let mut st = self.state();
         match (&st.grad, fresh) {
             (None, Some(fresh)) => st.grad = Some(fresh.into_gradient()),
-            (Some(grad), _) => {
+            // another thread made the gradient meanwhile: the values are in `fresh`
+            (Some(grad), Some(fresh)) => {
+                let mut v = grad.values_mut();
+                v.iter_mut()
+                    .zip(fresh.values().iter())
+                    .for_each(|(a, &b)| *a += b);
+            }
+            (Some(grad), None) => {
                 let mut v = grad.values_mut();
                 v.iter_mut().zip(g).for_each(|(a, &b)| *a += b);
             }
