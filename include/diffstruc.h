@@ -55,6 +55,14 @@ typedef enum {
   DS_ERR_GRAPH = 6,
   // An internal error (a bug in diffstruc): please report it with the message.
   DS_ERR_INTERNAL = 7,
+  // Out of memory: a buffer the call needs (a result, an intermediate, a gradient, a copy)
+  // could not be allocated. The message names the operation, its operands and the bytes
+  // asked for. Nothing was created or changed; the process goes on.
+  DS_ERR_MEMORY = 8,
+  // Differentiation needs values that an operation used, and an array holding them was
+  // written since (`ds_array_data_mut`, `ds_array_mark_written`): the
+  // message names the operation and which of its arrays. Nothing was changed.
+  DS_ERR_MODIFIED = 9,
 } ds_status;
 
 // Opaque handle to an array. Created by the library, released with `ds_array_free`.
@@ -249,9 +257,36 @@ ds_status ds_array_shape(const ds_array *a, int64_t *shape, size_t capacity, siz
 ds_status ds_array_extents(const ds_array *a, int64_t *elements, int64_t *batch);
 
 // Zero-copy access to the values: `*data` points to `E * S` floats, column-major `(E, S)`,
-// readable and writable until the array is freed (its address never changes). Do not write
+// valid until the array is freed (its address never changes).
+//
+// This is the **read** accessor (kept with its old signature for compatibility): taking the
+// pointer does not count as a write. If you write through it, call `ds_array_mark_written`
+// afterwards (or take the pointer with `ds_array_data_mut` instead); otherwise a graph built
+// from the old values cannot tell, and its derivatives mix old and new values. Do not write
 // while an operation on this array runs on another thread.
 ds_status ds_array_data(const ds_array *a, float **data);
+
+// Read-only zero-copy access to the values (as `ds_array_data`, with a `const` pointer).
+ds_status ds_array_data_const(const ds_array *a, const float **data);
+
+// Writable zero-copy access to the values (same pointer as `ds_array_data`). Counts as a write:
+// it increments the array's version, so differentiating a graph that used the old values fails
+// with `DS_ERR_MODIFIED` instead of mixing old and new values. Writes made later through a
+// pointer kept from an earlier call are not seen: take the pointer again (or call
+// `ds_array_mark_written`) each time you write.
+ds_status ds_array_data_mut(const ds_array *a, float **data);
+
+// Declares that the array's values were written (or are about to be) where the library cannot
+// see it: through a pointer from `ds_array_data`, in a buffer wrapped by `ds_array_wrap` or
+// lent by `ds_array_lend`. Increments the version (see `ds_array_data_mut`). A language layer
+// calls this whenever it gives its program write access to the values.
+ds_status ds_array_mark_written(const ds_array *a);
+
+// The version of the array's values: incremented by every write the library sees
+// (`ds_array_data_mut`, `ds_array_mark_written`; not `ds_array_sync`, a language layer's copy-in).
+// Operations record it for the arrays their derivatives need; reverse and forward mode fail
+// with `DS_ERR_MODIFIED` when it has changed since. It wraps around after 2^32 writes.
+ds_status ds_array_version(const ds_array *a, uint32_t *version);
 
 // Zero-copy access to the gradient buffer (same extents as the values). The gradient is
 // created, filled with zeros, if the array has none yet, so its address can be taken before

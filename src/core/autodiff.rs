@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use super::dims::{self, Dims};
 use super::error::{Error, ErrorKind, Result};
-use super::pool;
 use super::small::{Inputs, PtrMap};
 use super::tensor::Tensor;
+use super::{alloc, pool, version};
+use crate::ops::describe;
 
 /// A gradient buffer of extents `dims`, shared cheaply between nodes (an identity derivative
 /// passes the same buffer on without copying).
@@ -67,10 +68,18 @@ impl Grad {
             Grad::new(dims::reduce_to(self.as_slice(), self.dims, to), to)
         }
     }
+    /// The values as a vector: moved out when this is their only holder, copied otherwise.
+    fn into_vec(self) -> Vec<f32> {
+        match Arc::try_unwrap(self.data) {
+            Ok(mut b) => std::mem::take(&mut b.0),
+            Err(shared) => pool::copy(&shared.0),
+        }
+    }
 }
 
 /// Nodes reachable from `root` through inputs that require a gradient, inputs before the nodes
 /// that use them. The walk does not descend below `stop`. Iterative: no recursion, any depth.
+/// Out of memory: unwinds to the caller's guard.
 pub(crate) fn topological_order(root: &Tensor, stop: Option<&Tensor>) -> Result<Vec<Tensor>> {
     const OPEN: u8 = 1;
     const DONE: u8 = 2;
@@ -104,13 +113,16 @@ pub(crate) fn topological_order(root: &Tensor, stop: Option<&Tensor>) -> Result<
                 }
                 None => {
                     let child = child.clone();
+                    alloc::reserve_map(&mut mark, 1);
                     mark.insert(child.key(), OPEN);
                     let grandchildren = expand(&child);
+                    alloc::reserve(&mut stack, 1);
                     stack.push((child, grandchildren, 0));
                 }
             }
         } else {
             mark.insert(node.key(), DONE);
+            alloc::reserve(&mut order, 1);
             order.push(node.clone());
             stack.pop();
         }
@@ -123,7 +135,11 @@ pub(crate) fn topological_order(root: &Tensor, stop: Option<&Tensor>) -> Result<
 /// The seed is `x`'s direction if one is set (see [`Tensor::set_direction`]), otherwise all ones.
 /// The result has `f`'s shape. If `f` does not depend on `x` the result is zeros.
 ///
-/// Errors: [`ErrorKind::NoGradient`] if `x` does not require a gradient.
+/// Errors: [`ErrorKind::NoGradient`] if `x` does not require a gradient, or if an intermediate
+/// result that an operation of the graph used while it required a gradient has had
+/// `requires_grad` cleared since; [`ErrorKind::Modified`] if an array whose values an
+/// operation's derivative needs was written after the operation used it;
+/// [`ErrorKind::OutOfMemory`]; [`ErrorKind::Graph`] for a cycle.
 pub fn grad_forward(f: &Tensor, x: &Tensor) -> Result<Tensor> {
     if !x.requires_grad() {
         return Err(Error::new(
@@ -131,13 +147,26 @@ pub fn grad_forward(f: &Tensor, x: &Tensor) -> Result<Tensor> {
             "grad_forward: the variable does not require a gradient (set requires_grad first)",
         ));
     }
+    alloc::guard(
+        || {
+            format!(
+                "grad_forward (of {} with respect to {})",
+                describe(f),
+                describe(x)
+            )
+        },
+        || forward_pass(f, x),
+    )
+}
+
+fn forward_pass(f: &Tensor, x: &Tensor) -> Result<Tensor> {
     let seed = {
         let d = x.dims();
-        let data = match x.direction() {
-            Some(v) if v.len() == d.len() => v,
-            Some(v) => dims::expand(&v, Dims::new(d.elems, 1), d),
-            None => vec![1.0; d.len()],
-        };
+        let data = x.with_direction(|dir| match dir {
+            Some(v) if v.len() == d.len() => pool::copy(v),
+            Some(v) => dims::expand(v, Dims::new(d.elems, 1), d),
+            None => pool::filled(d.len(), 1.0),
+        });
         Tensor::constant(
             x.shape(),
             d.batch,
@@ -150,21 +179,30 @@ pub fn grad_forward(f: &Tensor, x: &Tensor) -> Result<Tensor> {
     let mut tangents: PtrMap<Tensor> = PtrMap::default();
     for node in &order {
         if node.same(x) {
+            alloc::reserve_map(&mut tangents, 1);
             tangents.insert(node.key(), seed.clone());
             continue;
         }
         let Some((op, inputs)) = node.op_and_inputs() else {
             continue;
         };
-        let ts: Vec<Option<Tensor>> = inputs
-            .iter()
-            .map(|i| tangents.get(&i.key()).cloned())
-            .collect();
+        // (every node, as reverse mode does: also one whose inputs were cut off from `x` by
+        // clearing requires_grad)
+        version::check("grad_forward", node, &*op, &inputs, &node.saved())?;
+        let ts: Vec<Option<Tensor>> = alloc::collect(
+            inputs.len(),
+            inputs.iter().map(|i| tangents.get(&i.key()).cloned()),
+        );
         if ts.iter().all(Option::is_none) {
             continue;
         }
-        if let Some(t) = op.jvp(node, &inputs, &ts)? {
+        let t = alloc::guard_all(
+            || rule_context("grad_forward", "forward", node, &inputs),
+            || op.jvp(node, &inputs, &ts),
+        )?;
+        if let Some(t) = t {
             let t = conform(t, node)?;
+            alloc::reserve_map(&mut tangents, 1);
             tangents.insert(node.key(), t);
         }
     }
@@ -174,6 +212,18 @@ pub fn grad_forward(f: &Tensor, x: &Tensor) -> Result<Tensor> {
     };
     out.set_forward(true);
     Ok(out)
+}
+
+/// `"grad_reverse: the reverse rule of 'multiply' (result [3] with batch 1; inputs [3] with
+/// batch 1 and [3] with batch 1)"`, the context of an out-of-memory message in a rule.
+fn rule_context(pass: &str, rule: &str, node: &Tensor, inputs: &[Tensor]) -> String {
+    let list: Vec<String> = inputs.iter().map(describe).collect();
+    format!(
+        "{pass}: the {rule} rule of '{}' (result {}; inputs {})",
+        node.operation(),
+        describe(node),
+        list.join(", ")
+    )
 }
 
 /// Makes a tangent contribution have the extents of its node (broadcast where needed).
@@ -208,51 +258,83 @@ fn conform(t: Tensor, node: &Tensor) -> Result<Tensor> {
 /// of the sum of its values). Gradients accumulate across calls; clear them with
 /// [`Tensor::zero_grad`].
 ///
-/// Errors: [`ErrorKind::Shape`] if the seed's length differs from the root's `E * S`.
+/// The pass is all or nothing: the gradients are changed only once every contribution has
+/// been computed, so after an error no gradient has changed.
+///
+/// Errors: [`ErrorKind::Shape`] if the seed's length differs from the root's `E * S`;
+/// [`ErrorKind::Modified`] if an array whose values an operation's derivative needs was
+/// written after the operation used it; [`ErrorKind::NoGradient`] if an intermediate result
+/// that an operation used while it required a gradient has had `requires_grad` cleared since;
+/// [`ErrorKind::OutOfMemory`]; [`ErrorKind::Graph`] for a cycle.
 pub fn grad_reverse(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
     let rd = root.dims();
-    let seed = match seed {
-        Some(s) if s.len() == rd.len() => pool::copy(s),
-        Some(s) => {
+    if let Some(s) = seed {
+        if s.len() != rd.len() {
             return Err(Error::shape(format!(
                 "grad_reverse: seed has {} values, the result has {} ({:?} with batch {})",
                 s.len(),
                 rd.len(),
                 root.shape(),
                 rd.batch
-            )))
+            )));
         }
+    }
+    alloc::guard(
+        || format!("grad_reverse (from {})", describe(root)),
+        || reverse_pass(root, seed),
+    )
+}
+
+fn reverse_pass(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
+    let rd = root.dims();
+    let order = topological_order(root, None)?;
+    // every check first: an error leaves everything as it was
+    for node in &order {
+        if let Some((op, inputs)) = node.op_and_inputs() {
+            version::check("grad_reverse", node, &*op, &inputs, &node.saved())?;
+        }
+    }
+    let seed = match seed {
+        Some(s) => pool::copy(s),
         None => pool::filled(rd.len(), 1.0),
     };
-    let order = topological_order(root, None)?;
-    let index: PtrMap<usize> = order
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.key(), i))
-        .collect();
-    for node in order.iter().filter(|n| n.is_fixed()) {
-        node.zero_grad();
-    }
-    let mut pending: Vec<Option<Grad>> = vec![None; order.len()];
+    let mut index: PtrMap<usize> = PtrMap::default();
+    alloc::reserve_map(&mut index, order.len());
+    index.extend(order.iter().enumerate().map(|(i, t)| (t.key(), i)));
+    let mut pending: Vec<Option<Grad>> = alloc::filled(order.len(), None);
     if let Some(last) = pending.last_mut() {
         *last = Some(Grad::new(seed, rd));
     }
+    // (node index, gradient) to add to the nodes' gradients once the pass is complete
+    let mut results: Vec<(usize, Grad)> = Vec::new();
     for (i, node) in order.iter().enumerate().rev() {
         let Some(g) = pending[i].take() else {
             continue;
         };
         let op_inputs = node.op_and_inputs();
-        if (op_inputs.is_none() && node.requires_grad()) || node.retains_grad() {
-            node.accumulate_grad(g.as_slice());
-        }
+        let keep = (op_inputs.is_none() && node.requires_grad()) || node.retains_grad();
         let Some((op, inputs)) = op_inputs else {
+            if keep {
+                alloc::reserve(&mut results, 1);
+                results.push((i, g));
+            }
             continue;
         };
-        let wants: Vec<bool> = inputs
-            .iter()
-            .map(|t| t.requires_grad() && index.contains_key(&t.key()))
-            .collect();
-        let grads = op.vjp(node, &inputs, &g, &wants)?;
+        if keep {
+            alloc::reserve(&mut results, 1);
+            results.push((i, g.clone()));
+        }
+        let wants: Vec<bool> = alloc::collect(
+            inputs.len(),
+            inputs
+                .iter()
+                .map(|t| t.requires_grad() && index.contains_key(&t.key())),
+        );
+        let grads = alloc::guard_all(
+            || rule_context("grad_reverse", "reverse", node, &inputs),
+            || op.vjp(node, &inputs, &g, &wants),
+        )?;
+        drop(g);
         for ((input, want), gi) in inputs.iter().zip(&wants).zip(grads) {
             let (true, Some(gi)) = (*want, gi) else {
                 continue;
@@ -279,13 +361,38 @@ pub fn grad_reverse(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
             }
         }
     }
+    drop(pending);
+    // Gradient arrays for the nodes that have none yet: every allocation before any change.
+    let mut fresh: Vec<Option<Tensor>> = alloc::with_capacity(results.len());
+    for (i, g) in &mut results {
+        let node = &order[*i];
+        // (the values move into the new array: what is left to add is empty)
+        let made = (!node.has_grad()).then(|| {
+            let g = std::mem::replace(g, Grad::new(Vec::new(), Dims::new(0, 0)));
+            node.new_grad(Some(g.into_vec()))
+        });
+        fresh.push(made);
+    }
+    // Commit: nothing below allocates or fails.
+    for node in order.iter().filter(|n| n.is_fixed()) {
+        node.zero_grad();
+    }
+    for ((i, g), made) in results.iter().zip(fresh) {
+        order[*i].accumulate_grad(g.as_slice(), made);
+    }
     Ok(())
 }
 
 /// Sets to zero the gradient of every node reachable from `root` (root included), as diffstruc's
 /// `zero_all_grads` does.
+///
+/// Errors: out of memory for the walk; a cycle.
 pub fn zero_all_grads(root: &Tensor) -> Result<()> {
-    for node in topological_order(root, None)? {
+    let order = alloc::guard(
+        || format!("zero_all_grads (from {})", describe(root)),
+        || topological_order(root, None),
+    )?;
+    for node in order {
         node.zero_grad();
     }
     Ok(())

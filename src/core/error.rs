@@ -4,6 +4,7 @@ use std::fmt;
 
 /// The category of a failure. The C ABI maps each kind to one `ds_status` code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Operand shapes are incompatible for the operation.
     Shape,
@@ -20,6 +21,12 @@ pub enum ErrorKind {
     Handle,
     /// A Rust panic was caught at the C boundary: a bug in this library.
     Internal,
+    /// A buffer could not be allocated: the result, an intermediate or a gradient does not fit
+    /// in memory (the message names the operation, its operands and the bytes asked for).
+    OutOfMemory,
+    /// Differentiation needs the values an operation used, and one of the arrays holding them
+    /// was written since (its version changed).
+    Modified,
 }
 
 /// An error with a kind and a human-readable message that names the operation and its inputs.

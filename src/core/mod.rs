@@ -1,5 +1,6 @@
 //! Array storage, the graph node type, and the differentiation passes.
 
+pub(crate) mod alloc;
 pub mod autodiff;
 pub mod dims;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod print;
 pub(crate) mod small;
 mod storage;
 pub mod tensor;
+pub(crate) mod version;
 
 pub use autodiff::{grad_forward, grad_reverse, zero_all_grads, Grad};
 pub use dims::Dims;

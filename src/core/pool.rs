@@ -4,6 +4,9 @@
 //!
 //! Only buffers of at least [`MIN_LEN`] values are cached, at most [`MAX_BUFFERS`] of them and
 //! [`MAX_BYTES`] in all per thread; everything else goes straight back to the allocator.
+//!
+//! New buffers are reserved fallibly (see [`super::alloc`]): when memory runs out, the nearest
+//! operation or differentiation pass reports an out-of-memory error instead of aborting.
 
 use std::cell::RefCell;
 
@@ -25,6 +28,7 @@ thread_local! {
 }
 
 /// An empty vector with room for at least `n` values, reused from the cache when possible.
+/// An allocation failure is reported to the nearest [`super::alloc::guard`].
 pub(crate) fn with_capacity(n: usize) -> Vec<f32> {
     if n >= MIN_LEN {
         let reused = POOL.try_with(|p| {
@@ -46,7 +50,17 @@ pub(crate) fn with_capacity(n: usize) -> Vec<f32> {
             return v;
         }
     }
-    Vec::with_capacity(n)
+    let mut v = Vec::new();
+    if v.try_reserve_exact(n).is_ok() {
+        return v;
+    }
+    // out of memory: give the cached buffers back to the allocator and try once more
+    let _ = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        p.buffers.clear();
+        p.bytes = 0;
+    });
+    super::alloc::with_capacity(n)
 }
 
 /// `n` copies of `value`.
@@ -78,7 +92,11 @@ pub(crate) fn recycle(v: Vec<f32>) {
     }
     let _ = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
-        if p.buffers.len() < MAX_BUFFERS && p.bytes + cap * 4 <= MAX_BYTES {
+        // (the cache's own list is reserved fallibly: this runs in destructors)
+        if p.buffers.len() < MAX_BUFFERS
+            && p.bytes + cap * 4 <= MAX_BYTES
+            && p.buffers.try_reserve(1).is_ok()
+        {
             p.bytes += cap * 4;
             p.buffers.push(v);
         }

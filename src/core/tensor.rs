@@ -14,6 +14,7 @@ use super::dims::Dims;
 use super::error::{Error, Result};
 use super::small::{Inputs, OpRef, Shape};
 use super::storage::Storage;
+use super::version::Saved;
 
 static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
 
@@ -71,6 +72,9 @@ pub(crate) struct Node {
     shape: Shape,
     dims: Dims,
     flags: AtomicU32,
+    /// Incremented by every write to the values that the library sees (see
+    /// [`Tensor::mark_modified`]).
+    version: AtomicU32,
     values: RwLock<Storage>,
     state: Mutex<State>,
 }
@@ -91,6 +95,8 @@ pub(crate) struct State {
     pub(crate) on_release: Vec<ReleaseHook>,
     /// Data a language layer keeps with the node (freed with it).
     pub(crate) user: Option<UserData>,
+    /// What the operation recorded about its inputs (versions of the values its rules read).
+    pub(crate) saved: Saved,
 }
 
 /// Caller data attached to a node (see [`Tensor::set_user_data`]): a pointer, and a hook run
@@ -174,40 +180,35 @@ fn check_batches(name: &str, inputs: &[Tensor], batch: usize) -> Result<()> {
 }
 
 /// True if `target` is one of `from` or reachable from them through inputs.
-fn reaches(from: &[Tensor], target: &Tensor) -> bool {
-    let mut seen: super::small::PtrMap<()> = Default::default();
-    let mut stack: Vec<Tensor> = from.to_vec();
-    while let Some(t) = stack.pop() {
-        if t.same(target) {
-            return true;
-        }
-        if seen.insert(t.key(), ()).is_none() {
-            stack.extend(t.input_list().iter().cloned());
-        }
-    }
-    false
+///
+/// Errors: out of memory for the walk (`what` names the caller).
+fn reaches(what: &str, from: &[Tensor], target: &Tensor) -> Result<bool> {
+    super::alloc::guard(
+        || format!("{what}: walking the graph"),
+        || {
+            let mut seen: super::small::PtrMap<()> = Default::default();
+            let mut stack: Vec<Tensor> = super::alloc::copy(from);
+            while let Some(t) = stack.pop() {
+                if t.same(target) {
+                    return Ok(true);
+                }
+                super::alloc::reserve_map(&mut seen, 1);
+                if seen.insert(t.key(), ()).is_none() {
+                    let inputs = t.input_list();
+                    super::alloc::reserve(&mut stack, inputs.len());
+                    stack.extend(inputs.iter().cloned());
+                }
+            }
+            Ok(false)
+        },
+    )
 }
 
-/// Arrays larger than this (in values) are checked for available memory before they are made.
-const PROBE_ABOVE: usize = 1 << 24;
-
 /// Checks a per-sample shape and batch size for an array whose values this library allocates,
-/// and returns the extents.
+/// and returns the extents. (Whether the values fit in memory is found out when they are
+/// allocated: see [`super::alloc`].)
 pub(crate) fn checked_dims(shape: &[usize], batch: usize) -> Result<Dims> {
-    let d = extents(shape, batch)?;
-    // A failed allocation would abort the process: probe large ones first (the probe maps
-    // address space only; the memory is not touched).
-    let n = d.len();
-    if n > PROBE_ABOVE {
-        let mut probe: Vec<f32> = Vec::new();
-        probe.try_reserve_exact(n).map_err(|_| {
-            Error::argument(format!(
-                "array shape {shape:?} with batch {batch}: cannot allocate {n} values \
-                 (out of memory)"
-            ))
-        })?;
-    }
-    Ok(d)
+    extents(shape, batch)
 }
 
 /// Checks a per-sample shape and batch size and returns the extents (no allocation check: for
@@ -248,6 +249,7 @@ impl Tensor {
             shape: Shape::new(shape),
             dims,
             flags: AtomicU32::new(bits),
+            version: AtomicU32::new(0),
             values: RwLock::new(storage),
             state: Mutex::new(State::default()),
         }))
@@ -275,9 +277,15 @@ impl Tensor {
     }
 
     /// Creates an array filled with `value`.
+    ///
+    /// Errors: a zero extent; out of memory.
     pub fn full(shape: &[usize], batch: usize, value: f32) -> Result<Tensor> {
         let dims = checked_dims(shape, batch)?;
-        Self::from_vec(shape, batch, super::pool::filled(dims.len(), value))
+        let data = super::alloc::guard(
+            || format!("array shape {shape:?} with batch {batch}"),
+            || Ok(super::pool::filled(dims.len(), value)),
+        )?;
+        Self::from_vec(shape, batch, data)
     }
 
     /// Creates an array filled with zeros.
@@ -353,6 +361,7 @@ impl Tensor {
                 .take(64)
                 .enumerate()
                 .fold(0, |m, (i, t)| m | (u64::from(t.is_temporary()) << i));
+            st.saved = Saved::record(&*op, &t, &inputs);
             st.op = Some(op);
             inputs.iter().for_each(|i| i.set_flag(CONSUMED, true));
             st.inputs = inputs;
@@ -427,7 +436,7 @@ impl Tensor {
             ));
         }
         // Only a node that is already an input somewhere can be reached from its new inputs.
-        if self.flag(CONSUMED) && reaches(inputs, self) {
+        if self.flag(CONSUMED) && reaches(&format!("custom operation '{name}'"), inputs, self)? {
             return Err(Error::new(
                 super::ErrorKind::Graph,
                 format!("custom operation '{name}': linking these inputs would make a cycle"),
@@ -451,9 +460,14 @@ impl Tensor {
             .take(64)
             .enumerate()
             .fold(0, |m, (i, t)| m | (u64::from(t.is_temporary()) << i));
+        let list = super::alloc::guard(
+            || format!("custom operation '{name}'"),
+            || Ok(super::alloc::copy(inputs)),
+        )?;
+        st.saved = Saved::record(&*op, self, inputs);
         st.op = Some(OpRef::Shared(op));
         inputs.iter().for_each(|i| i.set_flag(CONSUMED, true));
-        st.inputs = Inputs::from_vec(inputs.to_vec());
+        st.inputs = Inputs::from_vec(list);
         Ok(())
     }
 
@@ -500,18 +514,35 @@ impl Tensor {
     pub fn values(&self) -> Values<'_> {
         Values(self.0.values.read().unwrap_or_else(PoisonError::into_inner))
     }
-    /// Write access to the values.
+    /// Write access to the values. Counts as a write (see [`Tensor::mark_modified`]): a graph
+    /// that used these values before can no longer be differentiated through them.
     pub fn values_mut(&self) -> ValuesMut<'_> {
-        ValuesMut(
-            self.0
-                .values
-                .write()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+        let guard = self
+            .0
+            .values
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.mark_modified();
+        ValuesMut(guard)
     }
-    /// A copy of the values.
+    /// The version of the values: incremented by every write the library sees (through
+    /// [`Tensor::values_mut`], the writing functions of the C ABI, [`Tensor::mark_modified`]).
+    /// Compared modulo 2^32.
+    pub fn version(&self) -> u32 {
+        self.0.version.load(Ordering::Acquire)
+    }
+    /// Declares that the values were (or are about to be) written other than through
+    /// [`Tensor::values_mut`] (through a pointer from [`Tensor::data_ptr`], or in caller memory
+    /// wrapped by [`Tensor::from_raw`]): increments the version, so that differentiating a graph
+    /// that used the old values fails ([`crate::ErrorKind::Modified`]) instead of mixing old and
+    /// new values.
+    pub fn mark_modified(&self) {
+        self.0.version.fetch_add(1, Ordering::AcqRel);
+    }
+    /// A copy of the values. Out of memory: unwinds with the [`Error`] as payload (the C ABI
+    /// reports it as `DS_ERR_MEMORY`).
     pub fn to_vec(&self) -> Vec<f32> {
-        self.values().to_vec()
+        super::pool::copy(&self.values())
     }
     /// The values as an `(E, S)` column-major ndarray.
     pub fn to_array(&self) -> ndarray::Array2<f32> {
@@ -549,8 +580,14 @@ impl Tensor {
     /// `desc` must point to the first word (the base address) of the caller's descriptor and
     /// stay valid until [`Tensor::reclaim`] or until the caller frees the buffer.
     pub unsafe fn lend(&self, desc: NonNull<*mut f32>) -> Result<*mut f32> {
+        // (not a write: the values are not changed by lending them)
+        let mut storage = self
+            .0
+            .values
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         // SAFETY: forwarded.
-        unsafe { self.values_mut().0.lend(desc) }
+        unsafe { storage.lend(desc) }
     }
     /// Takes a lent buffer back; false if the caller gave it up (the values are then lost).
     pub fn reclaim(&self) -> bool {
@@ -596,7 +633,15 @@ impl Tensor {
                 return Ok(false);
             }
         }
-        self.values_mut().copy_from_slice(data);
+        // Not counted as a write (no version change): this is a language layer's copy-in of its
+        // program's values, which also restores values after a finite-difference probe; the
+        // layer calls `mark_modified` (`ds_array_mark_written`) for writes it wants checked.
+        self.0
+            .values
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut_slice()
+            .copy_from_slice(data);
         Ok(true)
     }
     /// Attaches caller data to the node, releasing any previous data.
@@ -738,6 +783,7 @@ impl Tensor {
         let (op, inputs, hooks) = {
             let mut st = self.state();
             st.owns = 0;
+            st.saved = Saved::default();
             // the node still prints as the operation that computed it (as diffstruc's does)
             if st.name.is_none() {
                 st.name = st.op.as_ref().map(|op| op.name().to_string());
@@ -782,15 +828,28 @@ impl Tensor {
             self.is_scalar(),
         )
     }
-    /// Adds `g` (extents equal to this node's) to the gradient, creating it if needed.
-    pub(crate) fn accumulate_grad(&self, g: &[f32]) {
+    /// Adds `g` (extents equal to this node's) to the gradient; `fresh` (a gradient array made
+    /// from `g` by [`Tensor::new_grad`]) becomes the gradient if there is none. Allocates
+    /// nothing.
+    pub(crate) fn accumulate_grad(&self, g: &[f32], fresh: Option<Tensor>) {
         let mut st = self.state();
-        match &st.grad {
-            Some(grad) => {
+        match (&st.grad, fresh) {
+            (None, Some(fresh)) => st.grad = Some(fresh.into_gradient()),
+            // another thread made the gradient meanwhile: the values are in `fresh`
+            (Some(grad), Some(fresh)) => {
+                crate::ops::vmath::add_assign(&mut grad.values_mut(), &fresh.values());
+            }
+            (Some(grad), None) => {
                 crate::ops::vmath::add_assign(&mut grad.values_mut(), g);
             }
-            None => st.grad = Some(self.new_grad(Some(super::pool::copy(g))).into_gradient()),
+            (None, None) => {
+                debug_assert!(false, "accumulate_grad: no gradient and none given");
+            }
         }
+    }
+    /// Whether the node has a gradient.
+    pub(crate) fn has_grad(&self) -> bool {
+        self.state().grad.is_some()
     }
     /// Replaces the gradient (or removes it with `None`).
     pub fn set_grad(&self, grad: Option<Tensor>) -> Result<()> {
@@ -804,7 +863,7 @@ impl Tensor {
             }
         }
         if let Some(g) = &grad {
-            if g.same(self) || reaches(std::slice::from_ref(g), self) {
+            if g.same(self) || reaches("set_grad", std::slice::from_ref(g), self)? {
                 return Err(Error::new(
                     super::ErrorKind::Graph,
                     "set_grad: the gradient is computed from the array itself (a cycle)",
@@ -839,7 +898,11 @@ impl Tensor {
                 d.len()
             )));
         }
-        self.state().direction = Some(direction.to_vec());
+        let copy = super::alloc::guard(
+            || "set_direction".to_string(),
+            || Ok(super::alloc::copy(direction)),
+        )?;
+        self.state().direction = Some(copy);
         Ok(())
     }
     /// diffstruc's `id` tag (-1 until set), searched by [`crate::core::find_id`].
@@ -861,7 +924,7 @@ impl Tensor {
     }
 
     /// A copy of this node alone (values, shape, flags, tag, direction, printed name and a copy
-    /// of its gradient), with no operation.
+    /// of its gradient), with no operation. Out of memory: unwinds to the nearest guard.
     pub(crate) fn copy_node(&self) -> Tensor {
         let data = self.to_vec();
         let t = Self::from_storage(
@@ -878,7 +941,7 @@ impl Tensor {
         let mut st = t.state();
         st.id = src.id;
         st.name = src.name.clone();
-        st.direction = src.direction.clone();
+        st.direction = src.direction.as_deref().map(super::alloc::copy);
         st.grad = src.grad.as_ref().map(|g| g.copy_node().into_gradient());
         drop(st);
         t
@@ -887,6 +950,8 @@ impl Tensor {
     /// A new node standing for the same value as this one: a copy of its values, shape, flags,
     /// tag, direction and printed name, linked to the same operation and inputs (diffstruc's
     /// value assignment, which copies a node's operand links). No gradient, no caller data.
+    /// Out of memory: unwinds with the [`Error`] as payload (the C ABI reports it as
+    /// `DS_ERR_MEMORY`).
     pub fn clone_node(&self) -> Tensor {
         let data = super::pool::copy(&self.values());
         let t = Self::from_storage(
@@ -899,28 +964,39 @@ impl Tensor {
             self.0.flags.load(Ordering::Relaxed) & ALL,
             Ordering::Relaxed,
         );
-        let (op, inputs, owns) = {
+        let (op, inputs, owns, saved) = {
             let src = self.state();
             let mut st = t.state();
             st.id = src.id;
             st.name = src.name.clone();
-            st.direction = src.direction.clone();
-            (src.op.clone(), src.inputs.clone(), src.owns)
+            st.direction = src.direction.as_deref().map(super::alloc::copy);
+            (
+                src.op.clone(),
+                src.inputs.clone(),
+                src.owns,
+                src.saved.clone(),
+            )
         };
         if let Some(op) = op {
-            t.link_copy(op, inputs, owns);
+            let saved = saved.rebase(self, &inputs, &t, &inputs);
+            t.link_copy(op, inputs, owns, saved);
         }
         t
     }
 
     /// Links a copy made by [`Tensor::copy_node`] to `op` and `inputs`, with the ownership
-    /// marks of the original.
-    pub(crate) fn link_copy(&self, op: OpRef, inputs: Inputs, owns: u64) {
+    /// marks and the record (see [`Saved::rebase`]) of the original.
+    pub(crate) fn link_copy(&self, op: OpRef, inputs: Inputs, owns: u64, saved: Saved) {
         let mut st = self.state();
         st.op = Some(op);
         inputs.iter().for_each(|i| i.set_flag(CONSUMED, true));
         st.inputs = inputs;
         st.owns = owns;
+        st.saved = saved;
+    }
+    /// What the operation recorded about its inputs (see [`crate::core::version`]).
+    pub(crate) fn saved(&self) -> Saved {
+        self.state().saved.clone()
     }
     pub(crate) fn owns_bits(&self) -> u64 {
         self.state().owns
@@ -930,9 +1006,13 @@ impl Tensor {
     pub fn clear_direction(&self) {
         self.state().direction = None;
     }
-    /// The direction, if set.
+    /// The direction, if set. Out of memory: unwinds with the [`Error`] as payload.
     pub fn direction(&self) -> Option<Vec<f32>> {
-        self.state().direction.clone()
+        self.state().direction.as_deref().map(super::alloc::copy)
+    }
+    /// Runs `f` on the direction, if set, without copying it.
+    pub(crate) fn with_direction<R>(&self, f: impl FnOnce(Option<&[f32]>) -> R) -> R {
+        f(self.state().direction.as_deref())
     }
 }
 
@@ -976,12 +1056,20 @@ impl Drop for Node {
             return;
         };
         if depth >= MAX_DROP_DEPTH {
-            DEFERRED.with(|q| {
+            // (reserved fallibly: out of memory, the inputs are released right here instead,
+            // one level deeper)
+            let deferred = DEFERRED.with(|q| {
                 let mut q = q.borrow_mut();
-                inputs.drain_into(&mut q);
-                q.extend(grad);
+                q.try_reserve(inputs.len() + 1).is_ok()
             });
-            return;
+            if deferred {
+                DEFERRED.with(|q| {
+                    let mut q = q.borrow_mut();
+                    inputs.drain_into(&mut q);
+                    q.extend(grad);
+                });
+                return;
+            }
         }
         DROP_DEPTH.with(|d| d.set(depth + 1));
         drop(inputs);
@@ -998,6 +1086,10 @@ impl Drop for Node {
 
 fn drop_iteratively(inputs: Inputs, grad: Option<Tensor>) {
     let mut stack = Vec::new();
+    if stack.try_reserve(inputs.len() + 1).is_err() {
+        // out of memory: release them directly (recursively)
+        return;
+    }
     inputs.drain_into(&mut stack);
     stack.extend(grad);
     while let Some(t) = stack.pop() {
@@ -1006,9 +1098,13 @@ fn drop_iteratively(inputs: Inputs, grad: Option<Tensor>) {
                 .state
                 .get_mut()
                 .unwrap_or_else(PoisonError::into_inner);
-            std::mem::take(&mut st.inputs).drain_into(&mut stack);
-            stack.extend(st.grad.take());
-            // `inner` drops here with no links left
+            let inputs = std::mem::take(&mut st.inputs);
+            let grad = st.grad.take();
+            if stack.try_reserve(inputs.len() + 1).is_ok() {
+                inputs.drain_into(&mut stack);
+                stack.extend(grad);
+            }
+            // `inner` drops here (out of memory for the stack: with its links, recursively)
         }
     }
 }

@@ -2,7 +2,8 @@
 
 use super::handle::{self, ds_array};
 use super::status::{boundary, boundary_value, ds_status, non_null, write_out};
-use crate::core::{Error, Result, Tensor};
+use crate::core::{alloc, Error, Result, Tensor};
+use crate::ops::describe;
 
 /// Selects a flag for `ds_array_get_flag` / `ds_array_set_flag`.
 pub type ds_flag = i32;
@@ -105,7 +106,11 @@ pub extern "C" fn ds_array_from_data(
         non_null(data, "data")?;
         let (s, b) = read_shape(shape, rank, batch)?;
         // SAFETY: non-null checked; the caller provides `len` readable values.
-        let v = unsafe { std::slice::from_raw_parts(data, len) }.to_vec();
+        let v = unsafe { std::slice::from_raw_parts(data, len) };
+        let v = alloc::guard(
+            || format!("array_from_data (shape {s:?} with batch {b})"),
+            || Ok(crate::core::pool::copy(v)),
+        )?;
         new_handle(Tensor::from_vec(&s, b, v)?, out)
     })
 }
@@ -160,7 +165,11 @@ pub extern "C" fn ds_array_copy(a: *const ds_array, out: *mut *mut ds_array) -> 
     boundary(|| {
         non_null(out, "out")?;
         let t = handle::get(a, "a")?;
-        let c = Tensor::from_vec(t.shape(), t.batch(), t.to_vec())?;
+        let v = alloc::guard(
+            || format!("array_copy ({})", describe(&t)),
+            || Ok(t.to_vec()),
+        )?;
+        let c = Tensor::from_vec(t.shape(), t.batch(), v)?;
         c.set_sample_dependent(t.is_sample_dependent());
         c.set_scalar(t.is_scalar());
         new_handle(c, out)
@@ -240,13 +249,67 @@ pub extern "C" fn ds_array_extents(
 }
 
 /// Zero-copy access to the values: `*data` points to `E * S` floats, column-major `(E, S)`,
-/// readable and writable until the array is freed (its address never changes). Do not write
+/// valid until the array is freed (its address never changes).
+///
+/// This is the **read** accessor (kept with its old signature for compatibility): taking the
+/// pointer does not count as a write. If you write through it, call `ds_array_mark_written`
+/// afterwards (or take the pointer with `ds_array_data_mut` instead); otherwise a graph built
+/// from the old values cannot tell, and its derivatives mix old and new values. Do not write
 /// while an operation on this array runs on another thread.
 #[no_mangle]
 pub extern "C" fn ds_array_data(a: *const ds_array, data: *mut *mut f32) -> ds_status {
     boundary(|| {
         let t = handle::get(a, "a")?;
         write_out(data, t.data_ptr(), "data")
+    })
+}
+
+/// Read-only zero-copy access to the values (as `ds_array_data`, with a `const` pointer).
+#[no_mangle]
+pub extern "C" fn ds_array_data_const(a: *const ds_array, data: *mut *const f32) -> ds_status {
+    boundary(|| {
+        let t = handle::get(a, "a")?;
+        write_out(data, t.data_ptr().cast_const(), "data")
+    })
+}
+
+/// Writable zero-copy access to the values (same pointer as `ds_array_data`). Counts as a write:
+/// it increments the array's version, so differentiating a graph that used the old values fails
+/// with `DS_ERR_MODIFIED` instead of mixing old and new values. Writes made later through a
+/// pointer kept from an earlier call are not seen: take the pointer again (or call
+/// `ds_array_mark_written`) each time you write.
+#[no_mangle]
+pub extern "C" fn ds_array_data_mut(a: *const ds_array, data: *mut *mut f32) -> ds_status {
+    boundary(|| {
+        non_null(data, "data")?;
+        let t = handle::get(a, "a")?;
+        t.mark_modified();
+        write_out(data, t.data_ptr(), "data")
+    })
+}
+
+/// Declares that the array's values were written (or are about to be) where the library cannot
+/// see it: through a pointer from `ds_array_data`, in a buffer wrapped by `ds_array_wrap` or
+/// lent by `ds_array_lend`. Increments the version (see `ds_array_data_mut`). A language layer
+/// calls this whenever it gives its program write access to the values.
+#[no_mangle]
+pub extern "C" fn ds_array_mark_written(a: *const ds_array) -> ds_status {
+    boundary(|| {
+        handle::get(a, "a")?.mark_modified();
+        Ok(())
+    })
+}
+
+/// The version of the array's values: incremented by every write the library sees
+/// (`ds_array_data_mut`, `ds_array_mark_written`; not `ds_array_sync`, a language layer's copy-in).
+/// Operations record it for the arrays their derivatives need; reverse and forward mode fail
+/// with `DS_ERR_MODIFIED` when it has changed since. It wraps around after 2^32 writes.
+#[no_mangle]
+pub extern "C" fn ds_array_version(a: *const ds_array, version: *mut u32) -> ds_status {
+    boundary(|| {
+        non_null(version, "version")?;
+        let t = handle::get(a, "a")?;
+        write_out(version, t.version(), "version")
     })
 }
 
@@ -258,7 +321,11 @@ pub extern "C" fn ds_array_grad_data(a: *const ds_array, data: *mut *mut f32) ->
     boundary(|| {
         non_null(data, "data")?;
         let t = handle::get(a, "a")?;
-        write_out(data, t.grad_or_zeros().data_ptr(), "data")
+        let g = alloc::guard(
+            || format!("array_grad_data (a zero gradient for {})", describe(&t)),
+            || Ok(t.grad_or_zeros()),
+        )?;
+        write_out(data, g.data_ptr(), "data")
     })
 }
 

@@ -470,7 +470,11 @@ pub extern "C" fn ds_array_clone(a: *const ds_array, out: *mut *mut ds_array) ->
         non_null(out, "out")?;
         let t = handle::get(a, "a")?;
         t.check_values()?;
-        write_out(out, handle::insert(t.clone_node()), "out")
+        let c = crate::core::alloc::guard(
+            || format!("array_clone ({})", crate::ops::describe(&t)),
+            || Ok(t.clone_node()),
+        )?;
+        write_out(out, handle::insert(c), "out")
     })
 }
 

@@ -226,7 +226,7 @@ impl Operation for Foreign {
             let d = input.dims();
             // the input's own batch, or the result's when the input is shared by the batch
             let batch = if d.batch == 1 { out.batch() } else { d.batch };
-            let mut buf = vec![0.0f32; d.elems * batch];
+            let mut buf = crate::core::pool::filled(d.elems * batch, 0.0);
             // SAFETY: the caller's callback; `upstream` has E_out * S_out values and `buf` the
             // documented E_k * grad_batch.
             let status = unsafe {
@@ -365,11 +365,16 @@ pub extern "C" fn ds_custom_apply(
         let (shape, batch) = super::array::read_shape(shape, rank, batch)?;
         crate::core::tensor::checked_dims(&shape, batch)?;
         let len = shape.iter().product::<usize>().saturating_mul(batch);
-        let data = if values.is_null() {
-            vec![0.0; len]
-        } else {
-            slice(values, len, "values")?.to_vec()
-        };
+        let data = crate::core::alloc::guard(
+            || format!("custom operation result (shape {shape:?} with batch {batch})"),
+            || {
+                Ok(if values.is_null() {
+                    crate::core::pool::filled(len, 0.0)
+                } else {
+                    crate::core::pool::copy(slice(values, len, "values")?)
+                })
+            },
+        )?;
         Tensor::from_custom(&shape, batch, data, op, &inputs)
     })
 }

@@ -36,7 +36,7 @@ fn positions(p: *const i64, n: usize, what: &str) -> Result<Vec<usize>> {
 /// argument checks made here, before the operation runs).
 fn named(op: &str, out: *mut *mut ds_array, f: impl FnOnce() -> Result<Tensor>) -> ds_status {
     emit(out, || {
-        f().map_err(|e| {
+        crate::core::alloc::guard(|| op.to_string(), f).map_err(|e| {
             if e.message().starts_with(op) {
                 e
             } else {

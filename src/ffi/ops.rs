@@ -217,7 +217,10 @@ pub extern "C" fn ds_gaussian(
 /// differentiable).
 #[no_mangle]
 pub extern "C" fn ds_sign(s: f32, a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
-    emit(out, || Ok(arith::sign(s, &handle::get(a, "a")?)))
+    emit(out, || {
+        let a = handle::get(a, "a")?;
+        crate::core::alloc::guard_op("sign", &[&a], || Ok(arith::sign(s, &a)))
+    })
 }
 
 /// `sum(a, dim)`: `dim` 1 sums the elements of each sample (result `[1]`, same batch); `dim` 2

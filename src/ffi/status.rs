@@ -29,6 +29,14 @@ pub enum ds_status {
     DS_ERR_GRAPH = 6,
     /// An internal error (a bug in diffstruc): please report it with the message.
     DS_ERR_INTERNAL = 7,
+    /// Out of memory: a buffer the call needs (a result, an intermediate, a gradient, a copy)
+    /// could not be allocated. The message names the operation, its operands and the bytes
+    /// asked for. Nothing was created or changed; the process goes on.
+    DS_ERR_MEMORY = 8,
+    /// Differentiation needs values that an operation used, and an array holding them was
+    /// written since (`ds_array_data_mut`, `ds_array_mark_written`): the
+    /// message names the operation and which of its arrays. Nothing was changed.
+    DS_ERR_MODIFIED = 9,
 }
 
 impl From<ErrorKind> for ds_status {
@@ -41,6 +49,8 @@ impl From<ErrorKind> for ds_status {
             ErrorKind::Null => ds_status::DS_ERR_NULL,
             ErrorKind::Handle => ds_status::DS_ERR_HANDLE,
             ErrorKind::Internal => ds_status::DS_ERR_INTERNAL,
+            ErrorKind::OutOfMemory => ds_status::DS_ERR_MEMORY,
+            ErrorKind::Modified => ds_status::DS_ERR_MODIFIED,
         }
     }
 }
@@ -63,6 +73,8 @@ pub(crate) fn kind_of(status: ds_status) -> ErrorKind {
         ds_status::DS_ERR_ARGUMENT => ErrorKind::Argument,
         ds_status::DS_ERR_NO_GRAD => ErrorKind::NoGradient,
         ds_status::DS_ERR_GRAPH => ErrorKind::Graph,
+        ds_status::DS_ERR_MEMORY => ErrorKind::OutOfMemory,
+        ds_status::DS_ERR_MODIFIED => ErrorKind::Modified,
         _ => ErrorKind::Internal,
     }
 }
@@ -157,7 +169,7 @@ pub extern "C" fn ds_set_last_error(message: *const c_char) {
 /// Short constant name of a status code, e.g. "DS_ERR_SHAPE" (never NULL).
 #[no_mangle]
 pub extern "C" fn ds_status_name(status: i32) -> *const c_char {
-    let names: [&std::ffi::CStr; 8] = [
+    let names: [&std::ffi::CStr; 10] = [
         c"DS_OK",
         c"DS_ERR_NULL",
         c"DS_ERR_HANDLE",
@@ -166,6 +178,8 @@ pub extern "C" fn ds_status_name(status: i32) -> *const c_char {
         c"DS_ERR_NO_GRAD",
         c"DS_ERR_GRAPH",
         c"DS_ERR_INTERNAL",
+        c"DS_ERR_MEMORY",
+        c"DS_ERR_MODIFIED",
     ];
     usize::try_from(status)
         .ok()

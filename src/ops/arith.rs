@@ -7,7 +7,8 @@
 //! extents and in the operation name they print.
 
 use super::vmath::{self, Bin};
-use super::{describe, unary, with_values2, Operation};
+use super::{describe, unary, with_values2, Operation, SAVED_RESULT};
+use crate::core::alloc;
 use crate::core::dims::{zip_with, Dims};
 use crate::core::small::Inputs;
 use crate::core::{pool, Error, Flags, Grad, OpRef, Result, Tensor};
@@ -166,7 +167,10 @@ pub(crate) fn binary_named(
             describe(b)
         ))
     })?;
-    let data = with_values2(a, b, |va, vb| kernel(op, va, da, vb, db, out));
+    let data = alloc::guard_op(name, &[a, b], || {
+        alloc::checked_len(|| name.to_string(), &[out.elems, out.batch])?;
+        Ok(with_values2(a, b, |va, vb| kernel(op, va, da, vb, db, out)))
+    })?;
     let shape = if out.elems == da.elems {
         a.shape()
     } else {
@@ -209,6 +213,22 @@ fn constant_exponent(b: &Tensor) -> Option<f32> {
 impl Operation for Binary {
     fn name(&self) -> &str {
         self.name
+    }
+
+    fn saved_for(&self, input: usize) -> u64 {
+        const A: u64 = 1;
+        const B: u64 = 2;
+        match (self.op, input) {
+            (BinaryOp::Add | BinaryOp::Sub, _) => 0,
+            (BinaryOp::Mul, 0) | (BinaryOp::Div, 0) => B,
+            (BinaryOp::Mul, _) => A,
+            (BinaryOp::Div, _) => B | SAVED_RESULT,
+            (BinaryOp::Max, 0) => A | SAVED_RESULT,
+            (BinaryOp::Max, _) => B | SAVED_RESULT,
+            // the exponent's value decides the rule for the base
+            (BinaryOp::Pow, 0) => A | B,
+            (BinaryOp::Pow, _) => A | SAVED_RESULT,
+        }
     }
 
     fn jvp(&self, out: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
@@ -445,7 +465,7 @@ pub fn binary_real1d(op: BinaryOp, a: &Tensor, v: &[f32]) -> Result<Tensor> {
             describe(a)
         )));
     }
-    let c = Tensor::constant(&shape, batch, v.to_vec(), batch > 1, false);
+    let c = Tensor::constant(&shape, batch, pool::copy(v), batch > 1, false);
     binary_named(op, name, a, &c)
 }
 
@@ -501,13 +521,21 @@ fn real2d_constant(name: &str, a: &Tensor, m: &[f32], rows: usize, cols: usize) 
             describe(a)
         )));
     }
-    Ok(Tensor::constant(&[rows], cols, m.to_vec(), cols > 1, false))
+    Ok(Tensor::constant(
+        &[rows],
+        cols,
+        pool::copy(m),
+        cols > 1,
+        false,
+    ))
 }
 
 /// Values of `sign(s, a)` (Fortran's `sign`: `|s|` with the sign of each element). Plain values,
 /// not a graph: this is not differentiable.
 pub fn sign(s: f32, a: &Tensor) -> Tensor {
-    let data = a.values().iter().map(|&x| s.abs().copysign(x)).collect();
+    let v = a.values();
+    let data = pool::collect(v.len(), v.iter().map(|&x| s.abs().copysign(x)));
+    drop(v);
     Tensor::constant(
         a.shape(),
         a.batch(),

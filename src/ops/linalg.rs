@@ -15,6 +15,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
 
 use super::{describe, Operation};
+use crate::core::alloc;
 use crate::core::small::Inputs;
 use crate::core::{pool, Error, Flags, Grad, OpRef, Result, Tensor};
 
@@ -166,7 +167,8 @@ struct MatMul {
 
 fn product(plan: Plan, name: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let batch = a.batch().max(b.batch());
-    let data = {
+    let data = alloc::guard_op(name, &[a, b], || {
+        alloc::checked_len(|| name.to_string(), &[plan.m, plan.n, batch])?;
         let (va, vb) = (a.values(), b.values());
         let sa = Side {
             data: &va,
@@ -182,8 +184,8 @@ fn product(plan: Plan, name: &'static str, a: &Tensor, b: &Tensor) -> Result<Ten
             shared: b.batch() == 1,
             t: false,
         };
-        batched_product(sa, sb, batch, false)
-    };
+        Ok(batched_product(sa, sb, batch, false))
+    })?;
     let flags = Flags {
         sample_dependent: a.is_sample_dependent() || b.is_sample_dependent(),
         scalar: false,
@@ -201,6 +203,14 @@ fn product(plan: Plan, name: &'static str, a: &Tensor, b: &Tensor) -> Result<Ten
 impl Operation for MatMul {
     fn name(&self) -> &str {
         self.name
+    }
+    /// The other operand.
+    fn saved_for(&self, input: usize) -> u64 {
+        if input == 0 {
+            2
+        } else {
+            1
+        }
     }
     /// `d(A·B) = dA·B + A·dB`, with the same reading of the operands.
     fn jvp(&self, _: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
@@ -283,13 +293,17 @@ pub fn real2d_matmul(m: &[f32], rows: usize, cols: usize, b: &Tensor) -> Result<
 }
 
 fn real_matrix(name: &str, m: &[f32], rows: usize, cols: usize) -> Result<Tensor> {
-    if rows == 0 || cols == 0 || m.len() != rows * cols {
+    if rows == 0 || cols == 0 || Some(m.len()) != rows.checked_mul(cols) {
         return Err(Error::shape(format!(
             "{name}: the real matrix is {rows}x{cols} but holds {} values",
             m.len()
         )));
     }
-    Ok(Tensor::constant(&[rows, cols], 1, m.to_vec(), false, false))
+    let data = alloc::guard(
+        || format!("{name}: a {rows}x{cols} real matrix"),
+        || Ok(pool::copy(m)),
+    )?;
+    Ok(Tensor::constant(&[rows, cols], 1, data, false, false))
 }
 
 // ---- dot and outer products --------------------------------------------------------------------
@@ -335,17 +349,18 @@ fn vector_product(kind: VecProduct, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     let (ea, eb) = (a.elems(), b.elems());
     let batch = a.batch().max(b.batch());
-    let data = {
+    let data = alloc::guard_op(name, &[a, b], || {
         let (va, vb) = (a.values(), b.values());
-        let col = |v: &[f32], e: usize, shared: bool, s: usize| {
+        let col = |v: &'_ [f32], e: usize, shared: bool, s: usize| -> Vec<f32> {
             let s = if shared { 0 } else { s };
-            v[s * e..(s + 1) * e].to_vec()
+            pool::copy(&v[s * e..(s + 1) * e])
         };
-        let mut out = pool::with_capacity(if kind == VecProduct::Dot {
+        let len = if kind == VecProduct::Dot {
             batch
         } else {
-            ea * eb * batch
-        });
+            alloc::checked_len(|| name.to_string(), &[ea, eb, batch])?
+        };
+        let mut out = pool::with_capacity(len);
         for s in 0..batch {
             let (x, y) = (
                 col(&va, ea, a.batch() == 1, s),
@@ -362,8 +377,8 @@ fn vector_product(kind: VecProduct, a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 }
             }
         }
-        out
-    };
+        Ok(out)
+    })?;
     let shape = if kind == VecProduct::Dot {
         vec![1]
     } else {
@@ -394,6 +409,14 @@ impl Operation for Vector {
             "dot_product"
         } else {
             "outer_product"
+        }
+    }
+    /// The other operand.
+    fn saved_for(&self, input: usize) -> u64 {
+        if input == 0 {
+            2
+        } else {
+            1
         }
     }
     fn jvp(&self, _: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
@@ -481,7 +504,7 @@ pub fn transpose(a: &Tensor) -> Result<Tensor> {
         )));
     };
     let (m, n) = (*m, *n);
-    let data = {
+    let data = alloc::guard_op("transpose", &[a], || {
         let v = a.values();
         let mut out = pool::with_capacity(v.len());
         for s in 0..a.batch() {
@@ -490,8 +513,8 @@ pub fn transpose(a: &Tensor) -> Result<Tensor> {
                 out.extend((0..n).map(|j| x[i + j * m]));
             }
         }
-        out
-    };
+        Ok(out)
+    })?;
     Ok(Tensor::from_op(
         &[n, m],
         a.batch(),
@@ -505,6 +528,9 @@ pub fn transpose(a: &Tensor) -> Result<Tensor> {
 impl Operation for Transpose {
     fn name(&self) -> &str {
         "transpose"
+    }
+    fn saved_for(&self, _: usize) -> u64 {
+        0
     }
     fn jvp(&self, _: &Tensor, _: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         t[0].as_ref().map(transpose).transpose()

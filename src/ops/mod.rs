@@ -14,10 +14,24 @@ pub mod vmath;
 
 use crate::core::{Grad, Result, Tensor, Values};
 
+/// Bit of [`Operation::saved_for`] that stands for the operation's result.
+pub const SAVED_RESULT: u64 = 1 << 63;
+
 /// An operation that produced a node: the contract every built-in and custom operation meets.
 pub trait Operation: Send + Sync {
     /// The name `print_graph` shows (diffstruc's `operation` string).
     fn name(&self) -> &str;
+
+    /// The arrays whose values the rules read to differentiate with respect to input `input`:
+    /// bit `j` (`j < 63`) for input `j`, [`SAVED_RESULT`] for the result. When the operation is
+    /// recorded, the versions of these arrays are kept; differentiating through it fails
+    /// ([`crate::ErrorKind::Modified`]) if one of them has been written since. The default,
+    /// every input and the result, is right for any rule; a narrower answer only avoids
+    /// refusing a derivative that does not depend on a written array.
+    fn saved_for(&self, input: usize) -> u64 {
+        let _ = input;
+        u64::MAX
+    }
 
     /// Forward rule: the tangent of `out` given the tangents of its inputs (`None` where an input
     /// does not depend on the differentiation variable; at least one is `Some`). Must be built

@@ -14,9 +14,10 @@ use std::sync::Arc;
 
 use super::reduce::Axis;
 use super::{describe, Operation};
+use crate::core::alloc;
 use crate::core::small::Inputs;
 use crate::core::tensor::checked_dims;
-use crate::core::{Error, Flags, Grad, OpRef, Result, Tensor, Values};
+use crate::core::{pool, Error, Flags, Grad, OpRef, Result, Tensor, Values};
 
 /// Map entry for "no source": the output value is zero (gather) or the input is dropped
 /// (scatter).
@@ -34,7 +35,9 @@ enum Kind {
 struct Route {
     name: &'static str,
     kind: Kind,
-    map: Arc<[u32]>,
+    /// (an `Arc<Vec>`, not an `Arc<[u32]>`: converting a vector to the latter copies it with an
+    /// allocation that aborts when it fails)
+    map: Arc<Vec<u32>>,
 }
 
 /// Read access to several inputs at once (an input may appear twice, as in `concat(a, a)`).
@@ -88,26 +91,28 @@ impl Route {
                 let off = offsets(inputs);
                 if inputs.len() == 1 {
                     let x = reads.get(0);
-                    self.map
-                        .iter()
-                        .map(|&m| if m == NONE { 0.0 } else { x[m as usize] })
-                        .collect()
+                    pool::collect(
+                        self.map.len(),
+                        self.map
+                            .iter()
+                            .map(|&m| if m == NONE { 0.0 } else { x[m as usize] }),
+                    )
                 } else {
-                    self.map
-                        .iter()
-                        .map(|&m| {
+                    pool::collect(
+                        self.map.len(),
+                        self.map.iter().map(|&m| {
                             if m == NONE {
                                 return 0.0;
                             }
                             let m = m as usize;
                             let k = owner(&off, m);
                             reads.get(k)[m - off[k]]
-                        })
-                        .collect()
+                        }),
+                    )
                 }
             }
             Kind::Scatter => {
-                let mut out = vec![0.0f32; out_len];
+                let mut out = pool::filled(out_len, 0.0);
                 for (&m, &v) in self.map.iter().zip(reads.get(0)) {
                     if m != NONE {
                         out[m as usize] += v;
@@ -119,23 +124,34 @@ impl Route {
     }
 
     /// Builds the node `self(inputs)` with the given per-sample shape and batch.
-    fn apply(self, shape: &[usize], batch: usize, flags: Flags, inputs: Inputs) -> Tensor {
-        let len = shape.iter().product::<usize>() * batch;
-        let data = self.values(len, inputs.as_slice());
-        Tensor::from_op(
+    ///
+    /// Errors: out of memory (the message names the operation and its inputs).
+    fn apply(self, shape: &[usize], batch: usize, flags: Flags, inputs: Inputs) -> Result<Tensor> {
+        let data = {
+            let list: Vec<&Tensor> = inputs.iter().collect();
+            alloc::guard_op(self.name, &list, || {
+                let len =
+                    alloc::checked_len(|| self.name.to_string(), &[shape.iter().product(), batch])?;
+                Ok(self.values(len, inputs.as_slice()))
+            })?
+        };
+        Ok(Tensor::from_op(
             shape,
             batch,
             data,
             flags,
             OpRef::Shared(Arc::new(self)),
             inputs,
-        )
+        ))
     }
 }
 
 impl Operation for Route {
     fn name(&self) -> &str {
         self.name
+    }
+    fn saved_for(&self, _: usize) -> u64 {
+        0
     }
 
     fn jvp(&self, out: &Tensor, inputs: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
@@ -154,17 +170,14 @@ impl Operation for Route {
                 new_off.push(ti.as_ref().map(|_| n));
                 n += ti.as_ref().map_or(0, |_| inputs[i].dims().len() as u32);
             }
-            let map = self
-                .map
-                .iter()
-                .map(|&m| {
-                    if m == NONE {
-                        return NONE;
-                    }
-                    let k = owner(&off, m as usize);
-                    new_off[k].map_or(NONE, |o| o + (m - off[k] as u32))
-                })
-                .collect();
+            let map = alloc::vec_from(self.map.iter().map(|&m| {
+                if m == NONE {
+                    return NONE;
+                }
+                let k = owner(&off, m as usize);
+                new_off[k].map_or(NONE, |o| o + (m - off[k] as u32))
+            }))
+            .into();
             Route {
                 name: self.name,
                 kind: self.kind,
@@ -172,12 +185,14 @@ impl Operation for Route {
             }
         };
         let tangents: Vec<Tensor> = t.iter().flatten().cloned().collect();
-        Ok(Some(route.apply(
-            out.shape(),
-            out.batch(),
-            out.flags(),
-            Inputs::from_vec(tangents),
-        )))
+        route
+            .apply(
+                out.shape(),
+                out.batch(),
+                out.flags(),
+                Inputs::from_vec(tangents),
+            )
+            .map(Some)
     }
 
     fn vjp(&self, _: &Tensor, x: &[Tensor], g: &Grad, wants: &[bool]) -> Result<Vec<Option<Grad>>> {
@@ -188,7 +203,7 @@ impl Operation for Route {
                 let mut grads: Vec<Option<Vec<f32>>> = x
                     .iter()
                     .zip(wants)
-                    .map(|(t, &w)| w.then(|| vec![0.0f32; t.dims().len()]))
+                    .map(|(t, &w)| w.then(|| pool::filled(t.dims().len(), 0.0)))
                     .collect();
                 for (&m, &v) in self.map.iter().zip(up) {
                     if m == NONE {
@@ -207,11 +222,12 @@ impl Operation for Route {
                     .collect())
             }
             Kind::Scatter => {
-                let data = self
-                    .map
-                    .iter()
-                    .map(|&m| if m == NONE { 0.0 } else { up[m as usize] })
-                    .collect();
+                let data = pool::collect(
+                    self.map.len(),
+                    self.map
+                        .iter()
+                        .map(|&m| if m == NONE { 0.0 } else { up[m as usize] }),
+                );
                 Ok(vec![Some(Grad::new(data, x[0].dims()))])
             }
         }
@@ -227,11 +243,14 @@ impl Operation for Reshape {
     fn name(&self) -> &str {
         "reshape"
     }
+    fn saved_for(&self, _: usize) -> u64 {
+        0
+    }
     fn jvp(&self, out: &Tensor, _: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         t[0].as_ref().map(|t| reshape(t, out.shape())).transpose()
     }
     fn vjp(&self, _: &Tensor, x: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
-        Ok(vec![Some(Grad::new(g.as_slice().to_vec(), x[0].dims()))])
+        Ok(vec![Some(Grad::new(pool::copy(g.as_slice()), x[0].dims()))])
     }
 }
 
@@ -316,9 +335,9 @@ fn gather(
     let route = Route {
         name,
         kind: Kind::Gather,
-        map: map.into(),
+        map: Arc::new(map),
     };
-    Ok(route.apply(shape, batch, flags(sample_dependent), inputs))
+    route.apply(shape, batch, flags(sample_dependent), inputs)
 }
 
 /// Column `s` of `a`, or its only column when `a` is shared by the batch.
@@ -351,9 +370,10 @@ pub fn spread(source: &Tensor, dim: i64, index: usize, ncopies: usize) -> Result
     match axis {
         Axis::Batch => {
             let j = position(OP, "index (a sample)", index, d.batch)?;
-            let map = (0..ncopies)
-                .flat_map(|_| (0..d.elems).map(move |e| u(j * d.elems + e)))
-                .collect();
+            let map = alloc::collect(
+                ncopies * d.elems,
+                (0..ncopies).flat_map(|_| (0..d.elems).map(move |e| u(j * d.elems + e))),
+            );
             gather(
                 OP,
                 map,
@@ -365,9 +385,10 @@ pub fn spread(source: &Tensor, dim: i64, index: usize, ncopies: usize) -> Result
         }
         _ => {
             let i = position(OP, "index (an element)", index, d.elems)?;
-            let map = (0..d.batch)
-                .flat_map(|s| (0..ncopies).map(move |_| u(s * d.elems + i)))
-                .collect();
+            let map = alloc::collect(
+                d.batch * ncopies,
+                (0..d.batch).flat_map(|s| (0..ncopies).map(move |_| u(s * d.elems + i))),
+            );
             gather(
                 OP,
                 map,
@@ -395,16 +416,12 @@ fn sum_into(
         Axis::Batch => (
             a.shape().to_vec(),
             new_size,
-            (0..d.len())
-                .map(|i| (k * d.elems + i % d.elems) as u32)
-                .collect(),
+            alloc::vec_from((0..d.len()).map(|i| (k * d.elems + i % d.elems) as u32)),
         ),
         _ => (
             vec![new_size],
             d.batch,
-            (0..d.len())
-                .map(|i| ((i / d.elems) * new_size + k) as u32)
-                .collect(),
+            alloc::vec_from((0..d.len()).map(|i| ((i / d.elems) * new_size + k) as u32)),
         ),
     };
     checked_dims(&shape, batch).map_err(|e| in_op(op, e))?;
@@ -416,9 +433,9 @@ fn sum_into(
     let route = Route {
         name: op,
         kind: Kind::Scatter,
-        map: map.into(),
+        map: Arc::new(map),
     };
-    Ok(route.apply(&shape, batch, flags(sd), Inputs::one(a.clone())))
+    route.apply(&shape, batch, flags(sd), Inputs::one(a.clone()))
 }
 
 /// `unspread(source, index, dim, new_size)`, the adjoint of `spread`: `dim = 1`: shape
@@ -458,10 +475,11 @@ pub fn concat(a: &Tensor, b: &Tensor, dim: i64) -> Result<Tensor> {
                 )));
             }
             let batch = da.batch + db.batch;
-            let map = (0..da.len())
-                .chain(off_b..off_b + db.len())
-                .map(|m| m as u32)
-                .collect();
+            let map = alloc::vec_from(
+                (0..da.len())
+                    .chain(off_b..off_b + db.len())
+                    .map(|m| m as u32),
+            );
             gather(OP, map, a.shape(), batch, true, inputs)
         }
         _ => {
@@ -503,7 +521,10 @@ pub fn concat(a: &Tensor, b: &Tensor, dim: i64) -> Result<Tensor> {
             }
             let mut shape = sa.clone();
             shape[n - 1] += sb[n - 1];
-            let mut map = Vec::with_capacity((da.elems + db.elems) * batch);
+            let mut map = alloc::with_capacity(alloc::checked_len(
+                || OP.to_string(),
+                &[da.elems.saturating_add(db.elems), batch],
+            )?);
             for s in 0..batch {
                 let ca = col(a, s) * da.elems;
                 let cb = off_b + col(b, s) * db.elems;
@@ -521,9 +542,7 @@ fn slice(name: &'static str, a: &Tensor, axis: Axis, start: usize, count: usize)
     let u = |v: usize| v as u32;
     match axis {
         Axis::Batch => {
-            let map = (start * d.elems..(start + count) * d.elems)
-                .map(u)
-                .collect();
+            let map = alloc::vec_from((start * d.elems..(start + count) * d.elems).map(u));
             gather(
                 name,
                 map,
@@ -534,9 +553,11 @@ fn slice(name: &'static str, a: &Tensor, axis: Axis, start: usize, count: usize)
             )
         }
         _ => {
-            let map = (0..d.batch)
-                .flat_map(|s| (s * d.elems + start..s * d.elems + start + count).map(u))
-                .collect();
+            let map = alloc::collect(
+                d.batch * count,
+                (0..d.batch)
+                    .flat_map(|s| (s * d.elems + start..s * d.elems + start + count).map(u)),
+            );
             gather(
                 name,
                 map,
@@ -614,17 +635,18 @@ fn samples(
 ) -> Result<Tensor> {
     let e = a.elems();
     positive(name, "the number of samples", from.len())?;
-    let map = from
-        .iter()
-        .flat_map(|f| (0..e).map(move |i| f.map_or(NONE, |j| (j * e + i) as u32)))
-        .collect();
+    let map = alloc::collect(
+        alloc::checked_len(|| name.to_string(), &[from.len(), e])?,
+        from.iter()
+            .flat_map(|f| (0..e).map(move |i| f.map_or(NONE, |j| (j * e + i) as u32))),
+    );
     gather(name, map, shape, from.len(), true, Inputs::one(a.clone()))
 }
 
 /// `a .index. indices`: sample `s` of the result is sample `indices(s)` of `a`.
 pub fn index(a: &Tensor, indices: &[usize]) -> Result<Tensor> {
     let from = positions("index", indices, a.batch())?;
-    let from: Vec<_> = from.into_iter().map(Some).collect();
+    let from: Vec<_> = alloc::vec_from(from.into_iter().map(Some));
     samples("index", a, &from, &[a.elems()])
 }
 
@@ -646,7 +668,7 @@ pub fn reverse_index(
             .len(),
     )?;
     let sa = a.batch();
-    let mut src = vec![None; new_index_size];
+    let mut src = alloc::filled(new_index_size, None);
     if from {
         if indices.len() > new_index_size {
             return Err(arg_error(
@@ -696,8 +718,8 @@ pub fn pack_mask(a: &Tensor, dim: i64, mask: Option<&[bool]>) -> Result<Tensor> 
                 describe(a)
             )))
         }
-        Some(m) => (0..n).filter(|&i| m[i]).collect(),
-        None => (0..n).collect(),
+        Some(m) => alloc::vec_from((0..n).filter(|&i| m[i])),
+        None => alloc::vec_from(0..n),
     };
     if keep.is_empty() {
         return Err(arg_error(
@@ -720,13 +742,14 @@ fn select(
     let d = a.dims();
     match axis {
         Axis::Batch => {
-            let from: Vec<_> = keep.iter().copied().map(Some).collect();
+            let from: Vec<_> = alloc::vec_from(keep.iter().copied().map(Some));
             samples(name, a, &from, batch_shape)
         }
         _ => {
-            let map = (0..d.batch)
-                .flat_map(|s| keep.iter().map(move |&i| (s * d.elems + i) as u32))
-                .collect();
+            let map = alloc::collect(
+                alloc::checked_len(|| name.to_string(), &[d.batch, keep.len()])?,
+                (0..d.batch).flat_map(|s| keep.iter().map(move |&i| (s * d.elems + i) as u32)),
+            );
             gather(
                 name,
                 map,
@@ -762,7 +785,7 @@ fn place(
     let d = a.dims();
     let out = checked_dims(shape, batch).map_err(|e| in_op(name, e))?;
     fits(name, out.len())?;
-    let mut map = vec![NONE; out.len()];
+    let mut map = alloc::filled(out.len(), NONE);
     match axis {
         Axis::Batch => {
             if out.elems != d.elems {
@@ -797,9 +820,9 @@ fn place(
     let route = Route {
         name,
         kind: Kind::Gather,
-        map: map.into(),
+        map: Arc::new(map),
     };
-    Ok(route.apply(shape, batch, flags(sd), Inputs::one(a.clone())))
+    route.apply(shape, batch, flags(sd), Inputs::one(a.clone()))
 }
 
 /// `unpack(a, array_shape, dim, indices)` (`unpack_mask`): zeros of `array_shape` (per-sample
@@ -846,7 +869,7 @@ pub fn unpack_mask(
                     describe(a)
                 )));
             }
-            (0..n_in).collect()
+            alloc::vec_from(0..n_in)
         }
     };
     place(OP, a, axis, &to, shape, batch)
@@ -924,17 +947,15 @@ fn merge_nodes(name: &'static str, t: &Tensor, f: &Tensor, mask: &[bool]) -> Res
         (if d.batch == 1 { 0 } else { s }) * d.elems + if d.elems == 1 { 0 } else { e }
     };
     let off = dt.len();
-    let map = (0..out.len())
-        .map(|o| {
-            let (e, s) = (o % out.elems, o / out.elems);
-            let m = if mask[o] {
-                index(dt, e, s)
-            } else {
-                off + index(df, e, s)
-            };
-            m as u32
-        })
-        .collect();
+    let map = alloc::vec_from((0..out.len()).map(|o| {
+        let (e, s) = (o % out.elems, o / out.elems);
+        let m = if mask[o] {
+            index(dt, e, s)
+        } else {
+            off + index(df, e, s)
+        };
+        m as u32
+    }));
     let sd = t.is_sample_dependent() || f.is_sample_dependent();
     gather(
         name,
@@ -960,7 +981,7 @@ pub fn merge_scalar(tsource: &Tensor, fsource: f32, mask: &[bool]) -> Result<Ten
 /// `merge(tsource, fsource, mask)` with a real scalar `tsource`: `merge(fsource, tsource,
 /// .not. mask)`.
 pub fn scalar_merge(tsource: f32, fsource: &Tensor, mask: &[bool]) -> Result<Tensor> {
-    let not: Vec<bool> = mask.iter().map(|m| !m).collect();
+    let not: Vec<bool> = alloc::vec_from(mask.iter().map(|m| !m));
     merge_nodes("merge_scalar", fsource, &Tensor::scalar(tsource), &not)
 }
 
@@ -981,6 +1002,6 @@ pub fn merge_real2d(
             d.len()
         )));
     }
-    let f = Tensor::constant(&[rows], cols, fsource.to_vec(), cols > 1, false);
+    let f = Tensor::constant(&[rows], cols, pool::copy(fsource), cols > 1, false);
     merge_nodes("merge", tsource, &f, mask)
 }

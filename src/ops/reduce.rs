@@ -2,9 +2,10 @@
 //! (`dim = 2`), or over everything. `dim` is a storage dimension of `(E, S)`, as in diffstruc.
 
 use super::{describe, Operation};
+use crate::core::alloc;
 use crate::core::dims::{self, Dims};
 use crate::core::small::Inputs;
-use crate::core::{Error, Flags, Grad, OpRef, Result, Tensor};
+use crate::core::{pool, Error, Flags, Grad, OpRef, Result, Tensor};
 
 /// What a reduction adds up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,22 +101,50 @@ impl Reduce {
 /// Sums in storage order in f32, as Fortran's `sum` does, so results print identically.
 fn sum_values(x: &[f32], d: Dims, axis: Axis) -> Vec<f32> {
     match axis {
-        Axis::All => vec![x.iter().fold(0.0f32, |s, &v| s + v)],
-        Axis::Elements => x
-            .chunks_exact(d.elems)
-            .map(|c| c.iter().fold(0.0f32, |s, &v| s + v))
-            .collect(),
+        Axis::All => pool::filled(1, x.iter().fold(0.0f32, |s, &v| s + v)),
+        Axis::Elements => pool::collect(
+            d.batch,
+            x.chunks_exact(d.elems)
+                .map(|c| c.iter().fold(0.0f32, |s, &v| s + v)),
+        ),
         Axis::Batch => dims::reduce_to(x, d, Dims::new(d.elems, 1)),
+    }
+}
+
+/// Means accumulated and divided in f64, rounded once to f32: a mean of values near f32's
+/// largest is finite whenever the true mean is (an f32 sum would overflow to infinity first).
+fn mean_values(x: &[f32], d: Dims, axis: Axis) -> Vec<f32> {
+    let mean = |it: &mut dyn Iterator<Item = &f32>, n: usize| -> f32 {
+        (it.fold(0.0f64, |s, &v| s + f64::from(v)) / n as f64) as f32
+    };
+    match axis {
+        Axis::All => pool::filled(1, mean(&mut x.iter(), x.len())),
+        Axis::Elements => pool::collect(
+            d.batch,
+            x.chunks_exact(d.elems)
+                .map(|c| mean(&mut c.iter(), d.elems)),
+        ),
+        Axis::Batch => {
+            let mut acc: Vec<f64> = alloc::filled(d.elems, 0.0);
+            for c in x.chunks_exact(d.elems) {
+                acc.iter_mut().zip(c).for_each(|(s, &v)| *s += f64::from(v));
+            }
+            let n = d.batch as f64;
+            pool::collect(d.elems, acc.iter().map(|&s| (s / n) as f32))
+        }
     }
 }
 
 fn reduce(r: Reduce, a: &Tensor) -> Result<Tensor> {
     let d = a.dims();
-    let mut data = sum_values(&a.values(), d, r.axis);
-    if r.mean {
-        let n = r.count(d) as f32;
-        data.iter_mut().for_each(|v| *v /= n);
-    }
+    let data = alloc::guard_op(r.name(), &[a], || {
+        let x = a.values();
+        Ok(if r.mean {
+            mean_values(&x, d, r.axis)
+        } else {
+            sum_values(&x, d, r.axis)
+        })
+    })?;
     let (shape, batch, sample_dependent) = match r.axis {
         Axis::Elements => (&[1][..], d.batch, a.is_sample_dependent()),
         Axis::Batch => (a.shape(), 1, false),
@@ -138,6 +167,9 @@ fn reduce(r: Reduce, a: &Tensor) -> Result<Tensor> {
 impl Operation for Reduce {
     fn name(&self) -> &str {
         Reduce::name(*self)
+    }
+    fn saved_for(&self, _: usize) -> u64 {
+        0
     }
     fn jvp(&self, _: &Tensor, _: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         t[0].as_ref().map(|t| reduce(*self, t)).transpose()

@@ -2,6 +2,7 @@
 //! forward mode when an input was broadcast by the operation.
 
 use super::Operation;
+use crate::core::alloc;
 use crate::core::small::Inputs;
 use crate::core::tensor::checked_dims;
 use crate::core::{dims, Error, Flags, Grad, OpRef, Result, Tensor};
@@ -17,7 +18,9 @@ pub fn broadcast_to(a: &Tensor, shape: &[usize], batch: usize) -> Result<Tensor>
             batch
         )));
     }
-    let data = dims::expand(&a.values(), a.dims(), to);
+    let data = alloc::guard_op("broadcast", &[a], || {
+        Ok(dims::expand(&a.values(), a.dims(), to))
+    })?;
     let flags = Flags {
         sample_dependent: a.is_sample_dependent() || batch > 1,
         scalar: a.is_scalar() && to.len() == 1,
@@ -37,6 +40,9 @@ struct Broadcast;
 impl Operation for Broadcast {
     fn name(&self) -> &str {
         "broadcast"
+    }
+    fn saved_for(&self, _: usize) -> u64 {
+        0
     }
     fn jvp(&self, out: &Tensor, _: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         t[0].as_ref()

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::arith::{add_scalar, div, mul, mul_scalar, neg, scalar_sub, sub_scalar};
 use super::vmath::{self, Deriv, Func};
-use super::{describe, Operation};
+use super::{describe, Operation, SAVED_RESULT};
+use crate::core::alloc;
 use crate::core::small::Inputs;
 use crate::core::{pool, Error, Grad, OpRef, Result, Tensor};
 
@@ -129,7 +130,9 @@ fn sign0(x: f32) -> f32 {
 
 /// A constant (no graph) holding `f` applied to each value of `x`.
 fn map_constant(x: &Tensor, f: fn(f32) -> f32) -> Tensor {
-    let data = x.values().iter().map(|&v| f(v)).collect();
+    let v = x.values();
+    let data = pool::collect(v.len(), v.iter().map(|&v| f(v)));
+    drop(v);
     Tensor::constant(
         x.shape(),
         x.batch(),
@@ -158,7 +161,7 @@ static UNARY: [Unary; 11] = [
 
 /// Applies an element-wise function.
 pub fn unary(op: UnaryOp, a: &Tensor) -> Result<Tensor> {
-    let data = op.values(&a.values());
+    let data = alloc::guard_op(op.name(), &[a], || Ok(op.values(&a.values())))?;
     Ok(Tensor::from_op(
         a.shape(),
         a.batch(),
@@ -172,6 +175,15 @@ pub fn unary(op: UnaryOp, a: &Tensor) -> Result<Tensor> {
 impl Operation for Unary {
     fn name(&self) -> &str {
         self.0.name()
+    }
+    fn saved_for(&self, _: usize) -> u64 {
+        match self.0 {
+            UnaryOp::Neg => 0,
+            UnaryOp::Abs | UnaryOp::Log | UnaryOp::Log10 | UnaryOp::Sin | UnaryOp::Cos => 1,
+            UnaryOp::Exp | UnaryOp::Sqrt | UnaryOp::Sigmoid | UnaryOp::Tan | UnaryOp::Tanh => {
+                SAVED_RESULT
+            }
+        }
     }
     fn jvp(&self, out: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         t[0].as_ref()
@@ -210,13 +222,15 @@ pub fn tanh(a: &Tensor) -> Result<Tensor> {
 /// `exp(-((a - mu) / sigma)^2 / 2) / (sqrt(2 pi) sigma)`. The constants are kept in a `[2]`
 /// constant operand `[mu, sigma]`, as diffstruc does.
 pub fn gaussian(a: &Tensor, mu: f32, sigma: f32) -> Result<Tensor> {
-    if sigma == 0.0 || sigma.is_nan() {
+    if sigma <= 0.0 || sigma.is_nan() {
         return Err(Error::argument(format!(
-            "gaussian: sigma must be non-zero (got {sigma}) for an array {}",
+            "gaussian: sigma must be positive (got {sigma}) for an array {}",
             describe(a)
         )));
     }
-    let data = vmath::gaussian_vec(&a.values(), mu, sigma);
+    let data = alloc::guard_op("gaussian", &[a], || {
+        Ok(vmath::gaussian_vec(&a.values(), mu, sigma))
+    })?;
     let params = Tensor::constant(&[2], 1, vec![mu, sigma], false, false);
     Ok(Tensor::from_op(
         a.shape(),
@@ -236,6 +250,10 @@ struct Gaussian {
 impl Operation for Gaussian {
     fn name(&self) -> &str {
         "gaussian"
+    }
+    /// The input and the result (`mu` and `sigma` are kept by the operation).
+    fn saved_for(&self, _: usize) -> u64 {
+        1 | SAVED_RESULT
     }
     /// `d/da = -c (a - mu) / sigma^2`.
     fn jvp(&self, out: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {

@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_STEPS 4000     /* steps per input */
 #define MAX_PRINTS 8       /* ds_graph_print calls per input (a DAG printed as a tree is big) */
 #define MAX_FORWARD 12     /* ds_grad_forward calls per input (each one can triple a graph) */
-#define NSTATUS 8
+#define NSTATUS 10
 
 /* ------------------------------------------------------------------------------------------ */
 /* Opcodes                                                                                    */
@@ -89,7 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     X(GRAD_REVERSE) X(ZERO_GRAD) X(NULLIFY) X(DUPLICATE) X(DETACH) X(ID) X(SET_ID)            \
     X(FIND_ID) X(GRAPH_PRINT) X(OPERATION) X(SET_OPERATION) X(NUM_INPUTS) X(INPUT)            \
     X(ZERO_ALL_GRADS) X(CUSTOM_CREATE) X(CUSTOM_FREE) X(CUSTOM_APPLY) X(SET_CUSTOM) X(ADOPT)  \
-    X(IS_LIVE) X(CLAIM) X(ERRORS) X(LIVE_COUNTS) X(MOVE_SLOT)
+    X(IS_LIVE) X(CLAIM) X(ERRORS) X(LIVE_COUNTS) X(MOVE_SLOT) X(DATA_MUT) X(MARK_WRITTEN)       \
+    X(VERSION)
 
 #define AS_ENUM(n) OP_##n,
 #define AS_NAME(n) #n,
@@ -1351,7 +1352,7 @@ static void op_unary_like(int which)
         st = ds_unary(code, a.h, o);
         break;
     case OP_GAUSSIAN:
-        x.ok = p2 == 0.0f || p2 != p2 ? M(DS_ERR_ARGUMENT) : M(DS_OK); /* sigma 0 or NaN */
+        x.ok = !(p2 > 0.0f) ? M(DS_ERR_ARGUMENT) : M(DS_OK); /* sigma <= 0 or NaN */
         CALL("ds_gaussian(%s, %g, %g, %s)", hname(a), (double)p1, (double)p2, OUTS(dst));
         st = ds_gaussian(a.h, p1, p2, o);
         break;
@@ -1826,6 +1827,53 @@ static void op_merge(int which)
     check_out(st, x, out, dst, false);
 }
 
+/* ds_array_data_mut (writes a few values and must increment the version), ds_array_mark_written
+ * (increments it) and ds_array_version (reads it): DATA_MUT, MARK_WRITTEN, VERSION. */
+static void op_version(int which)
+{
+    href a = pick();
+    uint8_t mode = rd8();
+    bool null_out = which != OP_MARK_WRITTEN && mode >= 240;
+    uint32_t before = 0, after = (uint32_t)-7;
+    bool known = a.k == H_VALID && ds_array_version(a.h, &before) == DS_OK;
+    expect_t x = expect(M(DS_OK));
+    bad_handle(&x, a);
+    bad_if(&x, null_out, DS_ERR_NULL);
+    ds_status st;
+    if (which == OP_DATA_MUT) {
+        float *v = (float *)SENTINEL;
+        CALL("ds_array_data_mut(%s, %s)", hname(a), null_out ? "NULL" : "&p");
+        st = ds_array_data_mut(a.h, null_out ? NULL : &v);
+        check(st, x);
+        if (st == DS_OK && !null_out) {
+            int64_t n = count_of(a);
+            if (v == NULL || v == (float *)SENTINEL) {
+                fail("data pointer %p after DS_OK", (void *)v);
+            }
+            for (int i = 0; i < mode % 4; i++) {
+                v[rd8() % n] = rd_float();
+            }
+        } else if (st != DS_OK && !null_out && v != (float *)SENTINEL) {
+            fail("output written although the call failed");
+        }
+    } else if (which == OP_MARK_WRITTEN) {
+        CALL("ds_array_mark_written(%s)", hname(a));
+        st = ds_array_mark_written(a.h);
+        check(st, x);
+    } else {
+        CALL("ds_array_version(%s, %s)", hname(a), null_out ? "NULL" : "&v");
+        st = ds_array_version(a.h, null_out ? NULL : &after);
+        check(st, x);
+        if (st == DS_OK && !null_out && known && after != before) {
+            fail("ds_array_version changed from %u to %u by reading it", before, after);
+        }
+        return;
+    }
+    if (st == DS_OK && known && ds_array_version(a.h, &after) == DS_OK && after != before + 1) {
+        fail("a write took the version from %u to %u (expected +1)", before, after);
+    }
+}
+
 static void op_grad_forward(void)
 {
     href f = pick(), v = pick();
@@ -1840,7 +1888,9 @@ static void op_grad_forward(void)
     bad_handle(&x, v);
     bad_if(&x, dst < 0, DS_ERR_NULL);
     bad_if(&x, v.k == H_VALID && !requires_grad(v), DS_ERR_NO_GRAD);
-    x.ok = M(DS_OK) | M(DS_ERR_GRAPH) | callback_statuses;
+    /* DS_ERR_MODIFIED: a value a rule reads was written (OP_DATA_MUT, OP_MARK_WRITTEN);
+     * DS_ERR_NO_GRAD: requires_grad cleared on an intermediate the graph used (OP_SET_FLAG) */
+    x.ok = M(DS_OK) | M(DS_ERR_GRAPH) | M(DS_ERR_MODIFIED) | M(DS_ERR_NO_GRAD) | callback_statuses;
     CALL("ds_grad_forward(%s, %s, %s)", hname(f), hname(v), OUTS(dst));
     ds_status st = ds_grad_forward(f.h, v.h, dst < 0 ? NULL : &out);
     check_out(st, x, out, dst, false);
@@ -1854,7 +1904,8 @@ static void op_grad_reverse(void)
     bool v = extents(f, &e, &s);
     size_t len = (mode & 3) != 3 && v ? (size_t)(e * s) : (size_t)mode % 20;
     bool null_seed = mode < 64;
-    expect_t x = expect(M(DS_OK) | M(DS_ERR_GRAPH) | callback_statuses);
+    expect_t x = expect(M(DS_OK) | M(DS_ERR_GRAPH) | M(DS_ERR_MODIFIED) | M(DS_ERR_NO_GRAD) |
+                        callback_statuses);
     if (ds_live_arrays() > 4 * LIVE_SOFT || len > FBUF) {
         skip();
         return;
@@ -2381,6 +2432,9 @@ static void step(void)
     case OP_SHAPE: op_shape(); break;
     case OP_EXTENTS: op_extents(); break;
     case OP_DATA: op_data(false); break;
+    case OP_DATA_MUT:
+    case OP_MARK_WRITTEN:
+    case OP_VERSION: op_version(op); break;
     case OP_GRAD_DATA: op_data(true); break;
     case OP_GRAD: op_grad(); break;
     case OP_GET_FLAG:
