@@ -203,6 +203,7 @@ program test_clients
   call test_names_after_nullify()
   call test_assign_to_result()
   call test_named_temporary()
+  call test_flat_loops()
   call diffstruc_release_retired()
   ! (gfortran 12: up to the four arrays of test_layer_copies' unfinalised function result, whose
   ! bindings are dropped when their tokens' addresses are used again)
@@ -639,5 +640,40 @@ contains
     call x%deallocate()
     call check(diffstruc_live_arrays() == live, 'named temporary: memory returned')
   end subroutine test_named_temporary
+
+  !> The loops diffstruc's guide recommends stay flat in memory: `x = x + delta` (in-place
+  !> update) and `y = x*2`, 2*10^4 times each (retired right sides are released as they go;
+  !> the peak is what shows it: it does not depend on the count).
+  subroutine test_flat_loops()
+    type(array_type) :: x, delta, y
+    integer :: i, live, peak
+    live = diffstruc_live_arrays()
+    call x%allocate([4, 1], source=0.0)
+    call delta%allocate([4, 1], source=1.0)
+    x%is_temporary = .false.
+    delta%is_temporary = .false.
+    peak = 0
+    do i = 1, 20000
+       x = x + delta
+       y = x * 2.0
+       peak = max(peak, diffstruc_live_arrays() - live)
+    end do
+    call check_close(flat(x%val), spread(20000.0, 1, 4), 0.0, 'x = x + delta: value')
+    call check_close(flat(y%val), spread(40000.0, 1, 4), 0.0, 'y = x*2: value')
+    call check(peak < 100, 'loops stay flat: at most ' // int_str(peak) // ' arrays at once')
+    call x%deallocate()
+    call delta%deallocate()
+    call y%deallocate()
+    call diffstruc_release_retired()
+    call check(diffstruc_live_arrays() == live, 'loops: memory returned')
+  end subroutine test_flat_loops
+
+  function int_str(i) result(s)
+    integer, intent(in) :: i
+    character(len=:), allocatable :: s
+    character(len=12) :: buf
+    write (buf, '(i0)') i
+    s = trim(buf)
+  end function int_str
 
 end program test_clients
