@@ -497,14 +497,15 @@ contains
        c%left_operand => p
        c%owns_left_operand = p%is_temporary
     end if
-    call adopt_temporary(h, p)
+    ! (the operands as declared: an extension of array_type is adopted knowing its type)
+    call adopt_temporary(h, a)
     if (present(b)) then
        p => stand_in(b)
        if (c%requires_grad .and. p%requires_grad) then
           c%right_operand => p
           c%owns_right_operand = p%is_temporary
        end if
-       call adopt_temporary(h, p)
+       call adopt_temporary(h, b)
     end if
   end function linked
 
