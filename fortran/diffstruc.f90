@@ -35,6 +35,8 @@ module diffstruc
   public :: array_type, get_partial
   public :: operator(+), operator(-), operator(*), operator(/), operator(**)
   public :: sum, mean, exp, log, sin, cos, tan, tanh
+  ! documented by diffstruc, missing from its v1.1.1
+  public :: asin, acos, atan, sinh, cosh
   public :: sqrt, sign, sigmoid, gaussian, abs, log10, max
   public :: matmul, operator(.mmul.), outer_product, operator(.outer.), dot_product, &
        operator(.dot.), transpose
@@ -254,6 +256,21 @@ module diffstruc
   end interface
   interface tanh
      module procedure tanh_array
+  end interface
+  interface asin
+     module procedure asin_array
+  end interface
+  interface acos
+     module procedure acos_array
+  end interface
+  interface atan
+     module procedure atan_array
+  end interface
+  interface sinh
+     module procedure sinh_array
+  end interface
+  interface cosh
+     module procedure cosh_array
   end interface
   interface max
      module procedure max_arrays, max_scalar
@@ -1022,6 +1039,36 @@ contains
     type(array_type), pointer :: c
     c => unary_op(DS_TANH, a, 'tanh')
   end function tanh_array
+
+  function asin_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_ASIN, a, 'asin')
+  end function asin_array
+
+  function acos_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_ACOS, a, 'acos')
+  end function acos_array
+
+  function atan_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_ATAN, a, 'atan')
+  end function atan_array
+
+  function sinh_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_SINH, a, 'sinh')
+  end function sinh_array
+
+  function cosh_array(a) result(c)
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => unary_op(DS_COSH, a, 'cosh')
+  end function cosh_array
 
   function gaussian_array(a, mu, sigma) result(c)
     class(array_type), intent(in), target :: a

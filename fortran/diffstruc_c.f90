@@ -20,7 +20,8 @@ module diffstruc_c
        DS_POW = 5, DS_MAX = 6
   integer(c_int32_t), parameter, public :: DS_NEG = 101, DS_EXP = 102, DS_LOG = 103, &
        DS_LOG10 = 104, DS_SQRT = 105, DS_ABS = 106, DS_SIGMOID = 107, DS_SIN = 108, &
-       DS_COS = 109, DS_TAN = 110, DS_TANH = 111
+       DS_COS = 109, DS_TAN = 110, DS_TANH = 111, DS_ASIN = 112, DS_ACOS = 113, DS_ATAN = 114, &
+       DS_SINH = 115, DS_COSH = 116
   integer(c_int32_t), parameter, public :: DS_SLICE_LEFT = 1, DS_SLICE_RIGHT = 2, &
        DS_LTRIM = 3, DS_RTRIM = 4
 

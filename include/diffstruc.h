@@ -202,6 +202,21 @@ typedef void (*ds_destroy_fn)(void *object);
 // `tanh(a)`
 #define DS_TANH 111
 
+// `asin(a)` (derivative `1 / sqrt(1 - a^2)`)
+#define DS_ASIN 112
+
+// `acos(a)`
+#define DS_ACOS 113
+
+// `atan(a)`
+#define DS_ATAN 114
+
+// `sinh(a)`
+#define DS_SINH 115
+
+// `cosh(a)`
+#define DS_COSH 116
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -584,7 +599,7 @@ ds_status ds_scalar_merge(float tsource, const ds_array *fsource, const bool *ma
 // extents `(E, S)` that broadcast against `tsource`.
 ds_status ds_merge_real2d(const ds_array *tsource, const float *fsource, size_t rows, size_t cols, const bool *mask_values, size_t n, ds_array **out);
 
-// `op(a)` element-wise, `op` one of `DS_NEG`, `DS_EXP`, … `DS_TANH`.
+// `op(a)` element-wise, `op` one of `DS_NEG`, `DS_EXP`, … `DS_TANH`, `DS_ASIN` … `DS_COSH`.
 ds_status ds_unary(ds_unary_op op, const ds_array *a, ds_array **out);
 
 // `a op b` for two arrays, broadcasting: each storage extent (E and S) must be equal, or 1 on

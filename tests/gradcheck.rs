@@ -189,6 +189,11 @@ fn elementwise_maths() {
         (Cos, -2.0, 2.0),
         (Tan, -1.0, 1.0),
         (Tanh, -1.5, 1.5),
+        (Asin, -0.8, 0.8),
+        (Acos, -0.8, 0.8),
+        (Atan, -2.0, 2.0),
+        (Sinh, -1.5, 1.5),
+        (Cosh, -1.5, 1.5),
     ];
     for (op, lo, hi) in cases {
         check(

@@ -49,6 +49,16 @@ pub const DS_COS: ds_unary_op = 109;
 pub const DS_TAN: ds_unary_op = 110;
 /// `tanh(a)`
 pub const DS_TANH: ds_unary_op = 111;
+/// `asin(a)` (derivative `1 / sqrt(1 - a^2)`)
+pub const DS_ASIN: ds_unary_op = 112;
+/// `acos(a)`
+pub const DS_ACOS: ds_unary_op = 113;
+/// `atan(a)`
+pub const DS_ATAN: ds_unary_op = 114;
+/// `sinh(a)`
+pub const DS_SINH: ds_unary_op = 115;
+/// `cosh(a)`
+pub const DS_COSH: ds_unary_op = 116;
 
 fn binary_op(op: ds_binary_op) -> Result<BinaryOp> {
     Ok(match op {
@@ -80,6 +90,11 @@ fn unary_op(op: ds_unary_op) -> Result<unary::UnaryOp> {
         DS_COS => U::Cos,
         DS_TAN => U::Tan,
         DS_TANH => U::Tanh,
+        DS_ASIN => U::Asin,
+        DS_ACOS => U::Acos,
+        DS_ATAN => U::Atan,
+        DS_SINH => U::Sinh,
+        DS_COSH => U::Cosh,
         _ => {
             return Err(Error::argument(format!(
                 "unknown unary operation code {op}"
@@ -103,7 +118,7 @@ pub(crate) fn slice<'a>(p: *const f32, len: usize, what: &str) -> Result<&'a [f3
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
-/// `op(a)` element-wise, `op` one of `DS_NEG`, `DS_EXP`, … `DS_TANH`.
+/// `op(a)` element-wise, `op` one of `DS_NEG`, `DS_EXP`, … `DS_TANH`, `DS_ASIN` … `DS_COSH`.
 #[no_mangle]
 pub extern "C" fn ds_unary(
     op: ds_unary_op,

@@ -1,4 +1,5 @@
-//! Element-wise maths: `exp log log10 sqrt abs sigmoid sin cos tan tanh gaussian` and negation.
+//! Element-wise maths: `exp log log10 sqrt abs sigmoid sin cos tan tanh asin acos atan sinh cosh
+//! gaussian` and negation.
 //!
 //! For each function: its value kernel, its derivative as numbers (reverse kernel, from the input
 //! `x` and the output `c`) and its derivative as a graph (forward rule), side by side.
@@ -37,6 +38,16 @@ pub enum UnaryOp {
     Tan,
     /// hyperbolic tangent
     Tanh,
+    /// arc sine (documented by diffstruc, not shipped in v1.1.1)
+    Asin,
+    /// arc cosine
+    Acos,
+    /// arc tangent
+    Atan,
+    /// hyperbolic sine
+    Sinh,
+    /// hyperbolic cosine
+    Cosh,
 }
 
 impl UnaryOp {
@@ -54,6 +65,11 @@ impl UnaryOp {
             UnaryOp::Cos => "cos",
             UnaryOp::Tan => "tan",
             UnaryOp::Tanh => "tanh",
+            UnaryOp::Asin => "asin",
+            UnaryOp::Acos => "acos",
+            UnaryOp::Atan => "atan",
+            UnaryOp::Sinh => "sinh",
+            UnaryOp::Cosh => "cosh",
         }
     }
 
@@ -63,6 +79,12 @@ impl UnaryOp {
         let f = match self {
             UnaryOp::Neg => return pool::collect(x.len(), x.iter().map(|&x| -x)),
             UnaryOp::Abs => return pool::collect(x.len(), x.iter().map(|&x| x.abs())),
+            // the C library's (no vectorised kernel)
+            UnaryOp::Asin => return pool::collect(x.len(), x.iter().map(|&x| x.asin())),
+            UnaryOp::Acos => return pool::collect(x.len(), x.iter().map(|&x| x.acos())),
+            UnaryOp::Atan => return pool::collect(x.len(), x.iter().map(|&x| x.atan())),
+            UnaryOp::Sinh => return pool::collect(x.len(), x.iter().map(|&x| x.sinh())),
+            UnaryOp::Cosh => return pool::collect(x.len(), x.iter().map(|&x| x.cosh())),
             UnaryOp::Exp => Func::Exp,
             UnaryOp::Log => Func::Ln,
             UnaryOp::Log10 => Func::Log10,
@@ -84,6 +106,27 @@ impl UnaryOp {
             UnaryOp::Neg => return pool::collect(g.len(), g.iter().map(|&g| -g)),
             UnaryOp::Abs => {
                 let it = g.iter().zip(x).map(|(&g, &x)| g * sign0(x));
+                return pool::collect(g.len(), it);
+            }
+            // the expressions of `tangent`'s graphs, operation for operation
+            UnaryOp::Asin => {
+                let it = g.iter().zip(x).map(|(&g, &x)| g / (1.0 - x * x).sqrt());
+                return pool::collect(g.len(), it);
+            }
+            UnaryOp::Acos => {
+                let it = g.iter().zip(x).map(|(&g, &x)| -(g / (1.0 - x * x).sqrt()));
+                return pool::collect(g.len(), it);
+            }
+            UnaryOp::Atan => {
+                let it = g.iter().zip(x).map(|(&g, &x)| g / (x * x + 1.0));
+                return pool::collect(g.len(), it);
+            }
+            UnaryOp::Sinh => {
+                let it = g.iter().zip(x).map(|(&g, &x)| g * x.cosh());
+                return pool::collect(g.len(), it);
+            }
+            UnaryOp::Cosh => {
+                let it = g.iter().zip(x).map(|(&g, &x)| g * x.sinh());
                 return pool::collect(g.len(), it);
             }
             UnaryOp::Exp => (Deriv::Exp, c),
@@ -113,6 +156,14 @@ impl UnaryOp {
             UnaryOp::Cos => neg(&mul(t, &sin(x)?)?),
             UnaryOp::Tan => mul(t, &add_scalar(&mul(c, c)?, 1.0)?),
             UnaryOp::Tanh => mul(t, &scalar_sub(1.0, &mul(c, c)?)?),
+            UnaryOp::Asin => div(t, &unary(UnaryOp::Sqrt, &scalar_sub(1.0, &mul(x, x)?)?)?),
+            UnaryOp::Acos => neg(&div(
+                t,
+                &unary(UnaryOp::Sqrt, &scalar_sub(1.0, &mul(x, x)?)?)?,
+            )?),
+            UnaryOp::Atan => div(t, &add_scalar(&mul(x, x)?, 1.0)?),
+            UnaryOp::Sinh => mul(t, &unary(UnaryOp::Cosh, x)?),
+            UnaryOp::Cosh => mul(t, &unary(UnaryOp::Sinh, x)?),
         }
     }
 }
@@ -145,7 +196,7 @@ fn map_constant(x: &Tensor, f: fn(f32) -> f32) -> Tensor {
 struct Unary(UnaryOp);
 
 /// Shared instances, indexed by `UnaryOp as usize`.
-static UNARY: [Unary; 11] = [
+static UNARY: [Unary; 16] = [
     Unary(UnaryOp::Neg),
     Unary(UnaryOp::Exp),
     Unary(UnaryOp::Log),
@@ -157,6 +208,11 @@ static UNARY: [Unary; 11] = [
     Unary(UnaryOp::Cos),
     Unary(UnaryOp::Tan),
     Unary(UnaryOp::Tanh),
+    Unary(UnaryOp::Asin),
+    Unary(UnaryOp::Acos),
+    Unary(UnaryOp::Atan),
+    Unary(UnaryOp::Sinh),
+    Unary(UnaryOp::Cosh),
 ];
 
 /// Applies an element-wise function.
@@ -179,7 +235,16 @@ impl Operation for Unary {
     fn saved_for(&self, _: usize) -> u64 {
         match self.0 {
             UnaryOp::Neg => 0,
-            UnaryOp::Abs | UnaryOp::Log | UnaryOp::Log10 | UnaryOp::Sin | UnaryOp::Cos => 1,
+            UnaryOp::Abs
+            | UnaryOp::Log
+            | UnaryOp::Log10
+            | UnaryOp::Sin
+            | UnaryOp::Cos
+            | UnaryOp::Asin
+            | UnaryOp::Acos
+            | UnaryOp::Atan
+            | UnaryOp::Sinh
+            | UnaryOp::Cosh => 1,
             UnaryOp::Exp | UnaryOp::Sqrt | UnaryOp::Sigmoid | UnaryOp::Tan | UnaryOp::Tanh => {
                 SAVED_RESULT
             }

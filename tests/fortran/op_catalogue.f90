@@ -20,7 +20,7 @@ module op_catalogue
   public :: OP_NAMES, make, op_values, value_of, partials, reduce, unreduce
   public :: fd_directional, fd_gradient
 
-  integer, parameter :: E = 3, S = 2, NOPS = 46
+  integer, parameter :: E = 3, S = 2, NOPS = 51
   real, parameter :: H = 1.0e-2        ! finite-difference step
   real, parameter :: TOL_FD = 3.0e-3   ! vs finite differences
   real, parameter :: TOL_CF = 2.0e-5   ! vs closed forms (single precision arithmetic)
@@ -33,7 +33,7 @@ module op_catalogue
        'x+r1(E)', 'r1(E)+x', 'x+r2', 'r2+x', 'x-r2', 'x*r2', 'r2*x', 'x-r1(S)', 'x/r1(S)', &
        'exp', 'log', 'log10', 'sqrt', 'abs(x-1)', 'sigmoid', 'gaussian', 'sin', 'cos', &
        'tan', 'tanh', 'max(x,y)', 'max(x,0.5)', 'sum(x,1)', 'sum(x,2)', 'sum(x)', &
-       'mean(x,1)', 'mean(x,2)', 'mean(x)']
+       'mean(x,1)', 'mean(x,2)', 'mean(x)', 'asin(x/2)', 'acos(x/2)', 'atan', 'sinh', 'cosh']
 
   !> The operands' values, and the constant operands of the mixed forms.
   real(real32), parameter :: X0(E, S) = reshape([0.7, 1.3, 0.4, 1.1, 0.6, 1.8], [E, S])
@@ -96,6 +96,11 @@ contains
     case (44); f => mean(x, dim=1)
     case (45); f => mean(x, dim=2)
     case (46); f => mean(x)
+    case (47); f => asin(x * 0.5)
+    case (48); f => acos(x * 0.5)
+    case (49); f => atan(x)
+    case (50); f => sinh(x)
+    case (51); f => cosh(x)
     case default; error stop 'make: bad code'
     end select
   end function make
@@ -152,6 +157,11 @@ contains
     case (38); v = tanh(a)
     case (39); v = max(a, b)
     case (40); v = max(a, 0.5)
+    case (47); v = asin(a * 0.5)
+    case (48); v = acos(a * 0.5)
+    case (49); v = atan(a)
+    case (50); v = sinh(a)
+    case (51); v = cosh(a)
     case default; v = a
     end select
   end function value_of
@@ -194,6 +204,11 @@ contains
     case (38); da = 1.0 - tanh(a)**2
     case (39); where (a > b); da = 1.0; elsewhere; db = 1.0; end where
     case (40); where (a > 0.5) da = 1.0
+    case (47); da = 0.5 / sqrt(1.0 - (0.5 * a)**2)
+    case (48); da = -0.5 / sqrt(1.0 - (0.5 * a)**2)
+    case (49); da = 1.0 / (1.0 + a**2)
+    case (50); da = cosh(a)
+    case (51); da = sinh(a)
     case default; da = 1.0   ! reductions: identity before the reduction
     end select
   end subroutine partials

@@ -10,10 +10,11 @@ program test_higher_order
   use op_catalogue, only: E, S, H, TOL_FD
   implicit none
 
-  integer, parameter :: NFUN = 16
+  integer, parameter :: NFUN = 21
   character(len=20), parameter :: FUN_NAMES(NFUN) = [character(len=20) :: &
        'x**5-2x**3+x', 'x**4', 'exp', 'log', 'sqrt', 'tanh', 'sigmoid', 'sin', '1/x', &
-       'cos', 'tan', 'log10', '2**x', 'x**2.5', 'gaussian', 'x*exp(x)']
+       'cos', 'tan', 'log10', '2**x', 'x**2.5', 'gaussian', 'x*exp(x)', 'asin(x/2)', &
+       'acos(x/2)', 'atan', 'sinh', 'cosh']
   real, parameter :: TOL_CF = 5.0e-5   ! vs closed forms (single precision arithmetic)
   real(real32), parameter :: MU = 0.4, SIGMA = 0.7
 
@@ -61,6 +62,11 @@ contains
     case (14); f => x**2.5
     case (15); f => gaussian(x, MU, SIGMA)
     case (16); f => x * exp(x)
+    case (17); f => asin(x * 0.5)
+    case (18); f => acos(x * 0.5)
+    case (19); f => atan(x)
+    case (20); f => sinh(x)
+    case (21); f => cosh(x)
     case default; error stop 'make: bad code'
     end select
   end function make
@@ -171,6 +177,44 @@ contains
        case default; d = (3.0 * z - z**3) / SIGMA**3 * g
        end select
     case (16); d = (a + n) * exp(a)
+    case (17, 18)
+       ! u = x/2: asin(u)' = (1/2) (1-u^2)^(-1/2), then (1/4) u (1-u^2)^(-3/2), then
+       ! (1/8) (1+2u^2) (1-u^2)^(-5/2); acos's are their negatives
+       t = 0.5 * a
+       q = 1.0 - t**2
+       select case (n)
+       case (0); d = asin(t)
+       case (1); d = 0.5 / sqrt(q)
+       case (2); d = 0.25 * t / q**1.5
+       case default; d = 0.125 * (1.0 + 2.0 * t**2) / q**2.5
+       end select
+       if (code == 18) then
+          if (n == 0) then
+             d = acos(t)
+          else
+             d = -d
+          end if
+       end if
+    case (19)
+       q = 1.0 + a**2
+       select case (n)
+       case (0); d = atan(a)
+       case (1); d = 1.0 / q
+       case (2); d = -2.0 * a / q**2
+       case default; d = (6.0 * a**2 - 2.0) / q**3
+       end select
+    case (20)
+       if (mod(n, 2) == 0) then
+          d = sinh(a)
+       else
+          d = cosh(a)
+       end if
+    case (21)
+       if (mod(n, 2) == 0) then
+          d = cosh(a)
+       else
+          d = sinh(a)
+       end if
     case default; error stop 'deriv: bad code'
     end select
   end function deriv

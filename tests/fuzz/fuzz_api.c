@@ -1294,12 +1294,12 @@ static void op_same(void)
     }
 }
 
-static const int32_t bad_codes[8] = {0, -1, 7, 100, 112, INT32_MIN, INT32_MAX, 201};
+static const int32_t bad_codes[8] = {0, -1, 7, 100, 117, INT32_MIN, INT32_MAX, 201};
 
 static int32_t rd_unary_code(void)
 {
     uint8_t b = rd8();
-    return b < 232 ? DS_NEG + b % 11 : bad_codes[b % 8];
+    return b < 232 ? DS_NEG + b % 16 : bad_codes[b % 8];
 }
 
 static int32_t rd_binary_code(void)
@@ -1310,7 +1310,7 @@ static int32_t rd_binary_code(void)
 
 static bool unary_code_ok(int32_t c)
 {
-    return c >= DS_NEG && c <= DS_TANH;
+    return c >= DS_NEG && c <= DS_COSH;
 }
 
 static bool binary_code_ok(int32_t c)
