@@ -43,7 +43,7 @@ module diffstruc
   public :: operator(.lt.), operator(.le.), operator(.gt.), operator(.ge.), maxval
   public :: spread, unspread, concat, slice_left, slice_right, ltrim, rtrim
   public :: operator(.index.), reverse_index, pack, unpack, reshape, merge
-  public :: diffstruc_live_arrays, diffstruc_release_retired
+  public :: diffstruc_live_arrays, diffstruc_release_retired, diffstruc_graph_dot, diffstruc_write_dot
 
   !> Kept for source compatibility: the core has no recursion and no depth limit.
   integer, save :: diffstruc__max_recursion_depth = 1000
@@ -518,6 +518,14 @@ module diffstruc
      module subroutine detach(this)
        class(array_type), intent(inout), target :: this
      end subroutine detach
+     module function diffstruc_graph_dot(x) result(text)
+       class(array_type), intent(in), target :: x
+       character(len=:), allocatable :: text
+     end function diffstruc_graph_dot
+     module subroutine diffstruc_write_dot(x, file)
+       class(array_type), intent(in), target :: x
+       character(len=*), intent(in) :: file
+     end subroutine diffstruc_write_dot
      module function get_ptr_from_id(this, id) result(output)
        class(array_type), intent(in), target :: this
        integer, intent(in) :: id

@@ -223,6 +223,42 @@ contains
     end subroutine print_line
   end subroutine print_graph
 
+  !> The graph under `x` as Graphviz DOT text (an extension): one node per array, shared nodes
+  !> drawn once, labelled with operation, per-sample shape and batch size.
+  module function diffstruc_graph_dot(x) result(text)
+    class(array_type), intent(in), target :: x
+    character(len=:), allocatable :: text
+    integer(c_size_t) :: n
+    integer(c_int) :: status
+    character(kind=c_char), allocatable :: buf(:)
+    character(kind=c_char) :: probe(1)
+    type(c_ptr) :: h
+    integer :: i
+    if (.not. allocated(x%val)) call fatal('diffstruc_graph_dot', 'the array is not allocated')
+    h = operand(x, 'diffstruc_graph_dot')
+    status = ds_graph_dot(h, probe, 1_c_size_t, n)
+    allocate(buf(n + 1))
+    call check(ds_graph_dot(h, buf, n + 1, n), 'diffstruc_graph_dot')
+    allocate(character(len=int(n)) :: text)
+    do i = 1, int(n)
+       text(i:i) = buf(i)
+    end do
+  end function diffstruc_graph_dot
+
+  !> Writes the DOT text of the graph under `x` to `file` (an extension; render it with
+  !> `dot -Tpng file -o graph.png`).
+  module subroutine diffstruc_write_dot(x, file)
+    class(array_type), intent(in), target :: x
+    character(len=*), intent(in) :: file
+    integer :: unit, ios
+    character(len=256) :: msg
+    open (newunit=unit, file=file, status='replace', action='write', form='formatted', &
+         iostat=ios, iomsg=msg)
+    if (ios /= 0) call fatal('diffstruc_write_dot', 'cannot open ' // file // ': ' // trim(msg))
+    write (unit, '(a)', advance='no') diffstruc_graph_dot(x)
+    close (unit)
+  end subroutine diffstruc_write_dot
+
   !> A deep copy of the graph under this array (values, flags, `id` tags and gradients copied;
   !> `fix_pointer` arrays are referred to, not copied), as a new result.
   module function duplicate_graph(this) result(output)

@@ -33,7 +33,7 @@ module diffstruc_c
   public :: ds_array_claim
   public :: ds_array_operation, ds_array_set_operation, ds_array_num_inputs, ds_array_input
   public :: ds_array_partial, diffstruc_partial, diffstruc_push_owned_flags
-  public :: ds_graph_print, ds_zero_all_grads
+  public :: ds_graph_print, ds_graph_dot, ds_zero_all_grads
   public :: ds_unary, ds_binary, ds_binary_scalar, ds_scalar_binary, ds_binary_real1d
   public :: ds_binary_real2d, ds_real2d_binary, ds_gaussian, ds_sign
   public :: ds_sum, ds_mean, ds_sum_all, ds_mean_all
@@ -313,6 +313,15 @@ module diffstruc_c
        logical(c_bool), intent(out) :: owned
        integer(c_int) :: s
      end function ds_array_input
+
+     function ds_graph_dot(a, buf, cap, len) result(s) bind(c, name='ds_graph_dot')
+       import :: c_int, c_ptr, c_size_t, c_char
+       type(c_ptr), value :: a
+       character(kind=c_char), dimension(*), intent(out) :: buf
+       integer(c_size_t), value :: cap
+       integer(c_size_t), intent(out) :: len
+       integer(c_int) :: s
+     end function ds_graph_dot
 
      function ds_graph_print(a, print_location, buf, cap, len) result(s) &
           bind(c, name='ds_graph_print')

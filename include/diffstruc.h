@@ -503,6 +503,11 @@ ds_status ds_array_input(const ds_array *a, size_t i, ds_array **out, bool *owne
 // `print_location` is true. Copied into `buf` under the text rule of `ds_array_operation`.
 ds_status ds_graph_print(const ds_array *a, bool print_location, char *buf, size_t cap, size_t *len);
 
+// The graph under `a` as Graphviz DOT text (render it with `dot -Tpng`): one node per array,
+// shared nodes drawn once, labelled with operation, per-sample shape and batch size; an edge
+// from each input to its user. Copied into `buf` under the text rule of `ds_array_operation`.
+ds_status ds_graph_dot(const ds_array *a, char *buf, size_t cap, size_t *len);
+
 // Zeroes the gradient of every array in the graph under `a` (`a` included).
 ds_status ds_zero_all_grads(const ds_array *a);
 

@@ -20,8 +20,8 @@ pub mod ops;
 mod tensor_ops;
 
 pub use crate::core::{
-    duplicate_graph, find_id, grad_forward, grad_reverse, live_nodes, partial, Dims, Error,
-    ErrorKind, Flags, Grad, Result, Tensor,
+    duplicate_graph, find_id, grad_forward, grad_reverse, graph_dot, live_nodes, partial, Dims,
+    Error, ErrorKind, Flags, Grad, Result, Tensor,
 };
 pub use crate::ops::arith::{
     add, add_scalar, binary, binary_real1d, binary_real2d, binary_scalar, div, div_scalar, max,

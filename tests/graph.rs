@@ -490,3 +490,30 @@ fn partial_gives_one_input_reverse_rule() {
         "a leaf has no operation"
     );
 }
+
+#[test]
+fn graph_dot_draws_shared_nodes_once() {
+    let x = var(&[2], 1, vec![1.0, 2.0]);
+    let y = Tensor::from_vec(&[2], 1, vec![3.0, 4.0]).unwrap();
+    let f = &(&x * &x) + &y;
+    let dot = graph_dot(&f);
+    assert!(dot.starts_with("digraph diffstruc {"), "{dot}");
+    assert!(dot.trim_end().ends_with('}'), "{dot}");
+    let nodes: Vec<&str> = dot.lines().filter(|l| l.contains("[label=")).collect();
+    assert_eq!(nodes.len(), 4, "add, multiply, x once, y: {dot}");
+    assert!(
+        nodes[0].contains("add\\n[2] x 1") && nodes[0].contains("bold"),
+        "{dot}"
+    );
+    assert!(dot.contains("multiply\\n[2] x 1"), "{dot}");
+    assert_eq!(
+        dot.matches("shape=box, style=dotted").count(),
+        1,
+        "y: a constant"
+    );
+    assert_eq!(
+        dot.matches("->").count(),
+        4,
+        "x twice into multiply, then two into add"
+    );
+}

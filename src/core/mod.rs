@@ -16,5 +16,6 @@ pub use autodiff::{grad_forward, grad_reverse, zero_all_grads, Grad};
 pub use dims::Dims;
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{duplicate_graph, find_id, partial};
+pub use print::graph_dot;
 pub use small::OpRef;
 pub use tensor::{bits, live_nodes, Flags, ReleaseHook, Tensor, UserData, Values, ValuesMut};

@@ -53,3 +53,59 @@ pub fn graph_lines(root: &Tensor, print_location: bool) -> Vec<String> {
     }
     lines
 }
+
+/// Most nodes drawn by [`graph_dot`]; larger graphs end with a note node.
+const MAX_DOT_NODES: usize = 10_000;
+
+/// The graph under `root` as Graphviz DOT text: one node per array (shared nodes drawn once),
+/// labelled with its operation (`none` for a leaf), per-sample shape and batch size, an edge from
+/// each input to the node using it. Leaves that require a gradient are drawn as boxes, other
+/// leaves dotted; `root` is drawn bold.
+pub fn graph_dot(root: &Tensor) -> String {
+    use std::fmt::Write;
+    let mut ids: super::small::PtrMap<usize> = super::small::PtrMap::default();
+    let mut out = String::from("digraph diffstruc {\n  rankdir=BT;\n  node [shape=ellipse];\n");
+    let mut stack = vec![root.clone()];
+    ids.insert(root.key(), 0);
+    let mut edges = String::new();
+    while let Some(node) = stack.pop() {
+        let id = ids[&node.key()];
+        let shape = node
+            .shape()
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let inputs = node.inputs();
+        let style = if id == 0 {
+            ", style=bold"
+        } else if inputs.is_empty() && node.requires_grad() {
+            ", shape=box"
+        } else if inputs.is_empty() {
+            ", shape=box, style=dotted"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  n{id} [label=\"{}\\n[{shape}] x {}\"{style}];",
+            node.operation().replace('"', "'"),
+            node.batch()
+        );
+        for input in inputs {
+            let next = ids.len();
+            let input_id = *ids.entry(input.key()).or_insert_with(|| {
+                stack.push(input.clone());
+                next
+            });
+            let _ = writeln!(edges, "  n{input_id} -> n{id};");
+        }
+        if ids.len() > MAX_DOT_NODES {
+            out.push_str("  more [label=\"... (graph truncated)\", shape=plaintext];\n");
+            break;
+        }
+    }
+    out.push_str(&edges);
+    out.push_str("}\n");
+    out
+}

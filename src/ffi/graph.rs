@@ -106,6 +106,22 @@ pub extern "C" fn ds_graph_print(
     })
 }
 
+/// The graph under `a` as Graphviz DOT text (render it with `dot -Tpng`): one node per array,
+/// shared nodes drawn once, labelled with operation, per-sample shape and batch size; an edge
+/// from each input to its user. Copied into `buf` under the text rule of `ds_array_operation`.
+#[no_mangle]
+pub extern "C" fn ds_graph_dot(
+    a: *const ds_array,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> ds_status {
+    boundary(|| {
+        let t = handle::get(a, "a")?;
+        copy_text(&print::graph_dot(&t), buf, cap, len)
+    })
+}
+
 /// Zeroes the gradient of every array in the graph under `a` (`a` included).
 #[no_mangle]
 pub extern "C" fn ds_zero_all_grads(a: *const ds_array) -> ds_status {
