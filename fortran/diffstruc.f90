@@ -72,10 +72,11 @@ module diffstruc
      type(c_ptr) :: desc = c_null_ptr
      !> `val` views the core's buffer without owning it (for a derivative rule).
      logical :: alias = .false.
-     !> A custom result the program allocated, of an extension type: when it is released, its
-     !> contents go but the object itself is left to the program (this module cannot deallocate
-     !> an object of a type it does not know).
+     !> A custom result the program allocated, of an extension type: it is deallocated through
+     !> `shell` (a `shell_ref` holding a polymorphic pointer to it), or, without one, its
+     !> contents are released and the object itself left to the program.
      logical :: keep_shell = .false.
+     type(c_ptr) :: shell = c_null_ptr
    contains
      final :: release_token
   end type array_ref

@@ -27,6 +27,12 @@ submodule (diffstruc) diffstruc_objects
   !> Byte offset of component `val`'s descriptor in an array_type object (-1: not known yet).
   integer(c_intptr_t), save :: val_offset = -1
 
+  !> A polymorphic pointer to an object of an extension type this module adopted, so that it
+  !> can be deallocated as what it is.
+  type :: shell_ref
+     class(array_type), pointer :: p => null()
+  end type shell_ref
+
   !> What the library keeps with a core array on behalf of this module (its node's user data).
   type :: node_record
      !> The gradient object of this array, shared by every object that uses the array, and
@@ -176,6 +182,7 @@ contains
     integer(c_int) :: status
     type(array_ref), pointer :: t
     type(array_type), pointer :: p
+    type(shell_ref), pointer :: shell
     if (.not. c_associated(token)) return
     status = ds_object_of_token(token, object, serial, state)
     if (status == DS_OK .and. (state == 1 .or. state == 3)) then
@@ -183,6 +190,12 @@ contains
        call c_f_pointer(token, t)
        call c_f_pointer(object, p)
        call give_back(t)
+       if (c_associated(t%shell)) then
+          ! (the program deallocates the object itself: only the holder of its pointer goes)
+          call c_f_pointer(t%shell, shell)
+          deallocate(shell)
+          t%shell = c_null_ptr
+       end if
        if (c_associated(t%h)) call adopt_pending(p, t%h)
     end if
     if (status == DS_OK .and. state /= 0) status = ds_object_unregister(token, state)
@@ -519,6 +532,7 @@ contains
     class(array_type), intent(in), target :: x
     logical, intent(in), optional :: retire
     type(array_type), pointer :: p
+    type(shell_ref), pointer :: shell
     logical :: retiring
     p => stand_in(x)
     if (.not. p%is_temporary) return
@@ -529,6 +543,11 @@ contains
        if (.not. c_associated(p%ref%h)) return
        p%ref%object = address(p)
        p%ref%keep_shell = .not. same_type_as(x, p)
+       if (p%ref%keep_shell .and. c_associated(address(x), address(p))) then
+          allocate(shell)
+          shell%p => x
+          p%ref%shell = c_loc(shell)
+       end if
        call check(ds_object_register(address(p), c_loc(p%ref), p%ref%serial), 'array_type')
     end if
     retiring = .false.
@@ -578,6 +597,7 @@ contains
     type(c_ptr), value :: object
     type(array_type), pointer :: p
     type(array_ref), allocatable, target :: tomb
+    type(shell_ref), pointer :: shell
     type(c_ptr) :: evicted
     call c_f_pointer(object, p)
     call return_values(p)
@@ -592,11 +612,17 @@ contains
     tomb%object = object
     tomb%serial = p%ref%serial
     tomb%keep_shell = p%ref%keep_shell
+    tomb%shell = p%ref%shell
     call check(ds_object_quarantine(object, tomb%serial, c_loc(tomb), evicted), 'array_type')
     call move_alloc(tomb, p%ref)
     if (c_associated(evicted)) then
        call c_f_pointer(evicted, p)
-       if (p%ref%keep_shell) then
+       if (c_associated(p%ref%shell)) then
+          ! an extension type: deallocated as what it is
+          call c_f_pointer(p%ref%shell, shell)
+          deallocate(shell%p)
+          deallocate(shell)
+       else if (p%ref%keep_shell) then
           deallocate(p%ref)
        else
           deallocate(p)
