@@ -23,6 +23,8 @@ program tutorial
 
   call f%grad_reverse()
   write(*,*) 'reverse =', x%grad%val(:, 1)
+  ! a picture of f's graph (an extension): dot -Tpng tutorial_graph.dot -o tutorial_graph.png
+  call diffstruc_write_dot(f, 'tutorial_graph.dot')
   call f%nullify_graph()
   call df%nullify_graph()
   call d2f%nullify_graph()
