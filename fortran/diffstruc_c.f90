@@ -32,7 +32,7 @@ module diffstruc_c
   public :: ds_array_clear_direction, ds_array_same, ds_array_adopt, ds_array_is_live
   public :: ds_array_claim
   public :: ds_array_operation, ds_array_set_operation, ds_array_num_inputs, ds_array_input
-  public :: ds_array_partial, diffstruc_partial, diffstruc_push_owned_flags
+  public :: diffstruc_partial, diffstruc_push_owned_flags
   public :: ds_graph_print, ds_graph_dot, ds_zero_all_grads
   public :: ds_unary, ds_binary, ds_binary_scalar, ds_scalar_binary, ds_binary_real1d
   public :: ds_binary_real2d, ds_real2d_binary, ds_gaussian, ds_sign
@@ -275,8 +275,8 @@ module diffstruc_c
        integer(c_int) :: s
      end function ds_array_num_inputs
 
-     !> ds_array_partial as a pure subroutine (diffstruc_cfi.c), for diffstruc's pure
-     !> `get_partial_*_val`: it writes only `grad` and `status`.
+     !> ds_array_partial as a pure subroutine (diffstruc_cfi.c; a pure interface may not have a
+     !> function with an output argument), for the built-in `get_partial_*` rules.
      pure subroutine diffstruc_partial(a, k, upstream, n_upstream, grad, n_grad, status) &
           bind(c, name='diffstruc_partial')
        import :: c_int, c_ptr, c_size_t, c_float
@@ -295,15 +295,6 @@ module diffstruc_c
        integer(c_int32_t), value :: mask, bits
      end subroutine diffstruc_push_owned_flags
 
-     function ds_array_partial(a, k, upstream, n_upstream, grad, n_grad) result(s) &
-          bind(c, name='ds_array_partial')
-       import :: c_int, c_ptr, c_size_t, c_float
-       type(c_ptr), value :: a
-       integer(c_size_t), value :: k, n_upstream, n_grad
-       real(c_float), intent(in) :: upstream(*)
-       real(c_float), intent(inout) :: grad(*)
-       integer(c_int) :: s
-     end function ds_array_partial
 
      function ds_array_input(a, i, out, owned) result(s) bind(c, name='ds_array_input')
        import :: c_int, c_ptr, c_size_t, c_bool

@@ -97,6 +97,7 @@ contains
     type(c_ptr) :: h, hk
     logical(c_bool) :: owned
     integer(c_int64_t) :: e, s
+    integer(c_int) :: status
     real(real32), allocatable :: v(:,:)
     h = operand(this, 'get_partial')
     call check(ds_array_input(h, k, hk, owned), 'get_partial')
@@ -104,8 +105,9 @@ contains
     call check(ds_array_free(hk), 'get_partial')
     allocate(v(e, s))
     if (.not. allocated(upstream_grad%val)) call fatal('get_partial', 'upstream_grad is not allocated')
-    call check(ds_array_partial(h, k, upstream_grad%val, size(upstream_grad%val, kind=c_size_t), &
-         v, size(v, kind=c_size_t)), 'get_partial')
+    call diffstruc_partial(h, k, upstream_grad%val, size(upstream_grad%val, kind=c_size_t), v, &
+         size(v, kind=c_size_t), status)
+    call check(status, 'get_partial')
     call output%allocate(array_shape=[int(e), int(s)], source=v)
   end subroutine builtin_partial
 

@@ -668,12 +668,4 @@ contains
     call check(diffstruc_live_arrays() == live, 'loops: memory returned')
   end subroutine test_flat_loops
 
-  function int_str(i) result(s)
-    integer, intent(in) :: i
-    character(len=:), allocatable :: s
-    character(len=12) :: buf
-    write (buf, '(i0)') i
-    s = trim(buf)
-  end function int_str
-
 end program test_clients

@@ -16,7 +16,7 @@ module test_utils
   private
 
   public :: check, check_close, finish, n_passed, n_failed
-  public :: new_variable, release, flat, unit_vector, forward_gradient
+  public :: new_variable, release, flat, unit_vector, forward_gradient, int_str
 
   integer, save :: n_passed = 0
   integer, save :: n_failed = 0
@@ -152,6 +152,15 @@ contains
     call f%nullify_graph()
     deallocate(f)
   end subroutine release
+
+  !> An integer as text, for messages.
+  function int_str(i) result(s)
+    integer, intent(in) :: i
+    character(len=:), allocatable :: s
+    character(len=12) :: buf
+    write (buf, '(i0)') i
+    s = trim(buf)
+  end function int_str
 
   !> A rank-2 array as rank 1 (column major), for `check_close`.
   function flat(a) result(v)
