@@ -44,6 +44,7 @@ module diffstruc
   public :: spread, unspread, concat, slice_left, slice_right, ltrim, rtrim
   public :: operator(.index.), reverse_index, pack, unpack, reshape, merge
   public :: diffstruc_live_arrays, diffstruc_release_retired, diffstruc_graph_dot, diffstruc_write_dot
+  public :: diffstruc_set_num_threads, diffstruc_get_num_threads
 
   !> Kept for source compatibility: the core has no recursion and no depth limit.
   integer, save :: diffstruc__max_recursion_depth = 1000
@@ -591,13 +592,6 @@ contains
 ! Errors, and the procedures that need no core array
 !===============================================================================================
 
-
-
-
-
-
-
-  !> Live core arrays in the process (an extension for tests and leak checks).
   !> Releases now every operation result that a value assignment took over (`y = x*2`) and
   !> keeps for a while in case the program still uses it by name (docs/fortran-object-model.md).
   !> Call it when no such pointer is used any more, e.g. before counting live arrays.
@@ -605,6 +599,28 @@ contains
     call release_retired()
   end subroutine diffstruc_release_retired
 
+  !> Sets how many threads matrix products and large element-wise operations may use (an
+  !> extension; default 1, or the environment variable DIFFSTRUC_NUM_THREADS). Element-wise
+  !> results are bit-identical whatever the setting. A number below 1 or above 1024 is an error:
+  !> reported in `stat` (non-zero, message from the library) if present, else by `error stop`.
+  subroutine diffstruc_set_num_threads(n, stat)
+    integer, intent(in) :: n
+    integer, intent(out), optional :: stat
+    integer(c_int32_t) :: s
+    s = ds_set_num_threads(int(max(min(n, huge(0_c_int32_t)), -1), c_int32_t))
+    if (present(stat)) then
+      stat = int(s)
+    else
+      call check(int(s, c_int), 'diffstruc_set_num_threads')
+    end if
+  end subroutine diffstruc_set_num_threads
+
+  !> The number of threads the library may use (see diffstruc_set_num_threads).
+  integer function diffstruc_get_num_threads()
+    diffstruc_get_num_threads = int(ds_get_num_threads())
+  end function diffstruc_get_num_threads
+
+  !> Live core arrays in the process (an extension for tests and leak checks).
   integer function diffstruc_live_arrays()
     diffstruc_live_arrays = int(ds_live_arrays())
   end function diffstruc_live_arrays

@@ -25,7 +25,7 @@ module diffstruc_c
   integer(c_int32_t), parameter, public :: DS_SLICE_LEFT = 1, DS_SLICE_RIGHT = 2, &
        DS_LTRIM = 3, DS_RTRIM = 4
 
-  public :: ds_last_error, ds_live_arrays, ds_live_handles
+  public :: ds_last_error, ds_live_arrays, ds_live_handles, ds_set_num_threads, ds_get_num_threads
   public :: ds_array_create, ds_array_full, ds_array_from_data, ds_array_share, ds_array_copy
   public :: ds_array_free, ds_array_shape, ds_array_extents, ds_array_data, ds_array_grad_data
   public :: ds_array_grad, ds_array_flags, ds_array_set_flags, ds_array_set_direction
@@ -103,6 +103,17 @@ module diffstruc_c
        import :: c_size_t
        integer(c_size_t) :: n
      end function ds_live_handles
+
+     function ds_set_num_threads(n) result(s) bind(c, name='ds_set_num_threads')
+       import :: c_int32_t
+       integer(c_int32_t), value :: n
+       integer(c_int32_t) :: s
+     end function ds_set_num_threads
+
+     function ds_get_num_threads() result(n) bind(c, name='ds_get_num_threads')
+       import :: c_int32_t
+       integer(c_int32_t) :: n
+     end function ds_get_num_threads
 
      ! ---- arrays ------------------------------------------------------------------------------
      function ds_array_create(shape, rank, batch, out) result(s) bind(c, name='ds_array_create')

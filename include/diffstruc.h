@@ -34,6 +34,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Most threads accepted (far above any machine this runs on; guards against typos).
+#define MAX_THREADS 1024
+
 // Result of every `ds_` function. Numbers are stable and never reused.
 typedef enum {
   // Success.
@@ -702,6 +705,14 @@ void ds_set_last_error(const char *message);
 
 // Short constant name of a status code, e.g. "DS_ERR_SHAPE" (never NULL).
 const char *ds_status_name(int32_t status);
+
+// Sets how many threads GEMM and large element-wise kernels may use (1 to 1024; default 1, or
+// the environment variable `DIFFSTRUC_NUM_THREADS` read at first use). Element-wise results are
+// bit-identical whatever the setting. DS_ERR_ARGUMENT for a number out of range.
+ds_status ds_set_num_threads(int32_t n);
+
+// The number of threads the library may use (see `ds_set_num_threads`).
+int32_t ds_get_num_threads(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -10,6 +10,7 @@ pub mod print;
 pub(crate) mod small;
 mod storage;
 pub mod tensor;
+pub mod threads;
 pub(crate) mod version;
 
 pub use autodiff::{grad_forward, grad_reverse, zero_all_grads, Grad};
@@ -19,3 +20,4 @@ pub use graph::{duplicate_graph, find_id, partial};
 pub use print::graph_dot;
 pub use small::OpRef;
 pub use tensor::{bits, live_nodes, Flags, ReleaseHook, Tensor, UserData, Values, ValuesMut};
+pub use threads::{num_threads, set_num_threads};

@@ -4,7 +4,7 @@
 //! Files: [`status`] (codes, last error, panic boundary), [`handle`] (the handle table),
 //! [`array`] (create, wrap, free, query, zero-copy access), [`ops`] (arithmetic, maths, reductions, linear algebra), [`movement`] (data movement and selection),
 //! [`autodiff`] (differentiation and graph control), [`graph`] (graph inspection),
-//! [`ownership`] (caller objects owned by graph nodes).
+//! [`ownership`] (caller objects owned by graph nodes), [`threads`] (the thread setting).
 
 #![allow(non_camel_case_types)]
 // These are C entry points: C callers pass raw pointers under the contract each function
@@ -22,6 +22,7 @@ pub mod movement;
 pub mod ops;
 pub mod ownership;
 pub mod status;
+pub mod threads;
 
 pub use handle::ds_array;
 pub use status::ds_status;

@@ -58,6 +58,61 @@ impl<'a> Side<'a> {
     }
 }
 
+/// `c = a · b + beta c`, the columns of `c` split across the library's threads when the product
+/// is large (see [`crate::core::threads`]); each column is computed as with one thread.
+fn gemm(
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    /// Products of at least this many multiply-adds may use more than one thread.
+    const PARALLEL_MIN: usize = 1 << 20;
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let work = m.saturating_mul(k).saturating_mul(n);
+    if n < 2 || work < PARALLEL_MIN || crate::core::num_threads() == 1 {
+        general_mat_mul(1.0, a, b, beta, c);
+        return;
+    }
+    let c_cell = SharedView(c.view_mut());
+    crate::core::threads::for_chunks(n, 2, 16, |start, end| {
+        // SAFETY: the chunks are disjoint column ranges of `c`.
+        let mut part = unsafe { c_cell.columns(start, end) };
+        general_mat_mul(
+            1.0,
+            a,
+            &b.slice(ndarray::s![.., start..end]),
+            beta,
+            &mut part,
+        );
+    });
+}
+
+/// A result matrix whose disjoint column ranges are written by different threads.
+struct SharedView<'a>(ArrayViewMut2<'a, f32>);
+// SAFETY: see `columns`: each thread writes its own columns only.
+unsafe impl Send for SharedView<'_> {}
+unsafe impl Sync for SharedView<'_> {}
+
+impl SharedView<'_> {
+    /// The columns `start..end`.
+    ///
+    /// # Safety
+    /// Column ranges in use at the same time must be disjoint.
+    unsafe fn columns(&self, start: usize, end: usize) -> ArrayViewMut2<'_, f32> {
+        let v = &self.0;
+        let (rows, rs, cs) = (v.nrows(), v.strides()[0], v.strides()[1]);
+        // SAFETY: in bounds of the view (start <= end <= ncols); disjointness from the caller.
+        unsafe {
+            let ptr = v.as_ptr().cast_mut().offset(start as isize * cs);
+            ArrayViewMut2::from_shape_ptr(
+                (rows, end - start).strides((rs as usize, cs as usize)),
+                ptr,
+            )
+        }
+    }
+}
+
 /// `C_s = op(A_s) · op(B_s)` for `s < batch`, or, with `sum`, the single matrix
 /// `Σ_s op(A_s) · op(B_s)`. Returns the result column-major, sample after sample.
 fn batched_product(a: Side<'_>, b: Side<'_>, batch: usize, sum: bool) -> Vec<f32> {
@@ -69,22 +124,22 @@ fn batched_product(a: Side<'_>, b: Side<'_>, batch: usize, sum: bool) -> Vec<f32
     if !sum && a.shared && !b.shared && column(&b) && batch > 1 {
         // shared matrix times a batch of columns: one (m × k) · (k × batch) product
         let mut c = ArrayViewMut2::from_shape((m, batch).f(), &mut out[..]).expect("sized");
-        general_mat_mul(1.0, &a.sample(0), &b.stacked(batch), 0.0, &mut c);
+        gemm(&a.sample(0), &b.stacked(batch), 0.0, &mut c);
     } else if !sum && b.shared && !a.shared && row(&a) && batch > 1 {
         // a batch of rows times a shared matrix: (n × k) · (k × batch)
         let mut c = ArrayViewMut2::from_shape((n, batch).f(), &mut out[..]).expect("sized");
-        general_mat_mul(1.0, &b.sample(0).t(), &a.stacked(batch), 0.0, &mut c);
+        gemm(&b.sample(0).t(), &a.stacked(batch), 0.0, &mut c);
     } else if sum && !a.shared && !b.shared && column(&a) && row(&b) {
         // Σ_s a_s b_sᵀ over the batch (a weight's gradient): (m × batch) · (batch × n)
         let mut c = ArrayViewMut2::from_shape((m, n).f(), &mut out[..]).expect("sized");
-        general_mat_mul(1.0, &a.stacked(batch), &b.stacked(batch).t(), 0.0, &mut c);
+        gemm(&a.stacked(batch), &b.stacked(batch).t(), 0.0, &mut c);
     } else {
         for s in 0..batch {
             let o = if sum { 0 } else { s * m * n };
             let beta = if sum && s > 0 { 1.0 } else { 0.0 };
             let mut c =
                 ArrayViewMut2::from_shape((m, n).f(), &mut out[o..o + m * n]).expect("sized");
-            general_mat_mul(1.0, &a.sample(s), &b.sample(s), beta, &mut c);
+            gemm(&a.sample(s), &b.sample(s), beta, &mut c);
         }
     }
     out

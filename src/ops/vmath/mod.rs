@@ -311,6 +311,68 @@ impl Path {
 /// # Safety
 /// `p` must be valid for the kernel (see [`Args`]) and `path` available.
 unsafe fn run(path: Path, k: Kernel, p: Args) {
+    if p.n < PARALLEL_MIN {
+        // SAFETY: forwarded from the caller.
+        return unsafe { run_one(path, k, p) };
+    }
+    let shared = Shared(p);
+    crate::core::threads::for_chunks(p.n, PARALLEL_MIN / 2, 64, |start, end| {
+        let p = shared.args();
+        // A one-value operand stays where it is; every other pointer moves to the chunk.
+        let (a_fixed, b_fixed) = match k {
+            Kernel::Binary(_, Form::OneA) => (true, false),
+            Kernel::Binary(_, Form::OneB) => (false, true),
+            Kernel::Binary(_, Form::Ones) => (true, true),
+            _ => (false, false),
+        };
+        let chunk = Args {
+            a: if a_fixed {
+                p.a
+            } else {
+                p.a.wrapping_add(start)
+            },
+            b: if b_fixed {
+                p.b
+            } else {
+                p.b.wrapping_add(start)
+            },
+            c: p.c.wrapping_add(start),
+            out: p.out.wrapping_add(start),
+            out2: p.out2.wrapping_add(start),
+            n: end - start,
+        };
+        // SAFETY: the chunks are disjoint ranges of `0..n`, inside every operand the kernel
+        // reads (or its single value) and every output it writes; an element's result does not
+        // depend on the chunk it is in (see `run.rs`).
+        unsafe { run_one(path, k, chunk) }
+    });
+}
+
+/// Element-wise kernels of at least this many values may be split across threads (when more
+/// than one is set: see [`crate::core::threads`]). Below it, waking the workers costs more than
+/// they save (measured on W1, 10^5 values per kernel: 2 threads were slower than one).
+const PARALLEL_MIN: usize = 1 << 17;
+
+/// Kernel operands handed to worker threads.
+#[derive(Clone, Copy)]
+struct Shared(Args);
+// SAFETY: the pointers are only used for the disjoint chunks of one kernel call, which waits for
+// every chunk before returning (so they outlive every use).
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// (A method, so that closures capture the whole wrapper, not its raw-pointer field.)
+    fn args(&self) -> Args {
+        self.0
+    }
+}
+
+/// Runs a kernel over all of `p` on the calling thread.
+///
+/// # Safety
+/// As [`run`].
+unsafe fn run_one(path: Path, k: Kernel, p: Args) {
     // SAFETY: forwarded from the caller; each arm's CPU features are those of `path`.
     unsafe {
         match path {
