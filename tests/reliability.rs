@@ -29,7 +29,7 @@ fn last_error() -> String {
 fn full(shape: &[i64], batch: i64, v: f32) -> *mut ds_array {
     let mut a = null_mut();
     assert_eq!(
-        ds_array_full(shape.as_ptr(), shape.len(), batch, v, &mut a),
+        ds_array_full(shape.as_ptr(), shape.len(), batch, f64::from(v), &mut a),
         ds_status::DS_OK
     );
     a
