@@ -23,7 +23,7 @@
 module diffstruc
   use, intrinsic :: iso_c_binding, only: c_ptr, c_null_ptr, c_associated, c_loc, c_funloc, &
        c_null_funptr, c_f_pointer, c_int, c_int32_t, c_int64_t, c_intptr_t, c_size_t, &
-       c_bool, c_float, c_char, c_null_char
+       c_bool, c_float, c_double, c_char, c_null_char
   use, intrinsic :: iso_fortran_env, only: error_unit
   use diffstruc_kinds, only: real32
   use diffstruc_c
@@ -753,7 +753,7 @@ contains
     character(len=*), intent(in) :: where
     type(array_type), pointer :: c
     type(c_ptr) :: h
-    call check(ds_binary_scalar(op, operand(a, where), real(x, c_float), h), where)
+    call check(ds_binary_scalar(op, operand(a, where), real(x, c_double), h), where)
     c => linked(h, a)
   end function array_scalar_op
 
@@ -764,7 +764,7 @@ contains
     character(len=*), intent(in) :: where
     type(array_type), pointer :: c
     type(c_ptr) :: h
-    call check(ds_scalar_binary(op, real(x, c_float), operand(a, where), h), where)
+    call check(ds_scalar_binary(op, real(x, c_double), operand(a, where), h), where)
     c => linked(h, a)
   end function scalar_array_op
 
@@ -1100,7 +1100,7 @@ contains
     real(real32), intent(in) :: mu, sigma
     type(array_type), pointer :: c
     type(c_ptr) :: h
-    call check(ds_gaussian(operand(a, 'gaussian'), real(mu, c_float), real(sigma, c_float), h), &
+    call check(ds_gaussian(operand(a, 'gaussian'), real(mu, c_double), real(sigma, c_double), h), &
          'gaussian')
     c => linked(h, a)
   end function gaussian_array
@@ -1556,7 +1556,7 @@ contains
     logical, dimension(:,:), intent(in) :: mask
     type(array_type), pointer :: c
     type(c_ptr) :: h
-    call check(ds_merge_scalar(operand(tsource, 'merge'), real(fsource, c_float), &
+    call check(ds_merge_scalar(operand(tsource, 'merge'), real(fsource, c_double), &
          logical(mask, c_bool), size(mask, kind=c_size_t), h), 'merge')
     c => linked(h, tsource)
   end function merge_array_scalar
@@ -1567,7 +1567,7 @@ contains
     logical, dimension(:,:), intent(in) :: mask
     type(array_type), pointer :: c
     type(c_ptr) :: h
-    call check(ds_scalar_merge(real(tsource, c_float), operand(fsource, 'merge'), &
+    call check(ds_scalar_merge(real(tsource, c_double), operand(fsource, 'merge'), &
          logical(mask, c_bool), size(mask, kind=c_size_t), h), 'merge')
     c => linked(h, fsource)
   end function merge_scalar_array

@@ -4,7 +4,7 @@
 !> function, same names and argument order; see the header for what each function does.
 module diffstruc_c
   use, intrinsic :: iso_c_binding, only: c_ptr, c_funptr, c_int, c_int32_t, c_int64_t, &
-       c_size_t, c_bool, c_float, c_char
+       c_size_t, c_bool, c_float, c_double, c_char
   implicit none
   private
 
@@ -126,11 +126,11 @@ module diffstruc_c
      end function ds_array_create
 
      function ds_array_full(shape, rank, batch, val, out) result(s) bind(c, name='ds_array_full')
-       import :: c_int, c_int64_t, c_size_t, c_ptr, c_float
+       import :: c_int, c_int64_t, c_size_t, c_ptr, c_float, c_double
        integer(c_int64_t), intent(in) :: shape(*)
        integer(c_size_t), value :: rank
        integer(c_int64_t), value :: batch
-       real(c_float), value :: val
+       real(c_double), value :: val
        type(c_ptr), intent(out) :: out
        integer(c_int) :: s
      end function ds_array_full
@@ -360,18 +360,18 @@ module diffstruc_c
      end function ds_binary
 
      function ds_binary_scalar(op, a, x, out) result(s) bind(c, name='ds_binary_scalar')
-       import :: c_int, c_ptr, c_int32_t, c_float
+       import :: c_int, c_ptr, c_int32_t, c_float, c_double
        integer(c_int32_t), value :: op
        type(c_ptr), value :: a
-       real(c_float), value :: x
+       real(c_double), value :: x
        type(c_ptr), intent(out) :: out
        integer(c_int) :: s
      end function ds_binary_scalar
 
      function ds_scalar_binary(op, x, a, out) result(s) bind(c, name='ds_scalar_binary')
-       import :: c_int, c_ptr, c_int32_t, c_float
+       import :: c_int, c_ptr, c_int32_t, c_float, c_double
        integer(c_int32_t), value :: op
-       real(c_float), value :: x
+       real(c_double), value :: x
        type(c_ptr), value :: a
        type(c_ptr), intent(out) :: out
        integer(c_int) :: s
@@ -410,16 +410,16 @@ module diffstruc_c
      end function ds_real2d_binary
 
      function ds_gaussian(a, mu, sigma, out) result(s) bind(c, name='ds_gaussian')
-       import :: c_int, c_ptr, c_float
+       import :: c_int, c_ptr, c_float, c_double
        type(c_ptr), value :: a
-       real(c_float), value :: mu, sigma
+       real(c_double), value :: mu, sigma
        type(c_ptr), intent(out) :: out
        integer(c_int) :: s
      end function ds_gaussian
 
      function ds_sign(x, a, out) result(s) bind(c, name='ds_sign')
-       import :: c_int, c_ptr, c_float
-       real(c_float), value :: x
+       import :: c_int, c_ptr, c_float, c_double
+       real(c_double), value :: x
        type(c_ptr), value :: a
        type(c_ptr), intent(out) :: out
        integer(c_int) :: s
@@ -664,9 +664,9 @@ module diffstruc_c
 
      function ds_merge_scalar(tsource, fsource, mask, n, out) result(s) &
           bind(c, name='ds_merge_scalar')
-       import :: c_int, c_ptr, c_size_t, c_bool, c_float
+       import :: c_int, c_ptr, c_size_t, c_bool, c_float, c_double
        type(c_ptr), value :: tsource
-       real(c_float), value :: fsource
+       real(c_double), value :: fsource
        logical(c_bool), intent(in) :: mask(*)
        integer(c_size_t), value :: n
        type(c_ptr), intent(out) :: out
@@ -675,8 +675,8 @@ module diffstruc_c
 
      function ds_scalar_merge(tsource, fsource, mask, n, out) result(s) &
           bind(c, name='ds_scalar_merge')
-       import :: c_int, c_ptr, c_size_t, c_bool, c_float
-       real(c_float), value :: tsource
+       import :: c_int, c_ptr, c_size_t, c_bool, c_float, c_double
+       real(c_double), value :: tsource
        type(c_ptr), value :: fsource
        logical(c_bool), intent(in) :: mask(*)
        integer(c_size_t), value :: n

@@ -66,6 +66,10 @@ typedef enum {
   // written since (`ds_array_data_mut`, `ds_array_mark_written`): the
   // message names the operation and which of its arrays. Nothing was changed.
   DS_ERR_MODIFIED = 9,
+  // Element types do not match: operands of one operation are `real32` and `real64` (the
+  // message names both), or a `float` buffer function was used on a `double` array or the
+  // reverse (the message names the function to use).
+  DS_ERR_TYPE = 10,
 } ds_status;
 
 // Opaque handle to an array. Created by the library, released with `ds_array_free`.
@@ -73,6 +77,9 @@ typedef struct ds_array ds_array;
 
 // Opaque handle to a custom operation.
 typedef struct ds_custom_op ds_custom_op;
+
+// Element type of an array (`ds_array_dtype`).
+typedef int32_t ds_dtype;
 
 // Selects a flag for `ds_array_get_flag` / `ds_array_set_flag`.
 typedef int32_t ds_flag;
@@ -120,6 +127,12 @@ typedef int32_t ds_binary_op;
 // Destructor of an adopted caller object; called with the object pointer given to
 // `ds_array_adopt`.
 typedef void (*ds_destroy_fn)(void *object);
+
+// `float`, Fortran `real(real32)`: the default.
+#define DS_REAL32 1
+
+// `double`, Fortran `real(real64)`: arrays created by the `_f64` functions.
+#define DS_REAL64 2
 
 // Gradients flow to and through the array (`requires_grad`).
 #define DS_FLAG_REQUIRES_GRAD 1
@@ -224,27 +237,42 @@ typedef void (*ds_destroy_fn)(void *object);
 extern "C" {
 #endif // __cplusplus
 
-// Creates a zero-filled array of per-sample `shape` (`rank` extents; rank 0 means a single
-// element per sample) and `batch` samples.
+// Creates a zero-filled `float` array of per-sample `shape` (`rank` extents; rank 0 means a
+// single element per sample) and `batch` samples.
 //
 // Errors: DS_ERR_ARGUMENT for a zero or negative extent; DS_ERR_NULL for NULL pointers.
 ds_status ds_array_create(const int64_t *shape, size_t rank, int64_t batch, ds_array **out);
 
-// Creates an array filled with `value`.
-ds_status ds_array_full(const int64_t *shape, size_t rank, int64_t batch, float value, ds_array **out);
+// `ds_array_create` for a `double` (real64) array.
+ds_status ds_array_create_f64(const int64_t *shape, size_t rank, int64_t batch, ds_array **out);
 
-// Creates an array by copying `len` values from `data` (column-major `(E, S)`; `len` must be
-// `E * S`). The caller keeps ownership of `data`.
+// Creates a `float` array filled with `value` (rounded to `float`).
+ds_status ds_array_full(const int64_t *shape, size_t rank, int64_t batch, double value, ds_array **out);
+
+// Creates a `double` array filled with `value`.
+ds_status ds_array_full_f64(const int64_t *shape, size_t rank, int64_t batch, double value, ds_array **out);
+
+// Creates a `float` array by copying `len` values from `data` (column-major `(E, S)`; `len`
+// must be `E * S`). The caller keeps ownership of `data`.
 ds_status ds_array_from_data(const int64_t *shape, size_t rank, int64_t batch, const float *data, size_t len, ds_array **out);
 
-// Wraps the caller's buffer as an array **without copying** (like a "from_blob"): the array
-// reads and writes `data` in place.
+// `ds_array_from_data` for `double` values (a real64 array).
+ds_status ds_array_from_data_f64(const int64_t *shape, size_t rank, int64_t batch, const double *data, size_t len, ds_array **out);
+
+// Wraps the caller's `float` buffer as an array **without copying** (like a "from_blob"): the
+// array reads and writes `data` in place.
 //
-// Lifetime rule: `data` must hold `len = E * S` floats and stay valid until the array node is
+// Lifetime rule: `data` must hold `len = E * S` values and stay valid until the array node is
 // freed, i.e. until the handle returned here, every other handle to it, and every result
 // computed from it (which may keep it alive as a graph input) have been freed or had their graph
 // nullified. The library never frees `data`.
 ds_status ds_array_wrap(const int64_t *shape, size_t rank, int64_t batch, float *data, size_t len, ds_array **out);
+
+// `ds_array_wrap` for a `double` buffer (a real64 array), under the same lifetime rule.
+ds_status ds_array_wrap_f64(const int64_t *shape, size_t rank, int64_t batch, double *data, size_t len, ds_array **out);
+
+// The array's element type: `DS_REAL32` or `DS_REAL64`.
+ds_status ds_array_dtype(const ds_array *a, ds_dtype *dtype);
 
 // Creates a second handle to the same array (both must be freed). Used for value copies.
 ds_status ds_array_share(const ds_array *a, ds_array **out);
@@ -274,18 +302,24 @@ ds_status ds_array_shape(const ds_array *a, int64_t *shape, size_t capacity, siz
 // Either pointer may be NULL if not wanted.
 ds_status ds_array_extents(const ds_array *a, int64_t *elements, int64_t *batch);
 
-// Zero-copy access to the values: `*data` points to `E * S` floats, column-major `(E, S)`,
-// valid until the array is freed (its address never changes).
+// Zero-copy access to the values of a `float` array: `*data` points to `E * S` floats,
+// column-major `(E, S)`, valid until the array is freed (its address never changes).
 //
 // This is the **read** accessor (kept with its old signature for compatibility): taking the
 // pointer does not count as a write. If you write through it, call `ds_array_mark_written`
 // afterwards (or take the pointer with `ds_array_data_mut` instead); otherwise a graph built
 // from the old values cannot tell, and its derivatives mix old and new values. Do not write
-// while an operation on this array runs on another thread.
+// while an operation on this array runs on another thread. DS_ERR_TYPE for a `double` array.
 ds_status ds_array_data(const ds_array *a, float **data);
+
+// `ds_array_data` for a `double` array.
+ds_status ds_array_data_f64(const ds_array *a, double **data);
 
 // Read-only zero-copy access to the values (as `ds_array_data`, with a `const` pointer).
 ds_status ds_array_data_const(const ds_array *a, const float **data);
+
+// `ds_array_data_const` for a `double` array.
+ds_status ds_array_data_const_f64(const ds_array *a, const double **data);
 
 // Writable zero-copy access to the values (same pointer as `ds_array_data`). Counts as a write:
 // it increments the array's version, so differentiating a graph that used the old values fails
@@ -293,6 +327,9 @@ ds_status ds_array_data_const(const ds_array *a, const float **data);
 // pointer kept from an earlier call are not seen: take the pointer again (or call
 // `ds_array_mark_written`) each time you write.
 ds_status ds_array_data_mut(const ds_array *a, float **data);
+
+// `ds_array_data_mut` for a `double` array.
+ds_status ds_array_data_mut_f64(const ds_array *a, double **data);
 
 // Declares that the array's values were written (or are about to be) where the library cannot
 // see it: through a pointer from `ds_array_data`, in a buffer wrapped by `ds_array_wrap` or
@@ -306,10 +343,13 @@ ds_status ds_array_mark_written(const ds_array *a);
 // with `DS_ERR_MODIFIED` when it has changed since. It wraps around after 2^32 writes.
 ds_status ds_array_version(const ds_array *a, uint32_t *version);
 
-// Zero-copy access to the gradient buffer (same extents as the values). The gradient is
-// created, filled with zeros, if the array has none yet, so its address can be taken before
-// reverse mode runs; reverse mode then accumulates into this same buffer.
+// Zero-copy access to the gradient buffer of a `float` array (same extents as the values).
+// The gradient is created, filled with zeros, if the array has none yet, so its address can
+// be taken before reverse mode runs; reverse mode then accumulates into this same buffer.
 ds_status ds_array_grad_data(const ds_array *a, float **data);
+
+// `ds_array_grad_data` for a `double` array.
+ds_status ds_array_grad_data_f64(const ds_array *a, double **data);
 
 // A new handle to the array's gradient (an array with the same extents), or NULL in `*out` if
 // it has none. The handle must be freed.
@@ -328,9 +368,12 @@ ds_status ds_array_flags(const ds_array *a, uint32_t *flags);
 // `ds_array_flags`); other flags are unchanged.
 ds_status ds_array_set_flags(const ds_array *a, uint32_t mask, uint32_t values);
 
-// Sets the forward-mode direction (seed) of an array: `len` = E values shared by every sample,
-// or `len` = E * S values, one set per sample.
+// Sets the forward-mode direction (seed) of a `float` array: `len` = E values shared by every
+// sample, or `len` = E * S values, one set per sample.
 ds_status ds_array_set_direction(const ds_array *a, const float *direction, size_t len);
+
+// `ds_array_set_direction` for a `double` array.
+ds_status ds_array_set_direction_f64(const ds_array *a, const double *direction, size_t len);
 
 // Removes the direction: forward mode then seeds with ones.
 ds_status ds_array_clear_direction(const ds_array *a);
@@ -347,10 +390,14 @@ ds_status ds_array_same(const ds_array *a, const ds_array *b, bool *same);
 ds_status ds_grad_forward(const ds_array *f, const ds_array *x, ds_array **out);
 
 // Reverse mode: adds `d(sum(seed * f))/dv` to the gradient of every array `v` that requires a
-// gradient and that `f` was computed from. `seed` holds `seed_len = E * S` values of `f`'s
-// extents; NULL means all ones (for a non-scalar `f`, the gradient of the sum of its values).
-// Gradients accumulate across calls: clear them with `ds_zero_grad`.
+// gradient and that `f` was computed from. `seed` holds `seed_len = E * S` `float` values of
+// `f`'s extents (`_f64`: `double`, for a real64 `f`); NULL means all ones (for a non-scalar
+// `f`, the gradient of the sum of its values), for either type. Gradients accumulate across
+// calls: clear them with `ds_zero_grad`.
 ds_status ds_grad_reverse(const ds_array *f, const float *seed, size_t seed_len);
+
+// `ds_grad_reverse` with a `double` seed, for a real64 `f`.
+ds_status ds_grad_reverse_f64(const ds_array *f, const double *seed, size_t seed_len);
 
 // Sets the array's gradient to zero (no-op if it has none).
 ds_status ds_zero_grad(const ds_array *a);
@@ -423,14 +470,18 @@ ds_status ds_object_retired_oldest(void **evicted);
 // registered with this serial.
 ds_status ds_object_quarantine(const void *object, uint64_t serial, const void *token, void **evicted);
 
-// Hands the value buffer of `a` over to the caller's allocatable array whose descriptor begins
-// at `desc` (its first word is the base address): `*data` receives the buffer, which the
-// caller stores in the descriptor and from then on owns (it frees it with `free`, or gives it
-// back with `ds_array_reclaim`). While lent, the array reads its values from the buffer only
-// if the descriptor still holds it; otherwise its operations fail with DS_ERR_ARGUMENT.
+// Hands the value buffer of the `float` array `a` over to the caller's allocatable array whose
+// descriptor begins at `desc` (its first word is the base address): `*data` receives the
+// buffer, which the caller stores in the descriptor and from then on owns (it frees it with
+// `free`, or gives it back with `ds_array_reclaim`). While lent, the array reads its values
+// from the buffer only if the descriptor still holds it; otherwise its operations fail with
+// DS_ERR_ARGUMENT.
 //
 // Errors: DS_ERR_ARGUMENT if the values are caller memory (`ds_array_wrap`) or already lent.
 ds_status ds_array_lend(const ds_array *a, float **desc, float **data);
+
+// `ds_array_lend` for a `double` array.
+ds_status ds_array_lend_f64(const ds_array *a, double **desc, double **data);
 
 // Takes back a buffer lent with `ds_array_lend`: `*kept = true` if the caller's descriptor
 // still held it (the caller must then clear its descriptor without freeing), false if the
@@ -446,9 +497,12 @@ ds_status ds_array_is_lent(const ds_array *a, bool *lent);
 // no gradient of its own. The value assignment of diffstruc.
 ds_status ds_array_clone(const ds_array *a, ds_array **out);
 
-// Copies `len = E * S` values from `data` into `a` if they differ from its values
+// Copies `len = E * S` `float` values from `data` into `a` if they differ from its values
 // (`*changed` says whether they did).
 ds_status ds_array_sync(const ds_array *a, const float *data, size_t len, bool *changed);
+
+// `ds_array_sync` for a `double` array.
+ds_status ds_array_sync_f64(const ds_array *a, const double *data, size_t len, bool *changed);
 
 // Attaches caller data to the array node (replacing and releasing any previous data):
 // `destroy(data)` runs once when the node is freed or the data replaced, at the end of the
@@ -522,8 +576,11 @@ ds_status ds_duplicate_graph(const ds_array *a, ds_array **out);
 // The reverse rule of `a`'s operation for its input `k` (0 the first) alone: writes to `grad`
 // (`n_grad` values, the input's `E * S`) the vector-Jacobian product of `upstream` (`n_upstream`
 // values, `a`'s `E * S`), summed back to the input's extents. What diffstruc's
-// `get_partial_*_val` of a built-in result computes.
+// `get_partial_*_val` of a built-in result computes. For a `float` array (`_f64`: `double`).
 ds_status ds_array_partial(const ds_array *a, size_t k, const float *upstream, size_t n_upstream, float *grad, size_t n_grad);
+
+// `ds_array_partial` for a `double` array.
+ds_status ds_array_partial_f64(const ds_array *a, size_t k, const double *upstream, size_t n_upstream, double *grad, size_t n_grad);
 
 // diffstruc's `detach`: `a` keeps its values and gradient, forgets how it was computed, and no
 // longer requires a gradient.
@@ -598,46 +655,59 @@ ds_status ds_reshape(const ds_array *a, const int64_t *new_shape, size_t rank, d
 ds_status ds_merge(const ds_array *tsource, const ds_array *fsource, const bool *mask_values, size_t n, ds_array **out);
 
 // `merge(tsource, s, mask)` with a real scalar `fsource` (`merge_scalar`).
-ds_status ds_merge_scalar(const ds_array *tsource, float fsource, const bool *mask_values, size_t n, ds_array **out);
+ds_status ds_merge_scalar(const ds_array *tsource, double fsource, const bool *mask_values, size_t n, ds_array **out);
 
 // `merge(s, fsource, mask)` with a real scalar `tsource` (`merge_scalar`).
-ds_status ds_scalar_merge(float tsource, const ds_array *fsource, const bool *mask_values, size_t n, ds_array **out);
+ds_status ds_scalar_merge(double tsource, const ds_array *fsource, const bool *mask_values, size_t n, ds_array **out);
 
 // `merge(tsource, m, mask)` with a real `rows x cols` column-major matrix `fsource`, read as
-// extents `(E, S)` that broadcast against `tsource`.
+// extents `(E, S)` that broadcast against `tsource` (`float`; `_f64`: `double`).
 ds_status ds_merge_real2d(const ds_array *tsource, const float *fsource, size_t rows, size_t cols, const bool *mask_values, size_t n, ds_array **out);
+
+// `ds_merge_real2d` for a `double` array and matrix.
+ds_status ds_merge_real2d_f64(const ds_array *tsource, const double *fsource, size_t rows, size_t cols, const bool *mask_values, size_t n, ds_array **out);
 
 // `op(a)` element-wise, `op` one of `DS_NEG`, `DS_EXP`, … `DS_TANH`, `DS_ASIN` … `DS_COSH`.
 ds_status ds_unary(ds_unary_op op, const ds_array *a, ds_array **out);
 
-// `a op b` for two arrays, broadcasting: each storage extent (E and S) must be equal, or 1 on
-// one side (a per-sample scalar, or one sample shared by the batch).
+// `a op b` for two arrays of one element type, broadcasting: each storage extent (E and S)
+// must be equal, or 1 on one side (a per-sample scalar, or one sample shared by the batch).
 ds_status ds_binary(ds_binary_op op, const ds_array *a, const ds_array *b, ds_array **out);
 
-// `a op s` with a real scalar on the right.
-ds_status ds_binary_scalar(ds_binary_op op, const ds_array *a, float s, ds_array **out);
+// `a op s` with a real scalar on the right (rounded to the array's type).
+ds_status ds_binary_scalar(ds_binary_op op, const ds_array *a, double s, ds_array **out);
 
-// `s op a` with a real scalar on the left.
-ds_status ds_scalar_binary(ds_binary_op op, float s, const ds_array *a, ds_array **out);
+// `s op a` with a real scalar on the left (rounded to the array's type).
+ds_status ds_scalar_binary(ds_binary_op op, double s, const ds_array *a, ds_array **out);
 
 // `a op v` with a real vector, with diffstruc's meanings: `DS_ADD` adds a per-element vector
 // (`len` = E) to every sample; `DS_SUB` and `DS_DIV` apply a per-sample value (`len` = S).
-// `v + a` is the same as `a + v`.
+// `v + a` is the same as `a + v`. `a` holds `float` values (`_f64`: `double`).
 ds_status ds_binary_real1d(ds_binary_op op, const ds_array *a, const float *v, size_t len, ds_array **out);
+
+// `ds_binary_real1d` for a `double` array and vector.
+ds_status ds_binary_real1d_f64(ds_binary_op op, const ds_array *a, const double *v, size_t len, ds_array **out);
 
 // `a op m` with a real `rows x cols` column-major matrix equal to `a`'s extents `(E, S)`:
 // `DS_ADD`, `DS_SUB`, `DS_MUL`.
 ds_status ds_binary_real2d(ds_binary_op op, const ds_array *a, const float *m, size_t rows, size_t cols, ds_array **out);
 
+// `ds_binary_real2d` for a `double` array and matrix.
+ds_status ds_binary_real2d_f64(ds_binary_op op, const ds_array *a, const double *m, size_t rows, size_t cols, ds_array **out);
+
 // `m op a` with a real matrix on the left: `DS_ADD`, `DS_MUL`.
 ds_status ds_real2d_binary(ds_binary_op op, const float *m, size_t rows, size_t cols, const ds_array *a, ds_array **out);
 
-// `gaussian(a, mu, sigma) = exp(-((a-mu)/sigma)^2/2) / (sqrt(2 pi) sigma)`.
-ds_status ds_gaussian(const ds_array *a, float mu, float sigma, ds_array **out);
+// `ds_real2d_binary` for a `double` matrix and array.
+ds_status ds_real2d_binary_f64(ds_binary_op op, const double *m, size_t rows, size_t cols, const ds_array *a, ds_array **out);
+
+// `gaussian(a, mu, sigma) = exp(-((a-mu)/sigma)^2/2) / (sqrt(2 pi) sigma)` (`mu` and `sigma`
+// rounded to the array's type).
+ds_status ds_gaussian(const ds_array *a, double mu, double sigma, ds_array **out);
 
 // `sign(s, a)`: `|s|` with the sign of each element, as a new array with no graph (not
 // differentiable).
-ds_status ds_sign(float s, const ds_array *a, ds_array **out);
+ds_status ds_sign(double s, const ds_array *a, ds_array **out);
 
 // `sum(a, dim)`: `dim` 1 sums the elements of each sample (result `[1]`, same batch); `dim` 2
 // sums over the batch (result keeps the shape, one sample, not sample-dependent).
@@ -662,9 +732,15 @@ ds_status ds_matmul(const ds_array *a, const ds_array *b, ds_array **out);
 // `rows x cols` column-major matrix `m`; result `[cols]`.
 ds_status ds_matmul_real2d(const ds_array *a, const float *m, size_t rows, size_t cols, ds_array **out);
 
+// `ds_matmul_real2d` for a `double` array and matrix.
+ds_status ds_matmul_real2d_f64(const ds_array *a, const double *m, size_t rows, size_t cols, ds_array **out);
+
 // `matmul(m, b)`: the real `rows x cols` column-major matrix `m` times each sample of `b`,
 // read as a flat vector of length `cols`; result `[rows]`.
 ds_status ds_real2d_matmul(const float *m, size_t rows, size_t cols, const ds_array *b, ds_array **out);
+
+// `ds_real2d_matmul` for a `double` matrix and array.
+ds_status ds_real2d_matmul_f64(const double *m, size_t rows, size_t cols, const ds_array *b, ds_array **out);
 
 // `dot_product(a, b)` (`.dot.`): per sample, the sum of `a * b` over two vectors; result `[1]`.
 ds_status ds_dot_product(const ds_array *a, const ds_array *b, ds_array **out);

@@ -5,44 +5,45 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
+use crate::core::Real;
 use crate::ops::arith::{self, BinaryOp};
 use crate::Tensor;
 
-fn ok(r: crate::Result<Tensor>) -> Tensor {
+fn ok<T: Real>(r: crate::Result<Tensor<T>>) -> Tensor<T> {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
 
 macro_rules! operator {
-    ($trait:ident, $method:ident, $op:expr) => {
-        impl $trait<&Tensor> for &Tensor {
-            type Output = Tensor;
-            fn $method(self, rhs: &Tensor) -> Tensor {
+    ($trait:ident, $method:ident, $op:expr, $($t:ty),*) => {$(
+        impl $trait<&Tensor<$t>> for &Tensor<$t> {
+            type Output = Tensor<$t>;
+            fn $method(self, rhs: &Tensor<$t>) -> Tensor<$t> {
                 ok(arith::binary($op, self, rhs))
             }
         }
-        impl $trait<f32> for &Tensor {
-            type Output = Tensor;
-            fn $method(self, rhs: f32) -> Tensor {
+        impl $trait<$t> for &Tensor<$t> {
+            type Output = Tensor<$t>;
+            fn $method(self, rhs: $t) -> Tensor<$t> {
                 ok(arith::binary_scalar($op, self, rhs))
             }
         }
-        impl $trait<&Tensor> for f32 {
-            type Output = Tensor;
-            fn $method(self, rhs: &Tensor) -> Tensor {
+        impl $trait<&Tensor<$t>> for $t {
+            type Output = Tensor<$t>;
+            fn $method(self, rhs: &Tensor<$t>) -> Tensor<$t> {
                 ok(arith::scalar_binary($op, self, rhs))
             }
         }
-    };
+    )*};
 }
 
-operator!(Add, add, BinaryOp::Add);
-operator!(Sub, sub, BinaryOp::Sub);
-operator!(Mul, mul, BinaryOp::Mul);
-operator!(Div, div, BinaryOp::Div);
+operator!(Add, add, BinaryOp::Add, f32, f64);
+operator!(Sub, sub, BinaryOp::Sub, f32, f64);
+operator!(Mul, mul, BinaryOp::Mul, f32, f64);
+operator!(Div, div, BinaryOp::Div, f32, f64);
 
-impl Neg for &Tensor {
-    type Output = Tensor;
-    fn neg(self) -> Tensor {
+impl<T: Real> Neg for &Tensor<T> {
+    type Output = Tensor<T>;
+    fn neg(self) -> Tensor<T> {
         ok(arith::neg(self))
     }
 }

@@ -2,6 +2,9 @@
 //! order against finite differences, and the attach pattern (fill a result, then link it).
 
 mod common;
+
+type R = f32;
+const H: R = 4e-3;
 use std::sync::Arc;
 
 use common::{check, input};

@@ -1,7 +1,8 @@
 //! Graph semantics: lifetimes, deep and shared graphs, higher orders, seeds and accumulation.
 //!
-//! Tests that check `live_nodes()` run in one test function each with a lock, because the count
-//! is process-wide and tests run on several threads.
+//! Every test takes a lock: some check `live_nodes()`, a process-wide count, and the test harness
+//! runs tests on several threads (a test creating nodes while another counts them made the
+//! count fail on some schedules).
 
 use std::sync::Mutex;
 
@@ -301,6 +302,7 @@ fn upstream_numerical_defects_are_fixed() {
 
 #[test]
 fn duplicate_graph_copies_nodes_once_and_keeps_fixed_ones() {
+    let _g = serial();
     let x = Tensor::from_vec(&[2], 1, vec![1.0, 2.0]).unwrap();
     x.set_requires_grad(true);
     let w = Tensor::from_vec(&[2], 1, vec![3.0, 4.0]).unwrap();
@@ -328,6 +330,7 @@ fn duplicate_graph_copies_nodes_once_and_keeps_fixed_ones() {
 
 #[test]
 fn find_id_is_preorder_and_detach_makes_a_constant() {
+    let _g = serial();
     let x = Tensor::from_vec(&[1], 1, vec![2.0]).unwrap();
     x.set_requires_grad(true);
     let y = Tensor::from_vec(&[1], 1, vec![3.0]).unwrap();
@@ -445,6 +448,7 @@ fn print_is_bounded_for_deep_and_cyclic_graphs() {
 
 #[test]
 fn duplicate_graph_snapshots_inputs_and_shares_fixed_parameters() {
+    let _g = serial();
     // training through time: the input variable is overwritten after the copy is taken
     let w = var(&[1], 1, vec![1.0]);
     w.set_fixed(true);
@@ -469,6 +473,7 @@ fn duplicate_graph_snapshots_inputs_and_shares_fixed_parameters() {
 
 #[test]
 fn partial_gives_one_input_reverse_rule() {
+    let _g = serial();
     let x = var(&[2], 1, vec![1.0, 2.0]);
     let y = var(&[2], 1, vec![3.0, 5.0]);
     let f = &x * &y;
@@ -493,6 +498,7 @@ fn partial_gives_one_input_reverse_rule() {
 
 #[test]
 fn graph_dot_draws_shared_nodes_once() {
+    let _g = serial();
     let x = var(&[2], 1, vec![1.0, 2.0]);
     let y = Tensor::from_vec(&[2], 1, vec![3.0, 4.0]).unwrap();
     let f = &(&x * &x) + &y;

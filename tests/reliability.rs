@@ -29,7 +29,7 @@ fn last_error() -> String {
 fn full(shape: &[i64], batch: i64, v: f32) -> *mut ds_array {
     let mut a = null_mut();
     assert_eq!(
-        ds_array_full(shape.as_ptr(), shape.len(), batch, v, &mut a),
+        ds_array_full(shape.as_ptr(), shape.len(), batch, f64::from(v), &mut a),
         ds_status::DS_OK
     );
     a
@@ -91,11 +91,11 @@ fn impossible_results_are_memory_errors() {
         assert_eq!(ds_array_free(h), ds_status::DS_OK);
     }
     // the Rust API returns the error too
-    let a = Tensor::zeros(&[1 << 17], 1).unwrap();
+    let a: Tensor = Tensor::zeros(&[1 << 17], 1).unwrap();
     let e = outer_product(&a, &a).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::OutOfMemory, "{e}");
     // sizes whose product overflows: checked, not wrapped
-    let e = Tensor::zeros(&[1 << 40, 1 << 30], 1).unwrap_err();
+    let e = Tensor::<f32>::zeros(&[1 << 40, 1 << 30], 1).unwrap_err();
     assert!(
         matches!(
             e.kind(),
@@ -193,7 +193,7 @@ fn memory_limit_child() {
         // fill the rest with ballast, then free one piece for small allocations
         let mut ballast = Vec::new();
         loop {
-            match Tensor::zeros(&[n / 16], 1) {
+            match Tensor::<f32>::zeros(&[n / 16], 1) {
                 Ok(t) => ballast.push(t),
                 Err(e) => {
                     assert_eq!(e.kind(), ErrorKind::OutOfMemory, "{e}");

@@ -167,7 +167,7 @@ pub(crate) fn guard_all<T>(
 
 /// `"add ([3] with batch 1 and [1] with batch 2)"`: an operation and its operands, the context of
 /// an out-of-memory message.
-pub(crate) fn context(op: &str, operands: &[&Tensor]) -> String {
+pub(crate) fn context<R: super::real::Real>(op: &str, operands: &[&Tensor<R>]) -> String {
     let list: Vec<String> = operands.iter().map(|t| crate::ops::describe(t)).collect();
     match list.len() {
         0 => op.to_string(),
@@ -181,9 +181,9 @@ pub(crate) fn context(op: &str, operands: &[&Tensor]) -> String {
 }
 
 /// [`guard`] with the context of [`context`].
-pub(crate) fn guard_op<T>(
+pub(crate) fn guard_op<T, R: super::real::Real>(
     op: &str,
-    operands: &[&Tensor],
+    operands: &[&Tensor<R>],
     f: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
     guard(|| context(op, operands), f)

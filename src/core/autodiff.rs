@@ -1,7 +1,7 @@
 //! The two differentiation passes over the DAG, both iterative and O(nodes).
 //!
 //! * Forward mode ([`grad_forward`]) walks the graph once in topological order and builds, out of
-//!   ordinary operations, a new graph whose value is the Jacobian-vector product. Shared nodes
+//!   ordinary operations, a new graph whose value is the Jacobian-vector product. Shared<T> nodes
 //!   are differentiated once (memoised). The result is differentiable again: 2nd and 3rd
 //!   derivatives, mixed partials, and reverse-over-forward Hessian-vector products.
 //! * Reverse mode ([`grad_reverse`]) visits every node once in reverse topological order,
@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::dims::{self, Dims};
 use super::error::{Error, ErrorKind, Result};
+use super::real::Real;
 use super::small::{Inputs, PtrMap};
 use super::tensor::Tensor;
 use super::{alloc, pool, version};
@@ -19,30 +20,30 @@ use crate::ops::describe;
 /// A gradient buffer of extents `dims`, shared cheaply between nodes (an identity derivative
 /// passes the same buffer on without copying).
 #[derive(Clone, Debug)]
-pub struct Grad {
-    data: Arc<Buffer>,
+pub struct Grad<T: Real = f32> {
+    data: Arc<Buffer<T>>,
     dims: Dims,
 }
 
 /// A gradient's values; the allocation goes back to the buffer pool when dropped.
 #[derive(Debug)]
-struct Buffer(Vec<f32>);
+struct Buffer<T: Real>(Vec<T>);
 
-impl Clone for Buffer {
+impl<T: Real> Clone for Buffer<T> {
     fn clone(&self) -> Self {
         Buffer(pool::copy(&self.0))
     }
 }
 
-impl Drop for Buffer {
+impl<T: Real> Drop for Buffer<T> {
     fn drop(&mut self) {
         pool::recycle(std::mem::take(&mut self.0));
     }
 }
 
-impl Grad {
+impl<T: Real> Grad<T> {
     /// Wraps values of extents `dims`.
-    pub fn new(data: Vec<f32>, dims: Dims) -> Grad {
+    pub fn new(data: Vec<T>, dims: Dims) -> Grad<T> {
         debug_assert_eq!(data.len(), dims.len());
         Grad {
             data: Arc::new(Buffer(data)),
@@ -50,18 +51,18 @@ impl Grad {
         }
     }
     /// The values, column-major `(E, S)`.
-    pub fn as_slice(&self) -> &[f32] {
+    pub fn as_slice(&self) -> &[T] {
         &self.data.0
     }
     /// Extents.
     pub fn dims(&self) -> Dims {
         self.dims
     }
-    fn add_assign(&mut self, other: &Grad) {
+    fn add_assign(&mut self, other: &Grad<T>) {
         let v = &mut Arc::make_mut(&mut self.data).0;
-        crate::ops::vmath::add_assign(v, &other.data.0);
+        T::accumulate(v, &other.data.0);
     }
-    fn reduce_to(self, to: Dims) -> Grad {
+    fn reduce_to(self, to: Dims) -> Grad<T> {
         if self.dims == to {
             self
         } else {
@@ -69,7 +70,7 @@ impl Grad {
         }
     }
     /// The values as a vector: moved out when this is their only holder, copied otherwise.
-    fn into_vec(self) -> Vec<f32> {
+    fn into_vec(self) -> Vec<T> {
         match Arc::try_unwrap(self.data) {
             Ok(mut b) => std::mem::take(&mut b.0),
             Err(shared) => pool::copy(&shared.0),
@@ -80,19 +81,22 @@ impl Grad {
 /// Nodes reachable from `root` through inputs that require a gradient, inputs before the nodes
 /// that use them. The walk does not descend below `stop`. Iterative: no recursion, any depth.
 /// Out of memory: unwinds to the caller's guard.
-pub(crate) fn topological_order(root: &Tensor, stop: Option<&Tensor>) -> Result<Vec<Tensor>> {
+pub(crate) fn topological_order<T: Real>(
+    root: &Tensor<T>,
+    stop: Option<&Tensor<T>>,
+) -> Result<Vec<Tensor<T>>> {
     const OPEN: u8 = 1;
     const DONE: u8 = 2;
     let mut mark: PtrMap<u8> = PtrMap::default();
     let mut order = Vec::new();
-    // Inputs that do not require a gradient are skipped when visited.
-    let expand = |t: &Tensor| -> Inputs {
+    // Inputs<T> that do not require a gradient are skipped when visited.
+    let expand = |t: &Tensor<T>| -> Inputs<T> {
         if stop.is_some_and(|s| s.same(t)) {
             return Inputs::Empty;
         }
         t.input_list()
     };
-    let mut stack: Vec<(Tensor, Inputs, usize)> = vec![(root.clone(), expand(root), 0)];
+    let mut stack: Vec<(Tensor<T>, Inputs<T>, usize)> = vec![(root.clone(), expand(root), 0)];
     mark.insert(root.key(), OPEN);
     while let Some((node, children, next)) = stack.last_mut() {
         if let Some(child) = children.get(*next) {
@@ -140,7 +144,7 @@ pub(crate) fn topological_order(root: &Tensor, stop: Option<&Tensor>) -> Result<
 /// `requires_grad` cleared since; [`ErrorKind::Modified`] if an array whose values an
 /// operation's derivative needs was written after the operation used it;
 /// [`ErrorKind::OutOfMemory`]; [`ErrorKind::Graph`] for a cycle.
-pub fn grad_forward(f: &Tensor, x: &Tensor) -> Result<Tensor> {
+pub fn grad_forward<T: Real>(f: &Tensor<T>, x: &Tensor<T>) -> Result<Tensor<T>> {
     if !x.requires_grad() {
         return Err(Error::new(
             ErrorKind::NoGradient,
@@ -159,13 +163,13 @@ pub fn grad_forward(f: &Tensor, x: &Tensor) -> Result<Tensor> {
     )
 }
 
-fn forward_pass(f: &Tensor, x: &Tensor) -> Result<Tensor> {
+fn forward_pass<T: Real>(f: &Tensor<T>, x: &Tensor<T>) -> Result<Tensor<T>> {
     let seed = {
         let d = x.dims();
         let data = x.with_direction(|dir| match dir {
             Some(v) if v.len() == d.len() => pool::copy(v),
             Some(v) => dims::expand(v, Dims::new(d.elems, 1), d),
-            None => pool::filled(d.len(), 1.0),
+            None => pool::filled(d.len(), T::ONE),
         });
         Tensor::constant(
             x.shape(),
@@ -176,7 +180,7 @@ fn forward_pass(f: &Tensor, x: &Tensor) -> Result<Tensor> {
         )
     };
     let order = topological_order(f, Some(x))?;
-    let mut tangents: PtrMap<Tensor> = PtrMap::default();
+    let mut tangents: PtrMap<Tensor<T>> = PtrMap::default();
     for node in &order {
         if node.same(x) {
             alloc::reserve_map(&mut tangents, 1);
@@ -189,7 +193,7 @@ fn forward_pass(f: &Tensor, x: &Tensor) -> Result<Tensor> {
         // (every node, as reverse mode does: also one whose inputs were cut off from `x` by
         // clearing requires_grad)
         version::check("grad_forward", node, &*op, &inputs, &node.saved())?;
-        let ts: Vec<Option<Tensor>> = alloc::collect(
+        let ts: Vec<Option<Tensor<T>>> = alloc::collect(
             inputs.len(),
             inputs.iter().map(|i| tangents.get(&i.key()).cloned()),
         );
@@ -216,7 +220,7 @@ fn forward_pass(f: &Tensor, x: &Tensor) -> Result<Tensor> {
 
 /// `"grad_reverse: the reverse rule of 'multiply' (result [3] with batch 1; inputs [3] with
 /// batch 1 and [3] with batch 1)"`, the context of an out-of-memory message in a rule.
-fn rule_context(pass: &str, rule: &str, node: &Tensor, inputs: &[Tensor]) -> String {
+fn rule_context<T: Real>(pass: &str, rule: &str, node: &Tensor<T>, inputs: &[Tensor<T>]) -> String {
     let list: Vec<String> = inputs.iter().map(describe).collect();
     format!(
         "{pass}: the {rule} rule of '{}' (result {}; inputs {})",
@@ -227,7 +231,7 @@ fn rule_context(pass: &str, rule: &str, node: &Tensor, inputs: &[Tensor]) -> Str
 }
 
 /// Makes a tangent contribution have the extents of its node (broadcast where needed).
-fn conform(t: Tensor, node: &Tensor) -> Result<Tensor> {
+fn conform<T: Real>(t: Tensor<T>, node: &Tensor<T>) -> Result<Tensor<T>> {
     if t.dims() == node.dims() {
         if t.shape() != node.shape() {
             // same values, another per-sample shape (a custom rule may return one)
@@ -266,7 +270,7 @@ fn conform(t: Tensor, node: &Tensor) -> Result<Tensor> {
 /// written after the operation used it; [`ErrorKind::NoGradient`] if an intermediate result
 /// that an operation used while it required a gradient has had `requires_grad` cleared since;
 /// [`ErrorKind::OutOfMemory`]; [`ErrorKind::Graph`] for a cycle.
-pub fn grad_reverse(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
+pub fn grad_reverse<T: Real>(root: &Tensor<T>, seed: Option<&[T]>) -> Result<()> {
     let rd = root.dims();
     if let Some(s) = seed {
         if s.len() != rd.len() {
@@ -285,7 +289,7 @@ pub fn grad_reverse(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
     )
 }
 
-fn reverse_pass(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
+fn reverse_pass<T: Real>(root: &Tensor<T>, seed: Option<&[T]>) -> Result<()> {
     let rd = root.dims();
     let order = topological_order(root, None)?;
     // every check first: an error leaves everything as it was
@@ -296,17 +300,17 @@ fn reverse_pass(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
     }
     let seed = match seed {
         Some(s) => pool::copy(s),
-        None => pool::filled(rd.len(), 1.0),
+        None => pool::filled(rd.len(), T::ONE),
     };
     let mut index: PtrMap<usize> = PtrMap::default();
     alloc::reserve_map(&mut index, order.len());
     index.extend(order.iter().enumerate().map(|(i, t)| (t.key(), i)));
-    let mut pending: Vec<Option<Grad>> = alloc::filled(order.len(), None);
+    let mut pending: Vec<Option<Grad<T>>> = alloc::filled(order.len(), None);
     if let Some(last) = pending.last_mut() {
         *last = Some(Grad::new(seed, rd));
     }
     // (node index, gradient) to add to the nodes' gradients once the pass is complete
-    let mut results: Vec<(usize, Grad)> = Vec::new();
+    let mut results: Vec<(usize, Grad<T>)> = Vec::new();
     for (i, node) in order.iter().enumerate().rev() {
         let Some(g) = pending[i].take() else {
             continue;
@@ -363,7 +367,7 @@ fn reverse_pass(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
     }
     drop(pending);
     // Gradient arrays for the nodes that have none yet: every allocation before any change.
-    let mut fresh: Vec<Option<Tensor>> = alloc::with_capacity(results.len());
+    let mut fresh: Vec<Option<Tensor<T>>> = alloc::with_capacity(results.len());
     for (i, g) in &mut results {
         let node = &order[*i];
         // (the values move into the new array: what is left to add is empty)
@@ -387,7 +391,7 @@ fn reverse_pass(root: &Tensor, seed: Option<&[f32]>) -> Result<()> {
 /// `zero_all_grads` does.
 ///
 /// Errors: out of memory for the walk; a cycle.
-pub fn zero_all_grads(root: &Tensor) -> Result<()> {
+pub fn zero_all_grads<T: Real>(root: &Tensor<T>) -> Result<()> {
     let order = alloc::guard(
         || format!("zero_all_grads (from {})", describe(root)),
         || topological_order(root, None),

@@ -1,4 +1,4 @@
-//! Storage extents `(elements, batch)` and the broadcasting rules between them.
+//! Storage<T> extents `(elements, batch)` and the broadcasting rules between them.
 //!
 //! Values are stored column-major as `(E, S)`: `E` elements per sample (the product of the
 //! per-sample shape) and `S` samples. Binary operations broadcast along each extent
@@ -6,8 +6,9 @@
 //! a single sample shared by the whole batch, e.g. a weight with `is_sample_dependent = false`).
 
 use super::pool;
+use super::real::Real;
 
-/// Storage extents of an array.
+/// Storage<T> extents of an array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Dims {
     /// Elements per sample (`E`).
@@ -106,14 +107,14 @@ pub(crate) fn blocks(da: Dims, db: Dims, out: Dims) -> impl Iterator<Item = Bloc
 /// Applies `f` element-wise to two broadcast-compatible buffers, producing extents `out`.
 /// (The arithmetic operations use the vectorised kernels of [`crate::ops::vmath`]; this serves
 /// other rules.)
-pub(crate) fn zip_with(
-    a: &[f32],
+pub(crate) fn zip_with<T: Real>(
+    a: &[T],
     da: Dims,
-    b: &[f32],
+    b: &[T],
     db: Dims,
     out: Dims,
-    f: impl Fn(f32, f32) -> f32,
-) -> Vec<f32> {
+    f: impl Fn(T, T) -> T,
+) -> Vec<T> {
     let mut v = pool::with_capacity(out.len());
     // the whole-buffer forms directly (small arrays: no block iterator)
     if da == out && db == out {
@@ -139,13 +140,13 @@ pub(crate) fn zip_with(
 }
 
 /// Sample `s` of a buffer with extents `d`, or sample 0 if `d` has a single sample.
-pub(crate) fn column(x: &[f32], d: Dims, s: usize) -> &[f32] {
+pub(crate) fn column<T: Real>(x: &[T], d: Dims, s: usize) -> &[T] {
     let s = if d.batch == 1 { 0 } else { s };
     &x[s * d.elems..(s + 1) * d.elems]
 }
 
 /// Repeats a buffer of extents `from` to the larger extents `to` (`from.broadcasts_to(to)`).
-pub(crate) fn expand(x: &[f32], from: Dims, to: Dims) -> Vec<f32> {
+pub(crate) fn expand<T: Real>(x: &[T], from: Dims, to: Dims) -> Vec<T> {
     if from == to {
         return pool::copy(x);
     }
@@ -162,12 +163,12 @@ pub(crate) fn expand(x: &[f32], from: Dims, to: Dims) -> Vec<f32> {
 }
 
 /// Sums a buffer of extents `from` down to extents `to` along every broadcast axis: the adjoint
-/// of [`expand`]. Sums run in storage order in f32, as Fortran's `sum` intrinsic does.
-pub(crate) fn reduce_to(g: &[f32], from: Dims, to: Dims) -> Vec<f32> {
+/// of [`expand`]. Sums run in storage order in T, as Fortran's `sum` intrinsic does.
+pub(crate) fn reduce_to<T: Real>(g: &[T], from: Dims, to: Dims) -> Vec<T> {
     if from == to {
         return pool::copy(g);
     }
-    let mut v = pool::filled(to.len(), 0.0);
+    let mut v = pool::filled(to.len(), T::ZERO);
     for s in 0..from.batch {
         let src = &g[s * from.elems..(s + 1) * from.elems];
         let ts = if to.batch == 1 { 0 } else { s };
@@ -175,7 +176,7 @@ pub(crate) fn reduce_to(g: &[f32], from: Dims, to: Dims) -> Vec<f32> {
         if to.elems == from.elems {
             dst.iter_mut().zip(src).for_each(|(d, &x)| *d += x);
         } else {
-            dst[0] += src.iter().fold(0.0f32, |acc, &x| acc + x);
+            dst[0] += src.iter().fold(T::ZERO, |acc, &x| acc + x);
         }
     }
     v

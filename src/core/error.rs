@@ -27,6 +27,9 @@ pub enum ErrorKind {
     /// Differentiation needs the values an operation used, and one of the arrays holding them
     /// was written since (its version changed).
     Modified,
+    /// Arrays of different element types (`real32` and `real64`) given to one operation, or a
+    /// buffer function of one type (`float`, `double`) used on an array of the other.
+    Type,
 }
 
 /// An error with a kind and a human-readable message that names the operation and its inputs.

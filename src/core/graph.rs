@@ -3,6 +3,7 @@
 
 use super::alloc;
 use super::autodiff::topological_order;
+use super::real::Real;
 use super::small::{Inputs, PtrMap};
 use super::tensor::bits;
 use super::{Error, ErrorKind, Grad, Result, Tensor};
@@ -13,15 +14,15 @@ use super::{Error, ErrorKind, Grad, Result, Tensor};
 /// marked fixed (`fix_pointer`), which the copy refers to as they are. Every copy is temporary.
 ///
 /// Errors: the graph has a cycle; out of memory.
-pub fn duplicate_graph(root: &Tensor) -> Result<Tensor> {
+pub fn duplicate_graph<T: Real>(root: &Tensor<T>) -> Result<Tensor<T>> {
     alloc::guard(
         || format!("duplicate_graph (of {})", crate::ops::describe(root)),
         || duplicate(root),
     )
 }
 
-fn duplicate(root: &Tensor) -> Result<Tensor> {
-    let mut copies: PtrMap<Tensor> = PtrMap::default();
+fn duplicate<T: Real>(root: &Tensor<T>) -> Result<Tensor<T>> {
+    let mut copies: PtrMap<Tensor<T>> = PtrMap::default();
     for node in topological_order(root, None)? {
         let copy = if node.is_fixed() {
             node.clone()
@@ -29,7 +30,7 @@ fn duplicate(root: &Tensor) -> Result<Tensor> {
             let c = node.copy_node();
             c.set_flag_bits(bits::TEMPORARY, bits::TEMPORARY);
             if let Some((op, inputs)) = node.op_and_inputs() {
-                let mut mapped: Vec<Tensor> = alloc::with_capacity(inputs.len());
+                let mut mapped: Vec<Tensor<T>> = alloc::with_capacity(inputs.len());
                 for i in inputs.iter() {
                     if let Some(c) = copies.get(&i.key()) {
                         mapped.push(c.clone());
@@ -61,7 +62,7 @@ fn duplicate(root: &Tensor) -> Result<Tensor> {
 /// diffstruc's `get_ptr_from_id`: the first node, in pre-order (a node, then its inputs from the
 /// first), whose `id` tag is `id`; `None` if there is none. Out of memory for the walk: unwinds
 /// with the [`crate::Error`] as payload (the C ABI reports it as `DS_ERR_MEMORY`).
-pub fn find_id(root: &Tensor, id: i64) -> Option<Tensor> {
+pub fn find_id<T: Real>(root: &Tensor<T>, id: i64) -> Option<Tensor<T>> {
     let mut seen: PtrMap<()> = PtrMap::default();
     let mut stack = vec![root.clone()];
     while let Some(node) = stack.pop() {
@@ -85,7 +86,7 @@ pub fn find_id(root: &Tensor, id: i64) -> Option<Tensor> {
 ///
 /// Errors: `node` has no operation (a leaf, or its graph was nullified), `k` is not an input,
 /// or `upstream` has the wrong length.
-pub fn partial(node: &Tensor, k: usize, upstream: &[f32]) -> Result<Vec<f32>> {
+pub fn partial<T: Real>(node: &Tensor<T>, k: usize, upstream: &[T]) -> Result<Vec<T>> {
     let Some((op, inputs)) = node.op_and_inputs() else {
         return Err(Error::new(
             ErrorKind::Argument,
@@ -122,6 +123,6 @@ pub fn partial(node: &Tensor, k: usize, upstream: &[f32]) -> Result<Vec<f32>> {
     Ok(match grads.into_iter().nth(k).flatten() {
         Some(gi) if gi.dims() == to => gi.as_slice().to_vec(),
         Some(gi) => super::dims::reduce_to(gi.as_slice(), gi.dims(), to),
-        None => vec![0.0; to.len()],
+        None => vec![T::ZERO; to.len()],
     })
 }

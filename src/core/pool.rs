@@ -1,4 +1,4 @@
-//! A per-thread cache of freed f32 buffers, so that the large arrays a training loop frees and
+//! A per-thread cache of freed value buffers (one per element type), so that the large arrays a training loop frees and
 //! allocates again every iteration are reused instead of being returned to the kernel and
 //! page-faulted in again (which otherwise costs about a third of an element-wise workload).
 //!
@@ -8,7 +8,7 @@
 //! New buffers are reserved fallibly (see [`super::alloc`]): when memory runs out, the nearest
 //! operation or differentiation pass reports an out-of-memory error instead of aborting.
 
-use std::cell::RefCell;
+use super::real::Real;
 
 /// Smallest buffer worth caching (16 KiB); smaller ones are cheap for malloc.
 pub(crate) const MIN_LEN: usize = 4096;
@@ -17,21 +17,26 @@ pub(crate) const MAX_BUFFERS: usize = 32;
 /// Most bytes kept per thread.
 pub(crate) const MAX_BYTES: usize = 64 << 20;
 
-#[derive(Default)]
-struct Pool {
-    buffers: Vec<Vec<f32>>,
+/// One thread's cached buffers of one element type (see [`Real::with_pool`]).
+pub struct Pool<T> {
+    buffers: Vec<Vec<T>>,
     bytes: usize,
 }
 
-thread_local! {
-    static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Pool {
+            buffers: Vec::new(),
+            bytes: 0,
+        }
+    }
 }
 
 /// An empty vector with room for at least `n` values, reused from the cache when possible.
 /// An allocation failure is reported to the nearest [`super::alloc::guard`].
-pub(crate) fn with_capacity(n: usize) -> Vec<f32> {
+pub(crate) fn with_capacity<T: Real>(n: usize) -> Vec<T> {
     if n >= MIN_LEN {
-        let reused = POOL.try_with(|p| {
+        let reused = T::with_pool(|p| {
             let mut p = p.borrow_mut();
             // best fit among buffers no more than twice as large
             let best = p
@@ -42,11 +47,11 @@ pub(crate) fn with_capacity(n: usize) -> Vec<f32> {
                 .min_by_key(|(_, b)| b.capacity())
                 .map(|(i, _)| i)?;
             let mut v = p.buffers.swap_remove(best);
-            p.bytes -= v.capacity() * 4;
+            p.bytes -= v.capacity() * size_of::<T>();
             v.clear();
             Some(v)
         });
-        if let Ok(Some(v)) = reused {
+        if let Some(Some(v)) = reused {
             return v;
         }
     }
@@ -55,7 +60,7 @@ pub(crate) fn with_capacity(n: usize) -> Vec<f32> {
         return v;
     }
     // out of memory: give the cached buffers back to the allocator and try once more
-    let _ = POOL.try_with(|p| {
+    let _ = T::with_pool(|p| {
         let mut p = p.borrow_mut();
         p.buffers.clear();
         p.bytes = 0;
@@ -64,40 +69,40 @@ pub(crate) fn with_capacity(n: usize) -> Vec<f32> {
 }
 
 /// `n` copies of `value`.
-pub(crate) fn filled(n: usize, value: f32) -> Vec<f32> {
+pub(crate) fn filled<T: Real>(n: usize, value: T) -> Vec<T> {
     let mut v = with_capacity(n);
     v.resize(n, value);
     v
 }
 
 /// Collects an iterator of known length into a (possibly reused) buffer.
-pub(crate) fn collect(n: usize, it: impl Iterator<Item = f32>) -> Vec<f32> {
+pub(crate) fn collect<T: Real>(n: usize, it: impl Iterator<Item = T>) -> Vec<T> {
     let mut v = with_capacity(n);
     v.extend(it);
     v
 }
 
 /// A copy of a slice in a (possibly reused) buffer.
-pub(crate) fn copy(x: &[f32]) -> Vec<f32> {
+pub(crate) fn copy<T: Real>(x: &[T]) -> Vec<T> {
     let mut v = with_capacity(x.len());
     v.extend_from_slice(x);
     v
 }
 
 /// Gives a buffer back: cached if it is large and the cache has room, freed otherwise.
-pub(crate) fn recycle(v: Vec<f32>) {
+pub(crate) fn recycle<T: Real>(v: Vec<T>) {
     let cap = v.capacity();
     if cap < MIN_LEN {
         return;
     }
-    let _ = POOL.try_with(|p| {
+    let _ = T::with_pool(|p| {
         let mut p = p.borrow_mut();
         // (the cache's own list is reserved fallibly: this runs in destructors)
         if p.buffers.len() < MAX_BUFFERS
-            && p.bytes + cap * 4 <= MAX_BYTES
+            && p.bytes + cap * size_of::<T>() <= MAX_BYTES
             && p.buffers.try_reserve(1).is_ok()
         {
-            p.bytes += cap * 4;
+            p.bytes += cap * size_of::<T>();
             p.buffers.push(v);
         }
     });

@@ -1,5 +1,6 @@
 //! `print_graph`: the operand tree of a node in diffstruc's text format.
 
+use super::real::Real;
 use super::tensor::Tensor;
 
 /// Most lines printed; a shared DAG printed as a tree can be exponentially large.
@@ -14,11 +15,11 @@ const MAX_PREFIX: usize = 4096;
 /// shared nodes appear under every parent), without diffstruc's header/footer lines and without
 /// the leading blank of list-directed output. `address` gives the number printed after `@`
 /// when `print_location` is set.
-pub fn graph_lines(root: &Tensor, print_location: bool) -> Vec<String> {
+pub fn graph_lines<T: Real>(root: &Tensor<T>, print_location: bool) -> Vec<String> {
     let mut lines = Vec::new();
     let mut bytes = 0usize;
     // (node, prefix) in pre-order via an explicit stack (right pushed before left)
-    let mut stack: Vec<(Tensor, String)> = vec![(root.clone(), String::new())];
+    let mut stack: Vec<(Tensor<T>, String)> = vec![(root.clone(), String::new())];
     while let Some((node, prefix)) = stack.pop() {
         if lines.len() == MAX_LINES || bytes > MAX_BYTES {
             lines.push("... (graph truncated)".to_string());
@@ -61,7 +62,7 @@ const MAX_DOT_NODES: usize = 10_000;
 /// labelled with its operation (`none` for a leaf), per-sample shape and batch size, an edge from
 /// each input to the node using it. Leaves that require a gradient are drawn as boxes, other
 /// leaves dotted; `root` is drawn bold.
-pub fn graph_dot(root: &Tensor) -> String {
+pub fn graph_dot<T: Real>(root: &Tensor<T>) -> String {
     use std::fmt::Write;
     let mut ids: super::small::PtrMap<usize> = super::small::PtrMap::default();
     let mut out = String::from("digraph diffstruc {\n  rankdir=BT;\n  node [shape=ellipse];\n");

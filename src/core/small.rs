@@ -5,6 +5,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
 
+use super::real::Real;
 use super::tensor::Tensor;
 use crate::ops::Operation;
 
@@ -12,23 +13,23 @@ use crate::ops::Operation;
 /// inputs, such as custom operations.)
 #[allow(dead_code)]
 #[derive(Clone, Default)]
-pub(crate) enum Inputs {
+pub(crate) enum Inputs<T: Real> {
     #[default]
     Empty,
-    One([Tensor; 1]),
-    Two([Tensor; 2]),
-    Many(Vec<Tensor>),
+    One([Tensor<T>; 1]),
+    Two([Tensor<T>; 2]),
+    Many(Vec<Tensor<T>>),
 }
 
-impl Inputs {
-    pub(crate) fn one(a: Tensor) -> Self {
+impl<T: Real> Inputs<T> {
+    pub(crate) fn one(a: Tensor<T>) -> Self {
         Inputs::One([a])
     }
-    pub(crate) fn two(a: Tensor, b: Tensor) -> Self {
+    pub(crate) fn two(a: Tensor<T>, b: Tensor<T>) -> Self {
         Inputs::Two([a, b])
     }
     #[allow(dead_code)]
-    pub(crate) fn from_vec(mut v: Vec<Tensor>) -> Self {
+    pub(crate) fn from_vec(mut v: Vec<Tensor<T>>) -> Self {
         match v.len() {
             0 => Inputs::Empty,
             1 => Inputs::One([v.remove(0)]),
@@ -39,7 +40,7 @@ impl Inputs {
             _ => Inputs::Many(v),
         }
     }
-    pub(crate) fn as_slice(&self) -> &[Tensor] {
+    pub(crate) fn as_slice(&self) -> &[Tensor<T>] {
         match self {
             Inputs::Empty => &[],
             Inputs::One(a) => a,
@@ -48,7 +49,7 @@ impl Inputs {
         }
     }
     /// Moves the inputs out as owned node references (for an iterative drop).
-    pub(crate) fn drain_into(self, out: &mut Vec<Tensor>) {
+    pub(crate) fn drain_into(self, out: &mut Vec<Tensor<T>>) {
         match self {
             Inputs::Empty => {}
             Inputs::One([a]) => out.push(a),
@@ -58,9 +59,9 @@ impl Inputs {
     }
 }
 
-impl Deref for Inputs {
-    type Target = [Tensor];
-    fn deref(&self) -> &[Tensor] {
+impl<T: Real> Deref for Inputs<T> {
+    type Target = [Tensor<T>];
+    fn deref(&self) -> &[Tensor<T>] {
         self.as_slice()
     }
 }
@@ -97,16 +98,16 @@ impl Deref for Shape {
 /// The operation that produced a node: a shared static instance for the built-in operations
 /// without parameters, a reference-counted one otherwise (parameters, custom operations).
 #[derive(Clone)]
-pub enum OpRef {
+pub enum OpRef<T: Real = f32> {
     /// A built-in operation instance that lives for the whole program.
-    Static(&'static dyn Operation),
+    Static(&'static dyn Operation<T>),
     /// An operation with its own state.
-    Shared(Arc<dyn Operation>),
+    Shared(Arc<dyn Operation<T>>),
 }
 
-impl Deref for OpRef {
-    type Target = dyn Operation;
-    fn deref(&self) -> &(dyn Operation + 'static) {
+impl<T: Real> Deref for OpRef<T> {
+    type Target = dyn Operation<T>;
+    fn deref(&self) -> &(dyn Operation<T> + 'static) {
         match self {
             OpRef::Static(op) => *op,
             OpRef::Shared(op) => &**op,
@@ -133,5 +134,4 @@ impl Hasher for PtrHasher {
 }
 
 /// `HashMap` keyed by node address.
-pub(crate) type PtrMap<V> =
-    std::collections::HashMap<*const super::tensor::Node, V, BuildHasherDefault<PtrHasher>>;
+pub(crate) type PtrMap<V> = std::collections::HashMap<*const (), V, BuildHasherDefault<PtrHasher>>;

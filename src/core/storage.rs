@@ -4,9 +4,10 @@
 use std::ptr::NonNull;
 
 use super::error::{Error, ErrorKind, Result};
+use super::real::Real;
 
 /// Who owns the memory of a [`Storage`].
-enum Kind {
+enum Kind<T> {
     /// A vector of this capacity allocated by the library.
     Owned(usize),
     /// Caller memory (`ds_array_wrap`): never freed here.
@@ -15,27 +16,27 @@ enum Kind {
     /// allocatable array, whose descriptor starts at `desc` with the base address. The caller
     /// frees it (or gives it back with [`Storage::reclaim`]); while lent, the descriptor must
     /// still hold the buffer for the values to be read.
-    Lent { cap: usize, desc: NonNull<*mut f32> },
+    Lent { cap: usize, desc: NonNull<*mut T> },
     /// Was lent, and the caller's descriptor no longer holds it: the values are gone.
     Lost,
 }
 
-/// A fixed-size f32 buffer. Its address never changes for its whole life, so C and Fortran
+/// A fixed-size buffer of values. Its address never changes for its whole life, so C and Fortran
 /// callers may keep a pointer to it while the array is alive.
-pub(crate) struct Storage {
-    ptr: NonNull<f32>,
+pub(crate) struct Storage<T: Real> {
+    ptr: NonNull<T>,
     len: usize,
-    kind: Kind,
+    kind: Kind<T>,
 }
 
-// SAFETY: the buffer is plain f32 data; access is synchronised by the `RwLock` that holds the
+// SAFETY: the buffer is plain float data; access is synchronised by the `RwLock` that holds the
 // storage inside a node, and borrowed or lent buffers are documented to follow the same rule.
-unsafe impl Send for Storage {}
-unsafe impl Sync for Storage {}
+unsafe impl<T: Real> Send for Storage<T> {}
+unsafe impl<T: Real> Sync for Storage<T> {}
 
-impl Storage {
+impl<T: Real> Storage<T> {
     /// Takes ownership of a vector.
-    pub(crate) fn from_vec(v: Vec<f32>) -> Self {
+    pub(crate) fn from_vec(v: Vec<T>) -> Self {
         let mut v = std::mem::ManuallyDrop::new(v);
         let (len, cap) = (v.len(), v.capacity());
         // SAFETY: a Vec's pointer is never null (dangling but aligned when empty).
@@ -50,9 +51,9 @@ impl Storage {
     /// Borrows caller memory.
     ///
     /// # Safety
-    /// `ptr` must be valid for reads and writes of `len` f32 values, suitably aligned, for as long
+    /// `ptr` must be valid for reads and writes of `len` values, suitably aligned, for as long
     /// as the storage (and so the array) lives, and must not be freed before that.
-    pub(crate) unsafe fn borrowed(ptr: NonNull<f32>, len: usize) -> Self {
+    pub(crate) unsafe fn borrowed(ptr: NonNull<T>, len: usize) -> Self {
         Storage {
             ptr,
             len,
@@ -85,7 +86,7 @@ impl Storage {
     /// # Safety
     /// `desc` must point to the descriptor's base address word, and stay valid until the buffer
     /// is reclaimed or the caller frees it.
-    pub(crate) unsafe fn lend(&mut self, desc: NonNull<*mut f32>) -> Result<*mut f32> {
+    pub(crate) unsafe fn lend(&mut self, desc: NonNull<*mut T>) -> Result<*mut T> {
         match self.kind {
             Kind::Owned(cap) if self.len > 0 => {
                 self.kind = Kind::Lent { cap, desc };
@@ -122,7 +123,7 @@ impl Storage {
 
     /// The values. A lent buffer that the caller has given up is reported by a panic carrying
     /// the [`Error`], which the C boundary turns into a status and message.
-    pub(crate) fn as_slice(&self) -> &[f32] {
+    pub(crate) fn as_slice(&self) -> &[T] {
         if let Err(e) = self.check() {
             std::panic::panic_any(e);
         }
@@ -131,7 +132,7 @@ impl Storage {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [f32] {
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
         if let Err(e) = self.check() {
             std::panic::panic_any(e);
         }
@@ -139,7 +140,7 @@ impl Storage {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
-    pub(crate) fn as_ptr(&self) -> *mut f32 {
+    pub(crate) fn as_ptr(&self) -> *mut T {
         self.ptr.as_ptr()
     }
 
@@ -161,7 +162,7 @@ fn lost() -> Error {
     )
 }
 
-impl Drop for Storage {
+impl<T: Real> Drop for Storage<T> {
     fn drop(&mut self) {
         if let Kind::Owned(cap) = self.kind {
             // SAFETY: these are the parts of the Vec taken apart in from_vec (or reclaimed).

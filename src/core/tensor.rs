@@ -1,4 +1,4 @@
-//! [`Tensor`]: a reference-counted handle to one node of the computation graph.
+//! [`Tensor<T>`]: a reference-counted handle to one node of the computation graph.
 //!
 //! A node holds its values, its per-sample shape, flags, an optional gradient, an optional
 //! forward-mode direction and, if it was produced by an operation that needed a gradient, the
@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 
 use super::dims::Dims;
 use super::error::{Error, Result};
+use super::real::Real;
 use super::small::{Inputs, OpRef, Shape};
 use super::storage::Storage;
 use super::version::Saved;
@@ -68,27 +69,27 @@ impl Default for Flags {
     }
 }
 
-pub(crate) struct Node {
+pub(crate) struct Node<T: Real> {
     shape: Shape,
     dims: Dims,
     flags: AtomicU32,
     /// Incremented by every write to the values that the library sees (see
     /// [`Tensor::mark_modified`]).
     version: AtomicU32,
-    values: RwLock<Storage>,
-    state: Mutex<State>,
+    values: RwLock<Storage<T>>,
+    state: Mutex<State<T>>,
 }
 
 #[derive(Default)]
-pub(crate) struct State {
-    pub(crate) op: Option<OpRef>,
-    pub(crate) inputs: Inputs,
+pub(crate) struct State<T: Real> {
+    pub(crate) op: Option<OpRef<T>>,
+    pub(crate) inputs: Inputs<T>,
     /// Bit `i`: input `i` was a temporary when this node consumed it (diffstruc's `owns_*`
     /// flags; informational only: reference counts decide lifetime).
     pub(crate) owns: u64,
     pub(crate) name: Option<String>,
-    pub(crate) grad: Option<Tensor>,
-    pub(crate) direction: Option<Vec<f32>>,
+    pub(crate) grad: Option<Tensor<T>>,
+    pub(crate) direction: Option<Vec<T>>,
     /// diffstruc's `id` tag (`None` prints as -1).
     pub(crate) id: Option<i64>,
     /// Run once when the node is dropped or its graph nullified.
@@ -131,40 +132,40 @@ pub type ReleaseHook = Box<dyn FnOnce() + Send>;
 /// A handle to an array node. Cloning the handle shares the node; the node is freed when the last
 /// handle and the last node referring to it are gone.
 #[derive(Clone)]
-pub struct Tensor(pub(crate) Arc<Node>);
+pub struct Tensor<T: Real = f32>(pub(crate) Arc<Node<T>>);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Read access to an array's values, in storage order `(E, S)` column-major.
-pub struct Values<'a>(RwLockReadGuard<'a, Storage>);
+pub struct Values<'a, T: Real = f32>(RwLockReadGuard<'a, Storage<T>>);
 
-impl std::ops::Deref for Values<'_> {
-    type Target = [f32];
-    fn deref(&self) -> &[f32] {
+impl<T: Real> std::ops::Deref for Values<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
         self.0.as_slice()
     }
 }
 
 /// Write access to an array's values.
-pub struct ValuesMut<'a>(RwLockWriteGuard<'a, Storage>);
+pub struct ValuesMut<'a, T: Real = f32>(RwLockWriteGuard<'a, Storage<T>>);
 
-impl std::ops::Deref for ValuesMut<'_> {
-    type Target = [f32];
-    fn deref(&self) -> &[f32] {
+impl<T: Real> std::ops::Deref for ValuesMut<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
         self.0.as_slice()
     }
 }
 
-impl std::ops::DerefMut for ValuesMut<'_> {
-    fn deref_mut(&mut self) -> &mut [f32] {
+impl<T: Real> std::ops::DerefMut for ValuesMut<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
         self.0.as_mut_slice()
     }
 }
 
 /// Each input of a custom operation has the result's batch, or one sample shared by it.
-fn check_batches(name: &str, inputs: &[Tensor], batch: usize) -> Result<()> {
+fn check_batches<T: Real>(name: &str, inputs: &[Tensor<T>], batch: usize) -> Result<()> {
     match inputs
         .iter()
         .position(|t| t.batch() != 1 && t.batch() != batch)
@@ -182,12 +183,12 @@ fn check_batches(name: &str, inputs: &[Tensor], batch: usize) -> Result<()> {
 /// True if `target` is one of `from` or reachable from them through inputs.
 ///
 /// Errors: out of memory for the walk (`what` names the caller).
-fn reaches(what: &str, from: &[Tensor], target: &Tensor) -> Result<bool> {
+fn reaches<T: Real>(what: &str, from: &[Tensor<T>], target: &Tensor<T>) -> Result<bool> {
     super::alloc::guard(
         || format!("{what}: walking the graph"),
         || {
             let mut seen: super::small::PtrMap<()> = Default::default();
-            let mut stack: Vec<Tensor> = super::alloc::copy(from);
+            let mut stack: Vec<Tensor<T>> = super::alloc::copy(from);
             while let Some(t) = stack.pop() {
                 if t.same(target) {
                     return Ok(true);
@@ -235,8 +236,8 @@ fn extents(shape: &[usize], batch: usize) -> Result<Dims> {
     Ok(Dims::new(elems, batch))
 }
 
-impl Tensor {
-    fn from_storage(shape: &[usize], dims: Dims, storage: Storage, flags: Flags) -> Tensor {
+impl<T: Real> Tensor<T> {
+    fn from_storage(shape: &[usize], dims: Dims, storage: Storage<T>, flags: Flags) -> Tensor<T> {
         let mut bits = TEMPORARY;
         if flags.sample_dependent {
             bits |= SAMPLE_DEPENDENT;
@@ -259,7 +260,7 @@ impl Tensor {
     /// stored column-major as `(E, S)`).
     ///
     /// Errors: a zero extent, or a data length that does not match the shape.
-    pub fn from_vec(shape: &[usize], batch: usize, data: Vec<f32>) -> Result<Tensor> {
+    pub fn from_vec(shape: &[usize], batch: usize, data: Vec<T>) -> Result<Tensor<T>> {
         let dims = checked_dims(shape, batch)?;
         if data.len() != dims.len() {
             return Err(Error::shape(format!(
@@ -279,7 +280,7 @@ impl Tensor {
     /// Creates an array filled with `value`.
     ///
     /// Errors: a zero extent; out of memory.
-    pub fn full(shape: &[usize], batch: usize, value: f32) -> Result<Tensor> {
+    pub fn full(shape: &[usize], batch: usize, value: T) -> Result<Tensor<T>> {
         let dims = checked_dims(shape, batch)?;
         let data = super::alloc::guard(
             || format!("array shape {shape:?} with batch {batch}"),
@@ -289,22 +290,22 @@ impl Tensor {
     }
 
     /// Creates an array filled with zeros.
-    pub fn zeros(shape: &[usize], batch: usize) -> Result<Tensor> {
-        Self::full(shape, batch, 0.0)
+    pub fn zeros(shape: &[usize], batch: usize) -> Result<Tensor<T>> {
+        Self::full(shape, batch, T::ZERO)
     }
 
     /// Creates an array that reads and writes the caller's buffer in place (no copy).
     ///
     /// # Safety
-    /// `ptr` must point to `E * S` valid, aligned f32 values that stay valid (and are not freed)
+    /// `ptr` must point to `E * S` valid, aligned T values that stay valid (and are not freed)
     /// for as long as any handle or graph node refers to the array. The caller may read and write
     /// the buffer, but not while an operation on this array runs on another thread.
-    pub unsafe fn from_raw(ptr: *mut f32, shape: &[usize], batch: usize) -> Result<Tensor> {
+    pub unsafe fn from_raw(ptr: *mut T, shape: &[usize], batch: usize) -> Result<Tensor<T>> {
         let dims = extents(shape, batch)?;
         let ptr = NonNull::new(ptr)
             .ok_or_else(|| Error::new(super::ErrorKind::Null, "wrap: data pointer is NULL"))?;
-        if !(ptr.as_ptr() as usize).is_multiple_of(std::mem::align_of::<f32>()) {
-            return Err(Error::argument("wrap: data pointer is not aligned for f32"));
+        if !(ptr.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()) {
+            return Err(Error::argument("wrap: data pointer is not aligned for T"));
         }
         // SAFETY: forwarded to the caller's contract above.
         let storage = unsafe { Storage::borrowed(ptr, dims.len()) };
@@ -313,7 +314,7 @@ impl Tensor {
 
     /// A `[1]`-shaped, single-sample constant standing for one number (`is_scalar`), shared by
     /// every sample. Used for the scalar operand of `x * 2.0` and friends.
-    pub fn scalar(value: f32) -> Tensor {
+    pub fn scalar(value: T) -> Tensor<T> {
         Self::constant(&[1], 1, vec![value], false, true)
     }
 
@@ -321,10 +322,10 @@ impl Tensor {
     pub(crate) fn constant(
         shape: &[usize],
         batch: usize,
-        data: Vec<f32>,
+        data: Vec<T>,
         sample_dependent: bool,
         scalar: bool,
-    ) -> Tensor {
+    ) -> Tensor<T> {
         let dims = Dims::new(shape.iter().product(), batch);
         debug_assert_eq!(dims.len(), data.len());
         Self::from_storage(
@@ -343,11 +344,11 @@ impl Tensor {
     pub(crate) fn from_op(
         shape: &[usize],
         batch: usize,
-        data: Vec<f32>,
+        data: Vec<T>,
         flags: Flags,
-        op: OpRef,
-        inputs: Inputs,
-    ) -> Tensor {
+        op: OpRef<T>,
+        inputs: Inputs<T>,
+    ) -> Tensor<T> {
         let dims = Dims::new(shape.iter().product(), batch);
         debug_assert_eq!(dims.len(), data.len(), "{}", op.name());
         let t = Self::from_storage(shape, dims, Storage::from_vec(data), flags);
@@ -377,10 +378,10 @@ impl Tensor {
     pub fn from_custom(
         shape: &[usize],
         batch: usize,
-        data: Vec<f32>,
-        op: Arc<dyn crate::ops::Operation>,
-        inputs: &[Tensor],
-    ) -> Result<Tensor> {
+        data: Vec<T>,
+        op: Arc<dyn crate::ops::Operation<T>>,
+        inputs: &[Tensor<T>],
+    ) -> Result<Tensor<T>> {
         let dims = checked_dims(shape, batch)?;
         if data.len() != dims.len() {
             return Err(Error::shape(format!(
@@ -409,8 +410,8 @@ impl Tensor {
     /// (A longer cycle is reported by the differentiation passes.)
     pub fn attach_operation(
         &self,
-        op: Arc<dyn crate::ops::Operation>,
-        inputs: &[Tensor],
+        op: Arc<dyn crate::ops::Operation<T>>,
+        inputs: &[Tensor<T>],
     ) -> Result<()> {
         let name = op.name().to_string();
         if inputs.is_empty() {
@@ -471,7 +472,7 @@ impl Tensor {
         Ok(())
     }
 
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State<T>> {
         lock(&self.0.state)
     }
 
@@ -499,7 +500,7 @@ impl Tensor {
     pub fn elems(&self) -> usize {
         self.0.dims.elems
     }
-    /// Storage extents `(E, S)`.
+    /// Storage<T> extents `(E, S)`.
     pub fn dims(&self) -> Dims {
         self.0.dims
     }
@@ -511,12 +512,12 @@ impl Tensor {
     }
 
     /// Read access to the values.
-    pub fn values(&self) -> Values<'_> {
+    pub fn values(&self) -> Values<'_, T> {
         Values(self.0.values.read().unwrap_or_else(PoisonError::into_inner))
     }
     /// Write access to the values. Counts as a write (see [`Tensor::mark_modified`]): a graph
     /// that used these values before can no longer be differentiated through them.
-    pub fn values_mut(&self) -> ValuesMut<'_> {
+    pub fn values_mut(&self) -> ValuesMut<'_, T> {
         let guard = self
             .0
             .values
@@ -541,18 +542,18 @@ impl Tensor {
     }
     /// A copy of the values. Out of memory: unwinds with the [`Error`] as payload (the C ABI
     /// reports it as `DS_ERR_MEMORY`).
-    pub fn to_vec(&self) -> Vec<f32> {
+    pub fn to_vec(&self) -> Vec<T> {
         super::pool::copy(&self.values())
     }
     /// The values as an `(E, S)` column-major ndarray.
-    pub fn to_array(&self) -> ndarray::Array2<f32> {
+    pub fn to_array(&self) -> ndarray::Array2<T> {
         use ndarray::ShapeBuilder;
         let d = self.dims();
         ndarray::Array2::from_shape_vec((d.elems, d.batch).f(), self.to_vec())
             .unwrap_or_else(|_| ndarray::Array2::zeros((d.elems, d.batch)))
     }
     /// Overwrites the values. Errors if the length differs from `E * S`.
-    pub fn set_values(&self, data: &[f32]) -> Result<()> {
+    pub fn set_values(&self, data: &[T]) -> Result<()> {
         let mut v = self.values_mut();
         if v.len() != data.len() {
             return Err(Error::shape(format!(
@@ -565,7 +566,7 @@ impl Tensor {
         Ok(())
     }
     /// Address of the value buffer: stable for the node's whole life.
-    pub fn data_ptr(&self) -> *mut f32 {
+    pub fn data_ptr(&self) -> *mut T {
         self.values().0.as_ptr()
     }
     /// True if the values live in caller memory (created by [`Tensor::from_raw`]).
@@ -579,7 +580,7 @@ impl Tensor {
     /// # Safety
     /// `desc` must point to the first word (the base address) of the caller's descriptor and
     /// stay valid until [`Tensor::reclaim`] or until the caller frees the buffer.
-    pub unsafe fn lend(&self, desc: NonNull<*mut f32>) -> Result<*mut f32> {
+    pub unsafe fn lend(&self, desc: NonNull<*mut T>) -> Result<*mut T> {
         // (not a write: the values are not changed by lending them)
         let mut storage = self
             .0
@@ -616,7 +617,7 @@ impl Tensor {
     /// Copies `data` into the values if they differ; returns whether they did.
     ///
     /// Errors: a length other than `E * S`.
-    pub fn sync_values(&self, data: &[f32]) -> Result<bool> {
+    pub fn sync_values(&self, data: &[T]) -> Result<bool> {
         {
             let v = self.values();
             if v.len() != data.len() {
@@ -627,8 +628,7 @@ impl Tensor {
                 )));
             }
             // bitwise, so that a NaN that stays a NaN is no change
-            if v.as_ptr() == data.as_ptr()
-                || v.iter().zip(data).all(|(a, b)| a.to_bits() == b.to_bits())
+            if v.as_ptr() == data.as_ptr() || v.iter().zip(data).all(|(a, b)| a.bits() == b.bits())
             {
                 return Ok(false);
             }
@@ -735,11 +735,11 @@ impl Tensor {
     }
 
     /// True if both handles refer to the same node.
-    pub fn same(&self, other: &Tensor) -> bool {
+    pub fn same(&self, other: &Tensor<T>) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
-    pub(crate) fn key(&self) -> *const Node {
-        Arc::as_ptr(&self.0)
+    pub(crate) fn key(&self) -> *const () {
+        Arc::as_ptr(&self.0).cast()
     }
 
     /// True if the node has no operation (a variable, a constant or a released result).
@@ -760,18 +760,18 @@ impl Tensor {
         self.state().name = Some(name.to_string());
     }
     /// The input nodes of the operation that produced this node (empty for leaves).
-    pub fn inputs(&self) -> Vec<Tensor> {
+    pub fn inputs(&self) -> Vec<Tensor<T>> {
         self.state().inputs.to_vec()
     }
     /// The inputs without allocating (one or two are stored inline).
-    pub(crate) fn input_list(&self) -> Inputs {
+    pub(crate) fn input_list(&self) -> Inputs<T> {
         self.state().inputs.clone()
     }
     /// Whether this node consumed input `i` as a temporary (diffstruc's `owns_*_operand`).
     pub fn owns_input(&self, i: usize) -> bool {
         i < 64 && self.state().owns & (1 << i) != 0
     }
-    pub(crate) fn op_and_inputs(&self) -> Option<(OpRef, Inputs)> {
+    pub(crate) fn op_and_inputs(&self) -> Option<(OpRef<T>, Inputs<T>)> {
         let st = self.state();
         st.op.as_ref().map(|op| (op.clone(), st.inputs.clone()))
     }
@@ -807,19 +807,19 @@ impl Tensor {
     }
 
     /// The gradient accumulated by reverse mode, if any.
-    pub fn grad(&self) -> Option<Tensor> {
+    pub fn grad(&self) -> Option<Tensor<T>> {
         self.state().grad.clone()
     }
     /// The gradient, created as zeros if it does not exist yet (so its buffer can be aliased).
-    pub fn grad_or_zeros(&self) -> Tensor {
+    pub fn grad_or_zeros(&self) -> Tensor<T> {
         let mut st = self.state();
         st.grad
             .get_or_insert_with(|| self.new_grad(None).into_gradient())
             .clone()
     }
-    pub(crate) fn new_grad(&self, data: Option<Vec<f32>>) -> Tensor {
+    pub(crate) fn new_grad(&self, data: Option<Vec<T>>) -> Tensor<T> {
         let d = self.dims();
-        let data = data.unwrap_or_else(|| super::pool::filled(d.len(), 0.0));
+        let data = data.unwrap_or_else(|| super::pool::filled(d.len(), T::ZERO));
         Tensor::constant(
             &self.0.shape,
             d.batch,
@@ -831,16 +831,16 @@ impl Tensor {
     /// Adds `g` (extents equal to this node's) to the gradient; `fresh` (a gradient array made
     /// from `g` by [`Tensor::new_grad`]) becomes the gradient if there is none. Allocates
     /// nothing.
-    pub(crate) fn accumulate_grad(&self, g: &[f32], fresh: Option<Tensor>) {
+    pub(crate) fn accumulate_grad(&self, g: &[T], fresh: Option<Tensor<T>>) {
         let mut st = self.state();
         match (&st.grad, fresh) {
             (None, Some(fresh)) => st.grad = Some(fresh.into_gradient()),
             // another thread made the gradient meanwhile: the values are in `fresh`
             (Some(grad), Some(fresh)) => {
-                crate::ops::vmath::add_assign(&mut grad.values_mut(), &fresh.values());
+                T::accumulate(&mut grad.values_mut(), &fresh.values());
             }
             (Some(grad), None) => {
-                crate::ops::vmath::add_assign(&mut grad.values_mut(), g);
+                T::accumulate(&mut grad.values_mut(), g);
             }
             (None, None) => {
                 debug_assert!(false, "accumulate_grad: no gradient and none given");
@@ -852,7 +852,7 @@ impl Tensor {
         self.state().grad.is_some()
     }
     /// Replaces the gradient (or removes it with `None`).
-    pub fn set_grad(&self, grad: Option<Tensor>) -> Result<()> {
+    pub fn set_grad(&self, grad: Option<Tensor<T>>) -> Result<()> {
         if let Some(g) = &grad {
             if g.dims() != self.dims() {
                 return Err(Error::shape(format!(
@@ -875,20 +875,20 @@ impl Tensor {
         Ok(())
     }
     /// Marks a node as a gradient (it can then never be linked to inputs).
-    fn into_gradient(self) -> Tensor {
+    fn into_gradient(self) -> Tensor<T> {
         self.set_flag(GRADIENT, true);
         self
     }
     /// Sets the gradient's values to zero (if there is a gradient).
     pub fn zero_grad(&self) {
         if let Some(g) = self.grad() {
-            g.values_mut().fill(0.0);
+            g.values_mut().fill(T::ZERO);
         }
     }
 
     /// Sets the forward-mode direction (seed): `E` values shared by every sample, or `E * S`
     /// values, one set per sample.
-    pub fn set_direction(&self, direction: &[f32]) -> Result<()> {
+    pub fn set_direction(&self, direction: &[T]) -> Result<()> {
         let d = self.dims();
         if direction.len() != d.elems && direction.len() != d.len() {
             return Err(Error::shape(format!(
@@ -925,7 +925,7 @@ impl Tensor {
 
     /// A copy of this node alone (values, shape, flags, tag, direction, printed name and a copy
     /// of its gradient), with no operation. Out of memory: unwinds to the nearest guard.
-    pub(crate) fn copy_node(&self) -> Tensor {
+    pub(crate) fn copy_node(&self) -> Tensor<T> {
         let data = self.to_vec();
         let t = Self::from_storage(
             &self.0.shape,
@@ -952,7 +952,7 @@ impl Tensor {
     /// value assignment, which copies a node's operand links). No gradient, no caller data.
     /// Out of memory: unwinds with the [`Error`] as payload (the C ABI reports it as
     /// `DS_ERR_MEMORY`).
-    pub fn clone_node(&self) -> Tensor {
+    pub fn clone_node(&self) -> Tensor<T> {
         let data = super::pool::copy(&self.values());
         let t = Self::from_storage(
             &self.0.shape,
@@ -986,7 +986,7 @@ impl Tensor {
 
     /// Links a copy made by [`Tensor::copy_node`] to `op` and `inputs`, with the ownership
     /// marks and the record (see [`Saved::rebase`]) of the original.
-    pub(crate) fn link_copy(&self, op: OpRef, inputs: Inputs, owns: u64, saved: Saved) {
+    pub(crate) fn link_copy(&self, op: OpRef<T>, inputs: Inputs<T>, owns: u64, saved: Saved) {
         let mut st = self.state();
         st.op = Some(op);
         inputs.iter().for_each(|i| i.set_flag(CONSUMED, true));
@@ -1007,16 +1007,16 @@ impl Tensor {
         self.state().direction = None;
     }
     /// The direction, if set. Out of memory: unwinds with the [`Error`] as payload.
-    pub fn direction(&self) -> Option<Vec<f32>> {
+    pub fn direction(&self) -> Option<Vec<T>> {
         self.state().direction.as_deref().map(super::alloc::copy)
     }
     /// Runs `f` on the direction, if set, without copying it.
-    pub(crate) fn with_direction<R>(&self, f: impl FnOnce(Option<&[f32]>) -> R) -> R {
+    pub(crate) fn with_direction<R>(&self, f: impl FnOnce(Option<&[T]>) -> R) -> R {
         f(self.state().direction.as_deref())
     }
 }
 
-impl std::fmt::Debug for Tensor {
+impl<T: Real> std::fmt::Debug for Tensor<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tensor")
             .field("operation", &self.operation())
@@ -1030,14 +1030,16 @@ impl std::fmt::Debug for Tensor {
 thread_local! {
     /// How deep node drops are nested on this thread.
     static DROP_DEPTH: Cell<u32> = const { Cell::new(0) };
-    /// Inputs whose release was deferred because drops were nested too deeply.
-    static DEFERRED: RefCell<Vec<Tensor>> = const { RefCell::new(Vec::new()) };
+    /// Nodes whose release was deferred because drops were nested too deeply (one queue per
+    /// element type: see [`Real::deferred_drops`]).
+    pub(crate) static DEFERRED32: RefCell<Vec<Tensor<f32>>> = const { RefCell::new(Vec::new()) };
+    pub(crate) static DEFERRED64: RefCell<Vec<Tensor<f64>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Nested drops allowed before inputs are deferred to the queue (bounded stack use).
 const MAX_DROP_DEPTH: u32 = 48;
 
-impl Drop for Node {
+impl<T: Real> Drop for Node<T> {
     /// Frees the subgraph with bounded recursion: a few levels are released directly (no
     /// allocation in the common case), deeper ones through a per-thread queue drained by the
     /// outermost drop, so a chain of any depth is released without overflowing the stack.
@@ -1058,12 +1060,12 @@ impl Drop for Node {
         if depth >= MAX_DROP_DEPTH {
             // (reserved fallibly: out of memory, the inputs are released right here instead,
             // one level deeper)
-            let deferred = DEFERRED.with(|q| {
+            let deferred = T::deferred_drops().with(|q| {
                 let mut q = q.borrow_mut();
                 q.try_reserve(inputs.len() + 1).is_ok()
             });
             if deferred {
-                DEFERRED.with(|q| {
+                T::deferred_drops().with(|q| {
                     let mut q = q.borrow_mut();
                     inputs.drain_into(&mut q);
                     q.extend(grad);
@@ -1076,7 +1078,7 @@ impl Drop for Node {
         drop(grad);
         if depth == 0 {
             // the outermost drop releases whatever deeper drops deferred
-            while let Some(t) = DEFERRED.with(|q| q.borrow_mut().pop()) {
+            while let Some(t) = T::deferred_drops().with(|q| q.borrow_mut().pop()) {
                 drop(t);
             }
         }
@@ -1084,7 +1086,7 @@ impl Drop for Node {
     }
 }
 
-fn drop_iteratively(inputs: Inputs, grad: Option<Tensor>) {
+fn drop_iteratively<T: Real>(inputs: Inputs<T>, grad: Option<Tensor<T>>) {
     let mut stack = Vec::new();
     if stack.try_reserve(inputs.len() + 1).is_err() {
         // out of memory: release them directly (recursively)

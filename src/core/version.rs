@@ -11,6 +11,7 @@
 //! and differentiating could go unnoticed.
 
 use super::error::{Error, ErrorKind, Result};
+use super::real::Real;
 use super::tensor::Tensor;
 use crate::ops::{describe, Operation, SAVED_RESULT};
 
@@ -63,7 +64,11 @@ pub(crate) struct Saved {
 
 impl Saved {
     /// The record for `op` linking `out` (its result) to `inputs`.
-    pub(crate) fn record(op: &dyn Operation, out: &Tensor, inputs: &[Tensor]) -> Saved {
+    pub(crate) fn record<T: Real>(
+        op: &dyn Operation<T>,
+        out: &Tensor<T>,
+        inputs: &[Tensor<T>],
+    ) -> Saved {
         let mut wanted = 0u64;
         let mut mask = 0u64;
         let mut many = false;
@@ -113,12 +118,12 @@ impl Saved {
     /// This record for a copy of the node (`out`, linked to `inputs`, copies of or the same as
     /// the original's): entries already stale in the original (`original`, `original_inputs`)
     /// stay stale; the others take the versions of the copy's arrays, which hold the same values.
-    pub(crate) fn rebase(
+    pub(crate) fn rebase<T: Real>(
         &self,
-        original: &Tensor,
-        original_inputs: &[Tensor],
-        out: &Tensor,
-        inputs: &[Tensor],
+        original: &Tensor<T>,
+        original_inputs: &[Tensor<T>],
+        out: &Tensor<T>,
+        inputs: &[Tensor<T>],
     ) -> Saved {
         let list: Vec<(u32, u32)> = self
             .entries
@@ -150,11 +155,11 @@ impl Saved {
 ///
 /// Errors: [`ErrorKind::Modified`] for a written array; [`ErrorKind::NoGradient`] for a
 /// cleared intermediate.
-pub(crate) fn check(
+pub(crate) fn check<T: Real>(
     pass: &str,
-    node: &Tensor,
-    op: &dyn Operation,
-    inputs: &[Tensor],
+    node: &Tensor<T>,
+    op: &dyn Operation<T>,
+    inputs: &[Tensor<T>],
     saved: &Saved,
 ) -> Result<()> {
     for &(slot, version) in saved.entries.as_slice() {
@@ -210,7 +215,7 @@ pub(crate) fn check(
 }
 
 /// `", id 7"` when the array has an id tag.
-fn id_text(t: &Tensor) -> String {
+fn id_text<T: Real>(t: &Tensor<T>) -> String {
     match t.id() {
         -1 => String::new(),
         id => format!(", id {id}"),

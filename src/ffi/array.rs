@@ -1,9 +1,16 @@
 //! Creating, wrapping, freeing and inspecting arrays; zero-copy access to values and gradients.
 
+use super::any::{map, Array, Elem};
 use super::handle::{self, ds_array};
 use super::status::{boundary, boundary_value, ds_status, non_null, write_out};
-use crate::core::{alloc, Error, Result, Tensor};
-use crate::ops::describe;
+use crate::core::{alloc, Dtype, Error, Result, Tensor};
+
+/// Element type of an array (`ds_array_dtype`).
+pub type ds_dtype = i32;
+/// `float`, Fortran `real(real32)`: the default.
+pub const DS_REAL32: ds_dtype = 1;
+/// `double`, Fortran `real(real64)`: arrays created by the `_f64` functions.
+pub const DS_REAL64: ds_dtype = 2;
 
 /// Selects a flag for `ds_array_get_flag` / `ds_array_set_flag`.
 pub type ds_flag = i32;
@@ -51,13 +58,27 @@ pub(crate) fn read_shape(
     Ok((dims, to_size(batch)?))
 }
 
-fn new_handle(t: Tensor, out: *mut *mut ds_array) -> Result<()> {
+fn new_handle(t: impl Into<Array>, out: *mut *mut ds_array) -> Result<()> {
     non_null(out, "out")?;
     write_out(out, handle::insert(t), "out")
 }
 
-/// Creates a zero-filled array of per-sample `shape` (`rank` extents; rank 0 means a single
-/// element per sample) and `batch` samples.
+fn full<T: Elem>(
+    shape: *const i64,
+    rank: usize,
+    batch: i64,
+    value: f64,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    boundary(|| {
+        non_null(out, "out")?;
+        let (s, b) = read_shape(shape, rank, batch)?;
+        new_handle(T::wrap(Tensor::full(&s, b, T::from_f64(value))?), out)
+    })
+}
+
+/// Creates a zero-filled `float` array of per-sample `shape` (`rank` extents; rank 0 means a
+/// single element per sample) and `batch` samples.
 ///
 /// Errors: DS_ERR_ARGUMENT for a zero or negative extent; DS_ERR_NULL for NULL pointers.
 #[no_mangle]
@@ -67,37 +88,49 @@ pub extern "C" fn ds_array_create(
     batch: i64,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    boundary(|| {
-        non_null(out, "out")?;
-        let (s, b) = read_shape(shape, rank, batch)?;
-        new_handle(Tensor::zeros(&s, b)?, out)
-    })
+    full::<f32>(shape, rank, batch, 0.0, out)
 }
 
-/// Creates an array filled with `value`.
+/// `ds_array_create` for a `double` (real64) array.
+#[no_mangle]
+pub extern "C" fn ds_array_create_f64(
+    shape: *const i64,
+    rank: usize,
+    batch: i64,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    full::<f64>(shape, rank, batch, 0.0, out)
+}
+
+/// Creates a `float` array filled with `value` (rounded to `float`).
 #[no_mangle]
 pub extern "C" fn ds_array_full(
     shape: *const i64,
     rank: usize,
     batch: i64,
-    value: f32,
+    value: f64,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    boundary(|| {
-        non_null(out, "out")?;
-        let (s, b) = read_shape(shape, rank, batch)?;
-        new_handle(Tensor::full(&s, b, value)?, out)
-    })
+    full::<f32>(shape, rank, batch, value, out)
 }
 
-/// Creates an array by copying `len` values from `data` (column-major `(E, S)`; `len` must be
-/// `E * S`). The caller keeps ownership of `data`.
+/// Creates a `double` array filled with `value`.
 #[no_mangle]
-pub extern "C" fn ds_array_from_data(
+pub extern "C" fn ds_array_full_f64(
     shape: *const i64,
     rank: usize,
     batch: i64,
-    data: *const f32,
+    value: f64,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    full::<f64>(shape, rank, batch, value, out)
+}
+
+fn from_data<T: Elem>(
+    shape: *const i64,
+    rank: usize,
+    batch: i64,
+    data: *const T,
     len: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
@@ -111,23 +144,42 @@ pub extern "C" fn ds_array_from_data(
             || format!("array_from_data (shape {s:?} with batch {b})"),
             || Ok(crate::core::pool::copy(v)),
         )?;
-        new_handle(Tensor::from_vec(&s, b, v)?, out)
+        new_handle(T::wrap(Tensor::from_vec(&s, b, v)?), out)
     })
 }
 
-/// Wraps the caller's buffer as an array **without copying** (like a "from_blob"): the array
-/// reads and writes `data` in place.
-///
-/// Lifetime rule: `data` must hold `len = E * S` floats and stay valid until the array node is
-/// freed, i.e. until the handle returned here, every other handle to it, and every result
-/// computed from it (which may keep it alive as a graph input) have been freed or had their graph
-/// nullified. The library never frees `data`.
+/// Creates a `float` array by copying `len` values from `data` (column-major `(E, S)`; `len`
+/// must be `E * S`). The caller keeps ownership of `data`.
 #[no_mangle]
-pub extern "C" fn ds_array_wrap(
+pub extern "C" fn ds_array_from_data(
     shape: *const i64,
     rank: usize,
     batch: i64,
-    data: *mut f32,
+    data: *const f32,
+    len: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    from_data(shape, rank, batch, data, len, out)
+}
+
+/// `ds_array_from_data` for `double` values (a real64 array).
+#[no_mangle]
+pub extern "C" fn ds_array_from_data_f64(
+    shape: *const i64,
+    rank: usize,
+    batch: i64,
+    data: *const f64,
+    len: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    from_data(shape, rank, batch, data, len, out)
+}
+
+fn wrap<T: Elem>(
+    shape: *const i64,
+    rank: usize,
+    batch: i64,
+    data: *mut T,
     len: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
@@ -142,9 +194,53 @@ pub extern "C" fn ds_array_wrap(
                 e.saturating_mul(b)
             )));
         }
-        // SAFETY: forwarded to the caller under the lifetime rule documented above.
+        // SAFETY: forwarded to the caller under the lifetime rule of `ds_array_wrap`.
         let t = unsafe { Tensor::from_raw(data, &s, b)? };
-        new_handle(t, out)
+        new_handle(T::wrap(t), out)
+    })
+}
+
+/// Wraps the caller's `float` buffer as an array **without copying** (like a "from_blob"): the
+/// array reads and writes `data` in place.
+///
+/// Lifetime rule: `data` must hold `len = E * S` values and stay valid until the array node is
+/// freed, i.e. until the handle returned here, every other handle to it, and every result
+/// computed from it (which may keep it alive as a graph input) have been freed or had their graph
+/// nullified. The library never frees `data`.
+#[no_mangle]
+pub extern "C" fn ds_array_wrap(
+    shape: *const i64,
+    rank: usize,
+    batch: i64,
+    data: *mut f32,
+    len: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    wrap(shape, rank, batch, data, len, out)
+}
+
+/// `ds_array_wrap` for a `double` buffer (a real64 array), under the same lifetime rule.
+#[no_mangle]
+pub extern "C" fn ds_array_wrap_f64(
+    shape: *const i64,
+    rank: usize,
+    batch: i64,
+    data: *mut f64,
+    len: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    wrap(shape, rank, batch, data, len, out)
+}
+
+/// The array's element type: `DS_REAL32` or `DS_REAL64`.
+#[no_mangle]
+pub extern "C" fn ds_array_dtype(a: *const ds_array, dtype: *mut ds_dtype) -> ds_status {
+    boundary(|| {
+        let d = match handle::get(a, "a")?.dtype() {
+            Dtype::F32 => DS_REAL32,
+            Dtype::F64 => DS_REAL64,
+        };
+        write_out(dtype, d, "dtype")
     })
 }
 
@@ -164,14 +260,16 @@ pub extern "C" fn ds_array_share(a: *const ds_array, out: *mut *mut ds_array) ->
 pub extern "C" fn ds_array_copy(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
     boundary(|| {
         non_null(out, "out")?;
-        let t = handle::get(a, "a")?;
-        let v = alloc::guard(
-            || format!("array_copy ({})", describe(&t)),
-            || Ok(t.to_vec()),
-        )?;
-        let c = Tensor::from_vec(t.shape(), t.batch(), v)?;
-        c.set_sample_dependent(t.is_sample_dependent());
-        c.set_scalar(t.is_scalar());
+        let c = map!(handle::get(a, "a")?, t => {
+            let v = alloc::guard(
+                || format!("array_copy ({})", crate::ops::describe(&t)),
+                || Ok(t.to_vec()),
+            )?;
+            let c = Tensor::from_vec(t.shape(), t.batch(), v)?;
+            c.set_sample_dependent(t.is_sample_dependent());
+            c.set_scalar(t.is_scalar());
+            c
+        });
         new_handle(c, out)
     })
 }
@@ -248,29 +346,64 @@ pub extern "C" fn ds_array_extents(
     })
 }
 
-/// Zero-copy access to the values: `*data` points to `E * S` floats, column-major `(E, S)`,
-/// valid until the array is freed (its address never changes).
+/// What a data accessor does besides returning the pointer.
+#[derive(Clone, Copy, PartialEq)]
+enum Access {
+    Read,
+    Write,
+}
+
+fn data<T: Elem>(a: *const ds_array, data: *mut *mut T, access: Access, what: &str) -> ds_status {
+    boundary(|| {
+        non_null(data, "data")?;
+        let arr = handle::get(a, "a")?;
+        let t = arr.typed::<T>(what)?;
+        if access == Access::Write {
+            t.mark_modified();
+        }
+        write_out(data, t.data_ptr(), "data")
+    })
+}
+
+/// Zero-copy access to the values of a `float` array: `*data` points to `E * S` floats,
+/// column-major `(E, S)`, valid until the array is freed (its address never changes).
 ///
 /// This is the **read** accessor (kept with its old signature for compatibility): taking the
 /// pointer does not count as a write. If you write through it, call `ds_array_mark_written`
 /// afterwards (or take the pointer with `ds_array_data_mut` instead); otherwise a graph built
 /// from the old values cannot tell, and its derivatives mix old and new values. Do not write
-/// while an operation on this array runs on another thread.
+/// while an operation on this array runs on another thread. DS_ERR_TYPE for a `double` array.
 #[no_mangle]
 pub extern "C" fn ds_array_data(a: *const ds_array, data: *mut *mut f32) -> ds_status {
-    boundary(|| {
-        let t = handle::get(a, "a")?;
-        write_out(data, t.data_ptr(), "data")
-    })
+    self::data(a, data, Access::Read, "ds_array_data")
+}
+
+/// `ds_array_data` for a `double` array.
+#[no_mangle]
+pub extern "C" fn ds_array_data_f64(a: *const ds_array, data: *mut *mut f64) -> ds_status {
+    self::data(a, data, Access::Read, "ds_array_data")
 }
 
 /// Read-only zero-copy access to the values (as `ds_array_data`, with a `const` pointer).
 #[no_mangle]
 pub extern "C" fn ds_array_data_const(a: *const ds_array, data: *mut *const f32) -> ds_status {
-    boundary(|| {
-        let t = handle::get(a, "a")?;
-        write_out(data, t.data_ptr().cast_const(), "data")
-    })
+    self::data(
+        a,
+        data.cast::<*mut f32>(),
+        Access::Read,
+        "ds_array_data_const",
+    )
+}
+
+/// `ds_array_data_const` for a `double` array.
+#[no_mangle]
+pub extern "C" fn ds_array_data_const_f64(a: *const ds_array, data: *mut *const f64) -> ds_status {
+    self::data(
+        a,
+        data.cast::<*mut f64>(),
+        Access::Read,
+        "ds_array_data_const",
+    )
 }
 
 /// Writable zero-copy access to the values (same pointer as `ds_array_data`). Counts as a write:
@@ -280,12 +413,13 @@ pub extern "C" fn ds_array_data_const(a: *const ds_array, data: *mut *const f32)
 /// `ds_array_mark_written`) each time you write.
 #[no_mangle]
 pub extern "C" fn ds_array_data_mut(a: *const ds_array, data: *mut *mut f32) -> ds_status {
-    boundary(|| {
-        non_null(data, "data")?;
-        let t = handle::get(a, "a")?;
-        t.mark_modified();
-        write_out(data, t.data_ptr(), "data")
-    })
+    self::data(a, data, Access::Write, "ds_array_data_mut")
+}
+
+/// `ds_array_data_mut` for a `double` array.
+#[no_mangle]
+pub extern "C" fn ds_array_data_mut_f64(a: *const ds_array, data: *mut *mut f64) -> ds_status {
+    self::data(a, data, Access::Write, "ds_array_data_mut")
 }
 
 /// Declares that the array's values were written (or are about to be) where the library cannot
@@ -313,20 +447,31 @@ pub extern "C" fn ds_array_version(a: *const ds_array, version: *mut u32) -> ds_
     })
 }
 
-/// Zero-copy access to the gradient buffer (same extents as the values). The gradient is
-/// created, filled with zeros, if the array has none yet, so its address can be taken before
-/// reverse mode runs; reverse mode then accumulates into this same buffer.
-#[no_mangle]
-pub extern "C" fn ds_array_grad_data(a: *const ds_array, data: *mut *mut f32) -> ds_status {
+fn grad_data<T: Elem>(a: *const ds_array, data: *mut *mut T) -> ds_status {
     boundary(|| {
         non_null(data, "data")?;
-        let t = handle::get(a, "a")?;
+        let arr = handle::get(a, "a")?;
+        let t = arr.typed::<T>("ds_array_grad_data")?;
         let g = alloc::guard(
-            || format!("array_grad_data (a zero gradient for {})", describe(&t)),
+            || format!("array_grad_data (a zero gradient for {})", arr.describe()),
             || Ok(t.grad_or_zeros()),
         )?;
         write_out(data, g.data_ptr(), "data")
     })
+}
+
+/// Zero-copy access to the gradient buffer of a `float` array (same extents as the values).
+/// The gradient is created, filled with zeros, if the array has none yet, so its address can
+/// be taken before reverse mode runs; reverse mode then accumulates into this same buffer.
+#[no_mangle]
+pub extern "C" fn ds_array_grad_data(a: *const ds_array, data: *mut *mut f32) -> ds_status {
+    grad_data(a, data)
+}
+
+/// `ds_array_grad_data` for a `double` array.
+#[no_mangle]
+pub extern "C" fn ds_array_grad_data_f64(a: *const ds_array, data: *mut *mut f64) -> ds_status {
+    grad_data(a, data)
 }
 
 /// A new handle to the array's gradient (an array with the same extents), or NULL in `*out` if
@@ -390,21 +535,36 @@ pub extern "C" fn ds_array_set_flags(a: *const ds_array, mask: u32, values: u32)
     })
 }
 
-/// Sets the forward-mode direction (seed) of an array: `len` = E values shared by every sample,
-/// or `len` = E * S values, one set per sample.
+fn set_direction<T: Elem>(a: *const ds_array, direction: *const T, len: usize) -> ds_status {
+    boundary(|| {
+        non_null(direction, "direction")?;
+        let arr = handle::get(a, "a")?;
+        let t = arr.typed::<T>("ds_array_set_direction")?;
+        // SAFETY: non-null checked; the caller provides `len` readable values.
+        let d = unsafe { std::slice::from_raw_parts(direction, len) };
+        t.set_direction(d)
+    })
+}
+
+/// Sets the forward-mode direction (seed) of a `float` array: `len` = E values shared by every
+/// sample, or `len` = E * S values, one set per sample.
 #[no_mangle]
 pub extern "C" fn ds_array_set_direction(
     a: *const ds_array,
     direction: *const f32,
     len: usize,
 ) -> ds_status {
-    boundary(|| {
-        non_null(direction, "direction")?;
-        let t = handle::get(a, "a")?;
-        // SAFETY: non-null checked; the caller provides `len` readable values.
-        let d = unsafe { std::slice::from_raw_parts(direction, len) };
-        t.set_direction(d)
-    })
+    set_direction(a, direction, len)
+}
+
+/// `ds_array_set_direction` for a `double` array.
+#[no_mangle]
+pub extern "C" fn ds_array_set_direction_f64(
+    a: *const ds_array,
+    direction: *const f64,
+    len: usize,
+) -> ds_status {
+    set_direction(a, direction, len)
 }
 
 /// Removes the direction: forward mode then seeds with ones.

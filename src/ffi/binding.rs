@@ -27,6 +27,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
+use super::any::{each, map, Elem};
 use super::handle::{self, ds_array};
 use super::status::{boundary, ds_status, non_null, write_out};
 use crate::core::{Error, UserData};
@@ -422,11 +423,25 @@ pub extern "C" fn ds_object_quarantine(
     })
 }
 
-/// Hands the value buffer of `a` over to the caller's allocatable array whose descriptor begins
-/// at `desc` (its first word is the base address): `*data` receives the buffer, which the
-/// caller stores in the descriptor and from then on owns (it frees it with `free`, or gives it
-/// back with `ds_array_reclaim`). While lent, the array reads its values from the buffer only
-/// if the descriptor still holds it; otherwise its operations fail with DS_ERR_ARGUMENT.
+fn lend<T: Elem>(a: *const ds_array, desc: *mut *mut T, data: *mut *mut T) -> ds_status {
+    boundary(|| {
+        non_null(data, "data")?;
+        let desc = NonNull::new(desc)
+            .ok_or_else(|| Error::new(crate::core::ErrorKind::Null, "desc is NULL"))?;
+        let arr = handle::get(a, "a")?;
+        let t = arr.typed::<T>("ds_array_lend")?;
+        // SAFETY: the caller's contract documented at `ds_array_lend`.
+        let p = unsafe { t.lend(desc)? };
+        write_out(data, p, "data")
+    })
+}
+
+/// Hands the value buffer of the `float` array `a` over to the caller's allocatable array whose
+/// descriptor begins at `desc` (its first word is the base address): `*data` receives the
+/// buffer, which the caller stores in the descriptor and from then on owns (it frees it with
+/// `free`, or gives it back with `ds_array_reclaim`). While lent, the array reads its values
+/// from the buffer only if the descriptor still holds it; otherwise its operations fail with
+/// DS_ERR_ARGUMENT.
 ///
 /// Errors: DS_ERR_ARGUMENT if the values are caller memory (`ds_array_wrap`) or already lent.
 #[no_mangle]
@@ -435,15 +450,17 @@ pub extern "C" fn ds_array_lend(
     desc: *mut *mut f32,
     data: *mut *mut f32,
 ) -> ds_status {
-    boundary(|| {
-        non_null(data, "data")?;
-        let desc = NonNull::new(desc)
-            .ok_or_else(|| Error::new(crate::core::ErrorKind::Null, "desc is NULL"))?;
-        let t = handle::get(a, "a")?;
-        // SAFETY: the caller's contract documented above.
-        let p = unsafe { t.lend(desc)? };
-        write_out(data, p, "data")
-    })
+    lend(a, desc, data)
+}
+
+/// `ds_array_lend` for a `double` array.
+#[no_mangle]
+pub extern "C" fn ds_array_lend_f64(
+    a: *const ds_array,
+    desc: *mut *mut f64,
+    data: *mut *mut f64,
+) -> ds_status {
+    lend(a, desc, data)
 }
 
 /// Takes back a buffer lent with `ds_array_lend`: `*kept = true` if the caller's descriptor
@@ -470,26 +487,19 @@ pub extern "C" fn ds_array_clone(a: *const ds_array, out: *mut *mut ds_array) ->
         non_null(out, "out")?;
         let t = handle::get(a, "a")?;
         t.check_values()?;
-        let c = crate::core::alloc::guard(
+        let c = map!(t, t => crate::core::alloc::guard(
             || format!("array_clone ({})", crate::ops::describe(&t)),
             || Ok(t.clone_node()),
-        )?;
+        )?);
         write_out(out, handle::insert(c), "out")
     })
 }
 
-/// Copies `len = E * S` values from `data` into `a` if they differ from its values
-/// (`*changed` says whether they did).
-#[no_mangle]
-pub extern "C" fn ds_array_sync(
-    a: *const ds_array,
-    data: *const f32,
-    len: usize,
-    changed: *mut bool,
-) -> ds_status {
+fn sync<T: Elem>(a: *const ds_array, data: *const T, len: usize, changed: *mut bool) -> ds_status {
     boundary(|| {
         non_null(data, "data")?;
-        let t = handle::get(a, "a")?;
+        let arr = handle::get(a, "a")?;
+        let t = arr.typed::<T>("ds_array_sync")?;
         // SAFETY: non-null; the caller provides `len` readable values.
         let d = unsafe { std::slice::from_raw_parts(data, len) };
         let c = t.sync_values(d)?;
@@ -498,6 +508,29 @@ pub extern "C" fn ds_array_sync(
         }
         Ok(())
     })
+}
+
+/// Copies `len = E * S` `float` values from `data` into `a` if they differ from its values
+/// (`*changed` says whether they did).
+#[no_mangle]
+pub extern "C" fn ds_array_sync(
+    a: *const ds_array,
+    data: *const f32,
+    len: usize,
+    changed: *mut bool,
+) -> ds_status {
+    sync(a, data, len, changed)
+}
+
+/// `ds_array_sync` for a `double` array.
+#[no_mangle]
+pub extern "C" fn ds_array_sync_f64(
+    a: *const ds_array,
+    data: *const f64,
+    len: usize,
+    changed: *mut bool,
+) -> ds_status {
+    sync(a, data, len, changed)
 }
 
 /// Attaches caller data to the array node (replacing and releasing any previous data):
@@ -516,7 +549,7 @@ pub extern "C" fn ds_array_set_user_data(
             let release = destroy.map(|f| super::ownership::deferred(data, f));
             UserData::new(data, release)
         });
-        t.set_user_data(user);
+        each!(t, t => t.set_user_data(user));
         Ok(())
     })
 }
@@ -535,11 +568,14 @@ pub extern "C" fn ds_array_user_data(a: *const ds_array, data: *mut *mut c_void)
 pub extern "C" fn ds_array_set_grad(a: *const ds_array, g: *const ds_array) -> ds_status {
     boundary(|| {
         let t = handle::get(a, "a")?;
-        let g = if g.is_null() {
-            None
-        } else {
-            Some(handle::get(g, "g")?)
-        };
-        t.set_grad(g)
+        if g.is_null() {
+            return each!(t, t => t.set_grad(None));
+        }
+        let g = handle::get(g, "g")?;
+        match (t, g) {
+            (super::any::Array::F32(t), super::any::Array::F32(g)) => t.set_grad(Some(g)),
+            (super::any::Array::F64(t), super::any::Array::F64(g)) => t.set_grad(Some(g)),
+            (t, g) => Err(super::any::mixed("ds_array_set_grad", &[&t, &g])),
+        }
     })
 }

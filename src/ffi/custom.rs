@@ -180,7 +180,9 @@ impl Operation for Foreign {
             if c.is_null() {
                 continue;
             }
-            let contribution = handle::get(c, "contribution").map_err(|e| {
+            let contribution = handle::get(c, "contribution").and_then(|a| {
+                a.typed::<f32>("custom operation forward rule").cloned()
+            }).map_err(|e| {
                 Error::new(
                     ErrorKind::Handle,
                     format!(
@@ -277,6 +279,20 @@ fn lookup(op: *const ds_custom_op) -> Result<Arc<Foreign>> {
     })
 }
 
+/// Custom operations exchange `float` buffers with their rules: their arrays are real32.
+fn custom_only_f32(a: &super::any::Array) -> Result<&Tensor> {
+    super::any::Elem::view(a).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Type,
+            format!(
+                "custom operations take real32 arrays (their rules exchange float buffers); \
+                 got {}",
+                a.describe()
+            ),
+        )
+    })
+}
+
 fn input_list(inputs: *const *const ds_array, n: usize) -> Result<Vec<Tensor>> {
     if n == 0 {
         return Err(Error::argument(
@@ -288,7 +304,10 @@ fn input_list(inputs: *const *const ds_array, n: usize) -> Result<Vec<Tensor>> {
     let hs = unsafe { std::slice::from_raw_parts(inputs, n) };
     hs.iter()
         .enumerate()
-        .map(|(i, &h)| handle::get(h, &format!("inputs[{i}]")))
+        .map(|(i, &h)| {
+            let a = handle::get(h, &format!("inputs[{i}]"))?;
+            custom_only_f32(&a).cloned()
+        })
         .collect()
 }
 
@@ -375,7 +394,7 @@ pub extern "C" fn ds_custom_apply(
                 })
             },
         )?;
-        Tensor::from_custom(&shape, batch, data, op, &inputs)
+        Ok(Tensor::from_custom(&shape, batch, data, op, &inputs)?.into())
     })
 }
 
@@ -390,6 +409,7 @@ pub extern "C" fn ds_array_set_custom(
 ) -> ds_status {
     boundary(|| {
         let a = handle::get(a, "a")?;
+        let a = custom_only_f32(&a)?;
         let op = lookup(op)?;
         let inputs = input_list(inputs, n)?;
         a.attach_operation(op, &inputs)

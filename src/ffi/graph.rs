@@ -2,6 +2,7 @@
 
 use std::ffi::{c_char, CStr};
 
+use super::any::{each, map, Elem};
 use super::handle::{self, ds_array};
 use super::status::{boundary, ds_status, non_null, write_out};
 use crate::core::{self, print, Error};
@@ -101,7 +102,7 @@ pub extern "C" fn ds_graph_print(
 ) -> ds_status {
     boundary(|| {
         let t = handle::get(a, "a")?;
-        let text = print::graph_lines(&t, print_location).join("\n");
+        let text = each!(t, t => print::graph_lines(&t, print_location)).join("\n");
         copy_text(&text, buf, cap, len)
     })
 }
@@ -118,14 +119,14 @@ pub extern "C" fn ds_graph_dot(
 ) -> ds_status {
     boundary(|| {
         let t = handle::get(a, "a")?;
-        copy_text(&print::graph_dot(&t), buf, cap, len)
+        copy_text(&each!(t, t => print::graph_dot(&t)), buf, cap, len)
     })
 }
 
 /// Zeroes the gradient of every array in the graph under `a` (`a` included).
 #[no_mangle]
 pub extern "C" fn ds_zero_all_grads(a: *const ds_array) -> ds_status {
-    boundary(|| core::zero_all_grads(&handle::get(a, "a")?))
+    boundary(|| each!(handle::get(a, "a")?, t => core::zero_all_grads(&t)))
 }
 
 /// diffstruc's `duplicate_graph`: a deep copy of the graph under `a` (values, flags, tags and
@@ -133,26 +134,24 @@ pub extern "C" fn ds_zero_all_grads(a: *const ds_array) -> ds_status {
 /// copied). `*out` is the copy of `a`.
 #[no_mangle]
 pub extern "C" fn ds_duplicate_graph(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
-    super::ops::emit(out, || core::duplicate_graph(&handle::get(a, "a")?))
+    super::ops::emit(out, || {
+        Ok(map!(handle::get(a, "a")?, t => core::duplicate_graph(&t)?))
+    })
 }
 
-/// The reverse rule of `a`'s operation for its input `k` (0 the first) alone: writes to `grad`
-/// (`n_grad` values, the input's `E * S`) the vector-Jacobian product of `upstream` (`n_upstream`
-/// values, `a`'s `E * S`), summed back to the input's extents. What diffstruc's
-/// `get_partial_*_val` of a built-in result computes.
-#[no_mangle]
-pub extern "C" fn ds_array_partial(
+fn partial<T: Elem>(
     a: *const ds_array,
     k: usize,
-    upstream: *const f32,
+    upstream: *const T,
     n_upstream: usize,
-    grad: *mut f32,
+    grad: *mut T,
     n_grad: usize,
 ) -> ds_status {
     boundary(|| {
-        let t = handle::get(a, "a")?;
+        let arr = handle::get(a, "a")?;
+        let t = arr.typed::<T>("ds_array_partial")?;
         let up = super::ops::slice(upstream, n_upstream, "upstream")?;
-        let g = core::partial(&t, k, up)?;
+        let g = core::partial(t, k, up)?;
         if g.len() != n_grad {
             return Err(Error::shape(format!(
                 "ds_array_partial: grad holds {n_grad} values, input {k} has {}",
@@ -164,6 +163,35 @@ pub extern "C" fn ds_array_partial(
         unsafe { std::slice::from_raw_parts_mut(grad, n_grad) }.copy_from_slice(&g);
         Ok(())
     })
+}
+
+/// The reverse rule of `a`'s operation for its input `k` (0 the first) alone: writes to `grad`
+/// (`n_grad` values, the input's `E * S`) the vector-Jacobian product of `upstream` (`n_upstream`
+/// values, `a`'s `E * S`), summed back to the input's extents. What diffstruc's
+/// `get_partial_*_val` of a built-in result computes. For a `float` array (`_f64`: `double`).
+#[no_mangle]
+pub extern "C" fn ds_array_partial(
+    a: *const ds_array,
+    k: usize,
+    upstream: *const f32,
+    n_upstream: usize,
+    grad: *mut f32,
+    n_grad: usize,
+) -> ds_status {
+    partial(a, k, upstream, n_upstream, grad, n_grad)
+}
+
+/// `ds_array_partial` for a `double` array.
+#[no_mangle]
+pub extern "C" fn ds_array_partial_f64(
+    a: *const ds_array,
+    k: usize,
+    upstream: *const f64,
+    n_upstream: usize,
+    grad: *mut f64,
+    n_grad: usize,
+) -> ds_status {
+    partial(a, k, upstream, n_upstream, grad, n_grad)
 }
 
 /// diffstruc's `detach`: `a` keeps its values and gradient, forgets how it was computed, and no
@@ -201,7 +229,9 @@ pub extern "C" fn ds_graph_find_id(
 ) -> ds_status {
     boundary(|| {
         non_null(out, "out")?;
-        let found = core::find_id(&handle::get(root, "root")?, id);
+        let found = each!(handle::get(root, "root")?, t => {
+            core::find_id(&t, id).map(super::any::Array::from)
+        });
         write_out(
             out,
             found.map_or(std::ptr::null_mut(), handle::insert),

@@ -19,7 +19,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use crate::core::{Error, ErrorKind, Result, Tensor};
+use super::any::Array;
+use crate::core::{Error, ErrorKind, Result};
 
 /// Opaque handle to an array. Created by the library, released with `ds_array_free`.
 pub struct ds_array {
@@ -42,7 +43,7 @@ struct Slot {
     /// generation << 32 | CLAIMED | LIVE | LOCK
     state: AtomicU64,
     /// The array, written only by the thread that holds the slot (free, or locked).
-    tensor: UnsafeCell<Option<Tensor>>,
+    tensor: UnsafeCell<Option<Array>>,
     /// Next free slot + 1 (0: none), while on the free stack.
     next_free: AtomicU32,
 }
@@ -249,7 +250,8 @@ fn bad_handle(what: &str) -> Error {
 /// # Panics
 /// When 2^32 - 2 slots are in use or retired (never in practice: a slot retires after
 /// 2^32 reuses); the C boundary reports it as an error.
-pub(crate) fn insert(t: Tensor) -> *mut ds_array {
+pub(crate) fn insert(t: impl Into<Array>) -> *mut ds_array {
+    let t = t.into();
     let i = pop_free().unwrap_or_else(|| {
         let i = TABLE.len.fetch_add(1, Ordering::Relaxed);
         assert!(i < MAX_SLOTS, "the handle table is full");
@@ -267,7 +269,7 @@ pub(crate) fn insert(t: Tensor) -> *mut ds_array {
 }
 
 /// The tensor behind a handle.
-pub(crate) fn get(h: *const ds_array, what: &str) -> Result<Tensor> {
+pub(crate) fn get(h: *const ds_array, what: &str) -> Result<Array> {
     if h.is_null() {
         return Err(null(what));
     }
@@ -280,7 +282,7 @@ pub(crate) fn get(h: *const ds_array, what: &str) -> Result<Tensor> {
 /// Runs `f` on the tensor behind a handle without taking a reference (no reference count
 /// traffic). `f` runs while the slot is locked: it must be short, and must neither use the
 /// handle table nor drop a tensor.
-pub(crate) fn with<R>(h: *const ds_array, what: &str, f: impl FnOnce(&Tensor) -> R) -> Result<R> {
+pub(crate) fn with<R>(h: *const ds_array, what: &str, f: impl FnOnce(&Array) -> R) -> Result<R> {
     if h.is_null() {
         return Err(null(what));
     }

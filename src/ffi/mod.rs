@@ -12,6 +12,7 @@
 // would change nothing for C, so the lint is silenced here once.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod any;
 pub mod array;
 pub mod autodiff;
 pub mod binding;

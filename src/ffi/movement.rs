@@ -6,10 +6,16 @@
 //! carry over unchanged from Fortran programs. Masks are arrays of C `bool` (any non-zero byte
 //! is true).
 
+use super::any::{map, map2, Array, Elem};
 use super::handle::{self, ds_array};
 use super::ops::{emit, slice};
 use super::status::{ds_status, non_null};
-use crate::core::{Error, Result, Tensor};
+use crate::core::{Error, Real, Result};
+
+/// A C `double` scalar as the array's element type.
+fn scalar<T: Real>(s: f64) -> T {
+    T::from_f64(s)
+}
 use crate::ops::movement::{self as mv, Cut};
 
 /// `n` values at `p` (NULL allowed when `n` is 0).
@@ -34,7 +40,7 @@ fn positions(p: *const i64, n: usize, what: &str) -> Result<Vec<usize>> {
 
 /// Runs operation `op` like `emit`, naming the operation in every error message (including the
 /// argument checks made here, before the operation runs).
-fn named(op: &str, out: *mut *mut ds_array, f: impl FnOnce() -> Result<Tensor>) -> ds_status {
+fn named(op: &str, out: *mut *mut ds_array, f: impl FnOnce() -> Result<Array>) -> ds_status {
     emit(out, || {
         crate::core::alloc::guard(|| op.to_string(), f).map_err(|e| {
             if e.message().starts_with(op) {
@@ -66,12 +72,13 @@ pub extern "C" fn ds_spread(
     out: *mut *mut ds_array,
 ) -> ds_status {
     named("spread", out, || {
-        mv::spread(
-            &handle::get(source, "source")?,
+        let arr = handle::get(source, "source")?;
+        Ok(map!(arr, t => mv::spread(
+            &t,
             dim.into(),
             count(index, "index")?,
             count(ncopies, "ncopies")?,
-        )
+        )?))
     })
 }
 
@@ -87,12 +94,13 @@ pub extern "C" fn ds_unspread(
     out: *mut *mut ds_array,
 ) -> ds_status {
     named("unspread", out, || {
-        mv::unspread(
-            &handle::get(source, "source")?,
+        let arr = handle::get(source, "source")?;
+        Ok(map!(arr, t => mv::unspread(
+            &t,
             count(index, "index")?,
             dim.into(),
             count(new_size, "new_size")?,
-        )
+        )?))
     })
 }
 
@@ -107,12 +115,13 @@ pub extern "C" fn ds_sum_pad(
     out: *mut *mut ds_array,
 ) -> ds_status {
     named("sum_and_pad_array", out, || {
-        mv::sum_pad(
-            &handle::get(a, "a")?,
+        let arr = handle::get(a, "a")?;
+        Ok(map!(arr, t => mv::sum_pad(
+            &t,
             dim.into(),
             count(new_dim_index, "new_dim_index")?,
             count(new_dim_size, "new_dim_size")?,
-        )
+        )?))
     })
 }
 
@@ -127,7 +136,8 @@ pub extern "C" fn ds_concat(
     out: *mut *mut ds_array,
 ) -> ds_status {
     named("concat", out, || {
-        mv::concat(&handle::get(a, "a")?, &handle::get(b, "b")?, dim.into())
+        let (a1, a2) = (handle::get(a, "a")?, handle::get(b, "b")?);
+        Ok(map2!("concat", a1, a2, (x, y) => mv::concat(&x, &y, dim.into())?))
     })
 }
 
@@ -161,7 +171,8 @@ pub extern "C" fn ds_slice(
     };
     named(name, out, || {
         let cut = cut.ok_or_else(|| Error::argument(format!("unknown slice code {kind}")))?;
-        mv::cut(cut, &handle::get(a, "a")?, count(b, "b")?, dim.into())
+        let arr = handle::get(a, "a")?;
+        Ok(map!(arr, t => mv::cut(cut, &t, count(b, "b")?, dim.into())?))
     })
 }
 
@@ -175,7 +186,8 @@ pub extern "C" fn ds_index(
     out: *mut *mut ds_array,
 ) -> ds_status {
     named("index", out, || {
-        mv::index(&handle::get(a, "a")?, &positions(indices, n, "indices")?)
+        let arr = handle::get(a, "a")?;
+        Ok(map!(arr, t => mv::index(&t, &positions(indices, n, "indices")?)?))
     })
 }
 
@@ -192,12 +204,13 @@ pub extern "C" fn ds_reverse_index(
     out: *mut *mut ds_array,
 ) -> ds_status {
     named("reverse_index", out, || {
-        mv::reverse_index(
-            &handle::get(a, "a")?,
+        let arr = handle::get(a, "a")?;
+        Ok(map!(arr, t => mv::reverse_index(
+            &t,
             &positions(indices, n, "indices")?,
             from,
             count(new_index_size, "new_index_size")?,
-        )
+        )?))
     })
 }
 
@@ -217,7 +230,8 @@ pub extern "C" fn ds_pack_mask(
         } else {
             Some(mask(mask_values, n)?)
         };
-        mv::pack_mask(&handle::get(a, "a")?, dim.into(), m.as_deref())
+        let arr = handle::get(a, "a")?;
+        Ok(map!(arr, t => mv::pack_mask(&t, dim.into(), m.as_deref())?))
     })
 }
 
@@ -232,11 +246,12 @@ pub extern "C" fn ds_pack_indices(
     out: *mut *mut ds_array,
 ) -> ds_status {
     named("pack_indices", out, || {
-        mv::pack_indices(
-            &handle::get(a, "a")?,
+        let arr = handle::get(a, "a")?;
+        Ok(map!(arr, t => mv::pack_indices(
+            &t,
             &positions(indices, n, "indices")?,
             dim.into(),
-        )
+        )?))
     })
 }
 
@@ -260,7 +275,8 @@ pub extern "C" fn ds_unpack_mask(
         } else {
             Some(positions(indices, n, "indices")?)
         };
-        mv::unpack_mask(&handle::get(a, "a")?, &shape, dim.into(), idx.as_deref())
+        let arr = handle::get(a, "a")?;
+        Ok(map!(arr, t => mv::unpack_mask(&t, &shape, dim.into(), idx.as_deref())?))
     })
 }
 
@@ -277,12 +293,13 @@ pub extern "C" fn ds_unpack_indices(
     out: *mut *mut ds_array,
 ) -> ds_status {
     named("unpack_indices", out, || {
-        mv::unpack_indices(
-            &handle::get(a, "a")?,
+        let arr = handle::get(a, "a")?;
+        Ok(map!(arr, t => mv::unpack_indices(
+            &t,
             &positions(indices, n, "indices")?,
             dim.into(),
             count(new_size, "new_size")?,
-        )
+        )?))
     })
 }
 
@@ -297,7 +314,8 @@ pub extern "C" fn ds_reshape(
 ) -> ds_status {
     named("reshape", out, || {
         let shape = positions(new_shape, rank, "new_shape")?;
-        mv::reshape(&handle::get(a, "a")?, &shape)
+        let arr = handle::get(a, "a")?;
+        Ok(map!(arr, t => mv::reshape(&t, &shape)?))
     })
 }
 
@@ -312,11 +330,15 @@ pub extern "C" fn ds_merge(
     out: *mut *mut ds_array,
 ) -> ds_status {
     named("merge", out, || {
-        mv::merge(
-            &handle::get(tsource, "tsource")?,
-            &handle::get(fsource, "fsource")?,
+        let (a1, a2) = (
+            handle::get(tsource, "tsource")?,
+            handle::get(fsource, "fsource")?,
+        );
+        Ok(map2!("merge", a1, a2, (x, y) => mv::merge(
+            &x,
+            &y,
             &mask(mask_values, n)?,
-        )
+        )?))
     })
 }
 
@@ -324,40 +346,65 @@ pub extern "C" fn ds_merge(
 #[no_mangle]
 pub extern "C" fn ds_merge_scalar(
     tsource: *const ds_array,
-    fsource: f32,
+    fsource: f64,
     mask_values: *const bool,
     n: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
     named("merge", out, || {
-        mv::merge_scalar(
-            &handle::get(tsource, "tsource")?,
-            fsource,
+        let arr = handle::get(tsource, "tsource")?;
+        Ok(map!(arr, t => mv::merge_scalar(
+            &t,
+            scalar(fsource),
             &mask(mask_values, n)?,
-        )
+        )?))
     })
 }
 
 /// `merge(s, fsource, mask)` with a real scalar `tsource` (`merge_scalar`).
 #[no_mangle]
 pub extern "C" fn ds_scalar_merge(
-    tsource: f32,
+    tsource: f64,
     fsource: *const ds_array,
     mask_values: *const bool,
     n: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
     named("merge", out, || {
-        mv::scalar_merge(
-            tsource,
-            &handle::get(fsource, "fsource")?,
+        let arr = handle::get(fsource, "fsource")?;
+        Ok(map!(arr, t => mv::scalar_merge(
+            scalar(tsource),
+            &t,
             &mask(mask_values, n)?,
-        )
+        )?))
+    })
+}
+
+fn merge_real2d<T: Elem>(
+    tsource: *const ds_array,
+    fsource: *const T,
+    rows: usize,
+    cols: usize,
+    mask_values: *const bool,
+    n: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    named("merge", out, || {
+        let m = slice(fsource, rows.saturating_mul(cols), "fsource")?;
+        let arr = handle::get(tsource, "tsource")?;
+        let t = arr.typed::<T>("ds_merge_real2d")?;
+        Ok(T::wrap(mv::merge_real2d(
+            t,
+            m,
+            rows,
+            cols,
+            &mask(mask_values, n)?,
+        )?))
     })
 }
 
 /// `merge(tsource, m, mask)` with a real `rows x cols` column-major matrix `fsource`, read as
-/// extents `(E, S)` that broadcast against `tsource`.
+/// extents `(E, S)` that broadcast against `tsource` (`float`; `_f64`: `double`).
 #[no_mangle]
 pub extern "C" fn ds_merge_real2d(
     tsource: *const ds_array,
@@ -368,14 +415,19 @@ pub extern "C" fn ds_merge_real2d(
     n: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    named("merge", out, || {
-        let m = slice(fsource, rows.saturating_mul(cols), "fsource")?;
-        mv::merge_real2d(
-            &handle::get(tsource, "tsource")?,
-            m,
-            rows,
-            cols,
-            &mask(mask_values, n)?,
-        )
-    })
+    merge_real2d(tsource, fsource, rows, cols, mask_values, n, out)
+}
+
+/// `ds_merge_real2d` for a `double` array and matrix.
+#[no_mangle]
+pub extern "C" fn ds_merge_real2d_f64(
+    tsource: *const ds_array,
+    fsource: *const f64,
+    rows: usize,
+    cols: usize,
+    mask_values: *const bool,
+    n: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    merge_real2d(tsource, fsource, rows, cols, mask_values, n, out)
 }

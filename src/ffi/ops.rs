@@ -4,9 +4,10 @@
 //! Every function writes a new handle to `*out` on success; the result keeps its inputs alive
 //! as graph links when any input requires a gradient.
 
+use super::any::{map, map2, Array, Elem};
 use super::handle::{self, ds_array};
 use super::status::{boundary, ds_status, non_null, write_out};
-use crate::core::{Error, Result, Tensor};
+use crate::core::{Error, Real, Result};
 use crate::ops::arith::{self, BinaryOp};
 use crate::ops::{linalg, reduce, unary};
 
@@ -104,7 +105,7 @@ fn unary_op(op: ds_unary_op) -> Result<unary::UnaryOp> {
 }
 
 /// Runs an operation on looked-up handles and returns the result as a new handle.
-pub(crate) fn emit(out: *mut *mut ds_array, f: impl FnOnce() -> Result<Tensor>) -> ds_status {
+pub(crate) fn emit(out: *mut *mut ds_array, f: impl FnOnce() -> Result<Array>) -> ds_status {
     boundary(|| {
         non_null(out, "out")?;
         let t = f()?;
@@ -112,10 +113,16 @@ pub(crate) fn emit(out: *mut *mut ds_array, f: impl FnOnce() -> Result<Tensor>) 
     })
 }
 
-pub(crate) fn slice<'a>(p: *const f32, len: usize, what: &str) -> Result<&'a [f32]> {
+pub(crate) fn slice<'a, T>(p: *const T, len: usize, what: &str) -> Result<&'a [T]> {
     non_null(p, what)?;
     // SAFETY: non-null checked; the caller provides `len` readable values.
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// A C `double` scalar as the array's element type (exact for `double`; rounded once to
+/// `float`, which gives a `float` argument back unchanged).
+fn scalar<T: Real>(s: f64) -> T {
+    T::from_f64(s)
 }
 
 /// `op(a)` element-wise, `op` one of `DS_NEG`, `DS_EXP`, … `DS_TANH`, `DS_ASIN` … `DS_COSH`.
@@ -125,11 +132,14 @@ pub extern "C" fn ds_unary(
     a: *const ds_array,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || unary::unary(unary_op(op)?, &handle::get(a, "a")?))
+    emit(out, || {
+        let op = unary_op(op)?;
+        Ok(map!(handle::get(a, "a")?, t => unary::unary(op, &t)?))
+    })
 }
 
-/// `a op b` for two arrays, broadcasting: each storage extent (E and S) must be equal, or 1 on
-/// one side (a per-sample scalar, or one sample shared by the batch).
+/// `a op b` for two arrays of one element type, broadcasting: each storage extent (E and S)
+/// must be equal, or 1 on one side (a per-sample scalar, or one sample shared by the batch).
 #[no_mangle]
 pub extern "C" fn ds_binary(
     op: ds_binary_op,
@@ -138,39 +148,58 @@ pub extern "C" fn ds_binary(
     out: *mut *mut ds_array,
 ) -> ds_status {
     emit(out, || {
-        arith::binary(binary_op(op)?, &handle::get(a, "a")?, &handle::get(b, "b")?)
+        let op = binary_op(op)?;
+        let (a, b) = (handle::get(a, "a")?, handle::get(b, "b")?);
+        Ok(map2!(op.name(), a, b, (x, y) => arith::binary(op, &x, &y)?))
     })
 }
 
-/// `a op s` with a real scalar on the right.
+/// `a op s` with a real scalar on the right (rounded to the array's type).
 #[no_mangle]
 pub extern "C" fn ds_binary_scalar(
     op: ds_binary_op,
     a: *const ds_array,
-    s: f32,
+    s: f64,
     out: *mut *mut ds_array,
 ) -> ds_status {
     emit(out, || {
-        arith::binary_scalar(binary_op(op)?, &handle::get(a, "a")?, s)
+        let op = binary_op(op)?;
+        Ok(map!(handle::get(a, "a")?, t => arith::binary_scalar(op, &t, scalar(s))?))
     })
 }
 
-/// `s op a` with a real scalar on the left.
+/// `s op a` with a real scalar on the left (rounded to the array's type).
 #[no_mangle]
 pub extern "C" fn ds_scalar_binary(
     op: ds_binary_op,
-    s: f32,
+    s: f64,
     a: *const ds_array,
     out: *mut *mut ds_array,
 ) -> ds_status {
     emit(out, || {
-        arith::scalar_binary(binary_op(op)?, s, &handle::get(a, "a")?)
+        let op = binary_op(op)?;
+        Ok(map!(handle::get(a, "a")?, t => arith::scalar_binary(op, scalar(s), &t)?))
+    })
+}
+
+fn binary_real1d<T: Elem>(
+    op: ds_binary_op,
+    a: *const ds_array,
+    v: *const T,
+    len: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    emit(out, || {
+        let op = binary_op(op)?;
+        let a = handle::get(a, "a")?;
+        let a = a.typed::<T>("ds_binary_real1d")?;
+        Ok(T::wrap(arith::binary_real1d(op, a, slice(v, len, "v")?)?))
     })
 }
 
 /// `a op v` with a real vector, with diffstruc's meanings: `DS_ADD` adds a per-element vector
 /// (`len` = E) to every sample; `DS_SUB` and `DS_DIV` apply a per-sample value (`len` = S).
-/// `v + a` is the same as `a + v`.
+/// `v + a` is the same as `a + v`. `a` holds `float` values (`_f64`: `double`).
 #[no_mangle]
 pub extern "C" fn ds_binary_real1d(
     op: ds_binary_op,
@@ -179,8 +208,45 @@ pub extern "C" fn ds_binary_real1d(
     len: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
+    binary_real1d(op, a, v, len, out)
+}
+
+/// `ds_binary_real1d` for a `double` array and vector.
+#[no_mangle]
+pub extern "C" fn ds_binary_real1d_f64(
+    op: ds_binary_op,
+    a: *const ds_array,
+    v: *const f64,
+    len: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    binary_real1d(op, a, v, len, out)
+}
+
+fn binary_real2d<T: Elem>(
+    op: ds_binary_op,
+    left: bool,
+    a: *const ds_array,
+    m: *const T,
+    rows: usize,
+    cols: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
     emit(out, || {
-        arith::binary_real1d(binary_op(op)?, &handle::get(a, "a")?, slice(v, len, "v")?)
+        let op = binary_op(op)?;
+        let m = slice(m, rows.saturating_mul(cols), "m")?;
+        let a = handle::get(a, "a")?;
+        let what = if left {
+            "ds_real2d_binary"
+        } else {
+            "ds_binary_real2d"
+        };
+        let a = a.typed::<T>(what)?;
+        Ok(T::wrap(if left {
+            arith::real2d_binary(op, m, rows, cols, a)?
+        } else {
+            arith::binary_real2d(op, a, m, rows, cols)?
+        }))
     })
 }
 
@@ -195,10 +261,20 @@ pub extern "C" fn ds_binary_real2d(
     cols: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
-        let m = slice(m, rows.saturating_mul(cols), "m")?;
-        arith::binary_real2d(binary_op(op)?, &handle::get(a, "a")?, m, rows, cols)
-    })
+    binary_real2d(op, false, a, m, rows, cols, out)
+}
+
+/// `ds_binary_real2d` for a `double` array and matrix.
+#[no_mangle]
+pub extern "C" fn ds_binary_real2d_f64(
+    op: ds_binary_op,
+    a: *const ds_array,
+    m: *const f64,
+    rows: usize,
+    cols: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    binary_real2d(op, false, a, m, rows, cols, out)
 }
 
 /// `m op a` with a real matrix on the left: `DS_ADD`, `DS_MUL`.
@@ -211,30 +287,45 @@ pub extern "C" fn ds_real2d_binary(
     a: *const ds_array,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
-        let m = slice(m, rows.saturating_mul(cols), "m")?;
-        arith::real2d_binary(binary_op(op)?, m, rows, cols, &handle::get(a, "a")?)
-    })
+    binary_real2d(op, true, a, m, rows, cols, out)
 }
 
-/// `gaussian(a, mu, sigma) = exp(-((a-mu)/sigma)^2/2) / (sqrt(2 pi) sigma)`.
+/// `ds_real2d_binary` for a `double` matrix and array.
+#[no_mangle]
+pub extern "C" fn ds_real2d_binary_f64(
+    op: ds_binary_op,
+    m: *const f64,
+    rows: usize,
+    cols: usize,
+    a: *const ds_array,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    binary_real2d(op, true, a, m, rows, cols, out)
+}
+
+/// `gaussian(a, mu, sigma) = exp(-((a-mu)/sigma)^2/2) / (sqrt(2 pi) sigma)` (`mu` and `sigma`
+/// rounded to the array's type).
 #[no_mangle]
 pub extern "C" fn ds_gaussian(
     a: *const ds_array,
-    mu: f32,
-    sigma: f32,
+    mu: f64,
+    sigma: f64,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || unary::gaussian(&handle::get(a, "a")?, mu, sigma))
+    emit(out, || {
+        Ok(map!(handle::get(a, "a")?, t => unary::gaussian(&t, scalar(mu), scalar(sigma))?))
+    })
 }
 
 /// `sign(s, a)`: `|s|` with the sign of each element, as a new array with no graph (not
 /// differentiable).
 #[no_mangle]
-pub extern "C" fn ds_sign(s: f32, a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
+pub extern "C" fn ds_sign(s: f64, a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
     emit(out, || {
         let a = handle::get(a, "a")?;
-        crate::core::alloc::guard_op("sign", &[&a], || Ok(arith::sign(s, &a)))
+        Ok(
+            map!(a, t => crate::core::alloc::guard_op("sign", &[&t], || Ok(arith::sign(scalar(s), &t)))?),
+        )
     })
 }
 
@@ -242,25 +333,33 @@ pub extern "C" fn ds_sign(s: f32, a: *const ds_array, out: *mut *mut ds_array) -
 /// sums over the batch (result keeps the shape, one sample, not sample-dependent).
 #[no_mangle]
 pub extern "C" fn ds_sum(a: *const ds_array, dim: i32, out: *mut *mut ds_array) -> ds_status {
-    emit(out, || reduce::sum(&handle::get(a, "a")?, dim.into()))
+    emit(out, || {
+        Ok(map!(handle::get(a, "a")?, t => reduce::sum(&t, dim.into())?))
+    })
 }
 
 /// `mean(a, dim)`: as `ds_sum`, divided by the number of values added.
 #[no_mangle]
 pub extern "C" fn ds_mean(a: *const ds_array, dim: i32, out: *mut *mut ds_array) -> ds_status {
-    emit(out, || reduce::mean(&handle::get(a, "a")?, dim.into()))
+    emit(out, || {
+        Ok(map!(handle::get(a, "a")?, t => reduce::mean(&t, dim.into())?))
+    })
 }
 
 /// `sum(a)`: the total of every value (result `[1]`, one sample).
 #[no_mangle]
 pub extern "C" fn ds_sum_all(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
-    emit(out, || reduce::sum_all(&handle::get(a, "a")?))
+    emit(out, || {
+        Ok(map!(handle::get(a, "a")?, t => reduce::sum_all(&t)?))
+    })
 }
 
 /// `mean(a)`: the mean of every value (result `[1]`, one sample).
 #[no_mangle]
 pub extern "C" fn ds_mean_all(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
-    emit(out, || reduce::mean_all(&handle::get(a, "a")?))
+    emit(out, || {
+        Ok(map!(handle::get(a, "a")?, t => reduce::mean_all(&t)?))
+    })
 }
 
 /// `matmul(a, b)` (`.mmul.`): per sample `C_s = A_s · B_s`, an operand with one sample being
@@ -274,7 +373,33 @@ pub extern "C" fn ds_matmul(
     out: *mut *mut ds_array,
 ) -> ds_status {
     emit(out, || {
-        linalg::matmul(&handle::get(a, "a")?, &handle::get(b, "b")?)
+        let (a, b) = (handle::get(a, "a")?, handle::get(b, "b")?);
+        Ok(map2!("matmul", a, b, (x, y) => linalg::matmul(&x, &y)?))
+    })
+}
+
+fn matmul_real2d<T: Elem>(
+    left: bool,
+    a: *const ds_array,
+    m: *const T,
+    rows: usize,
+    cols: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    emit(out, || {
+        let m = slice(m, rows.saturating_mul(cols), "m")?;
+        let what = if left {
+            "ds_real2d_matmul"
+        } else {
+            "ds_matmul_real2d"
+        };
+        let a = handle::get(a, if left { "b" } else { "a" })?;
+        let a = a.typed::<T>(what)?;
+        Ok(T::wrap(if left {
+            linalg::real2d_matmul(m, rows, cols, a)?
+        } else {
+            linalg::matmul_real2d(a, m, rows, cols)?
+        }))
     })
 }
 
@@ -288,10 +413,19 @@ pub extern "C" fn ds_matmul_real2d(
     cols: usize,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
-        let m = slice(m, rows.saturating_mul(cols), "m")?;
-        linalg::matmul_real2d(&handle::get(a, "a")?, m, rows, cols)
-    })
+    matmul_real2d(false, a, m, rows, cols, out)
+}
+
+/// `ds_matmul_real2d` for a `double` array and matrix.
+#[no_mangle]
+pub extern "C" fn ds_matmul_real2d_f64(
+    a: *const ds_array,
+    m: *const f64,
+    rows: usize,
+    cols: usize,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    matmul_real2d(false, a, m, rows, cols, out)
 }
 
 /// `matmul(m, b)`: the real `rows x cols` column-major matrix `m` times each sample of `b`,
@@ -304,10 +438,19 @@ pub extern "C" fn ds_real2d_matmul(
     b: *const ds_array,
     out: *mut *mut ds_array,
 ) -> ds_status {
-    emit(out, || {
-        let m = slice(m, rows.saturating_mul(cols), "m")?;
-        linalg::real2d_matmul(m, rows, cols, &handle::get(b, "b")?)
-    })
+    matmul_real2d(true, b, m, rows, cols, out)
+}
+
+/// `ds_real2d_matmul` for a `double` matrix and array.
+#[no_mangle]
+pub extern "C" fn ds_real2d_matmul_f64(
+    m: *const f64,
+    rows: usize,
+    cols: usize,
+    b: *const ds_array,
+    out: *mut *mut ds_array,
+) -> ds_status {
+    matmul_real2d(true, b, m, rows, cols, out)
 }
 
 /// `dot_product(a, b)` (`.dot.`): per sample, the sum of `a * b` over two vectors; result `[1]`.
@@ -318,7 +461,8 @@ pub extern "C" fn ds_dot_product(
     out: *mut *mut ds_array,
 ) -> ds_status {
     emit(out, || {
-        linalg::dot_product(&handle::get(a, "a")?, &handle::get(b, "b")?)
+        let (a, b) = (handle::get(a, "a")?, handle::get(b, "b")?);
+        Ok(map2!("dot_product", a, b, (x, y) => linalg::dot_product(&x, &y)?))
     })
 }
 
@@ -330,12 +474,15 @@ pub extern "C" fn ds_outer_product(
     out: *mut *mut ds_array,
 ) -> ds_status {
     emit(out, || {
-        linalg::outer_product(&handle::get(a, "a")?, &handle::get(b, "b")?)
+        let (a, b) = (handle::get(a, "a")?, handle::get(b, "b")?);
+        Ok(map2!("outer_product", a, b, (x, y) => linalg::outer_product(&x, &y)?))
     })
 }
 
 /// `transpose(a)`: per sample `[m, n] -> [n, m]`.
 #[no_mangle]
 pub extern "C" fn ds_transpose(a: *const ds_array, out: *mut *mut ds_array) -> ds_status {
-    emit(out, || linalg::transpose(&handle::get(a, "a")?))
+    emit(out, || {
+        Ok(map!(handle::get(a, "a")?, t => linalg::transpose(&t)?))
+    })
 }

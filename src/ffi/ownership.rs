@@ -120,7 +120,7 @@ pub extern "C" fn ds_array_adopt(
                 object,
                 destroy,
             };
-            owner.on_release(Box::new(move || enqueue(p)));
+            super::any::each!(owner, o => o.on_release(Box::new(move || enqueue(p))));
         }
         write_out(adopted, claimed, "adopted")
     })
@@ -147,7 +147,7 @@ pub extern "C" fn ds_array_adopt_object(
             object,
             destroy,
         };
-        owner.on_release(Box::new(move || enqueue(p)));
+        super::any::each!(owner, o => o.on_release(Box::new(move || enqueue(p))));
         Ok(())
     })
 }

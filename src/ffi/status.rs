@@ -37,6 +37,10 @@ pub enum ds_status {
     /// written since (`ds_array_data_mut`, `ds_array_mark_written`): the
     /// message names the operation and which of its arrays. Nothing was changed.
     DS_ERR_MODIFIED = 9,
+    /// Element types do not match: operands of one operation are `real32` and `real64` (the
+    /// message names both), or a `float` buffer function was used on a `double` array or the
+    /// reverse (the message names the function to use).
+    DS_ERR_TYPE = 10,
 }
 
 impl From<ErrorKind> for ds_status {
@@ -51,6 +55,7 @@ impl From<ErrorKind> for ds_status {
             ErrorKind::Internal => ds_status::DS_ERR_INTERNAL,
             ErrorKind::OutOfMemory => ds_status::DS_ERR_MEMORY,
             ErrorKind::Modified => ds_status::DS_ERR_MODIFIED,
+            ErrorKind::Type => ds_status::DS_ERR_TYPE,
         }
     }
 }
@@ -75,6 +80,7 @@ pub(crate) fn kind_of(status: ds_status) -> ErrorKind {
         ds_status::DS_ERR_GRAPH => ErrorKind::Graph,
         ds_status::DS_ERR_MEMORY => ErrorKind::OutOfMemory,
         ds_status::DS_ERR_MODIFIED => ErrorKind::Modified,
+        ds_status::DS_ERR_TYPE => ErrorKind::Type,
         _ => ErrorKind::Internal,
     }
 }
@@ -169,7 +175,7 @@ pub extern "C" fn ds_set_last_error(message: *const c_char) {
 /// Short constant name of a status code, e.g. "DS_ERR_SHAPE" (never NULL).
 #[no_mangle]
 pub extern "C" fn ds_status_name(status: i32) -> *const c_char {
-    let names: [&std::ffi::CStr; 10] = [
+    let names: [&std::ffi::CStr; 11] = [
         c"DS_OK",
         c"DS_ERR_NULL",
         c"DS_ERR_HANDLE",
@@ -180,6 +186,7 @@ pub extern "C" fn ds_status_name(status: i32) -> *const c_char {
         c"DS_ERR_INTERNAL",
         c"DS_ERR_MEMORY",
         c"DS_ERR_MODIFIED",
+        c"DS_ERR_TYPE",
     ];
     usize::try_from(status)
         .ok()

@@ -11,7 +11,7 @@ use super::{describe, unary, with_values2, Operation, SAVED_RESULT};
 use crate::core::alloc;
 use crate::core::dims::{zip_with, Dims};
 use crate::core::small::Inputs;
-use crate::core::{pool, Error, Flags, Grad, OpRef, Result, Tensor};
+use crate::core::{pool, Error, Flags, Grad, OpRef, Real, Result, Tensor};
 
 /// An element-wise binary operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,10 +45,10 @@ impl BinaryOp {
 }
 
 /// `x ** y` as Fortran evaluates a real power (`powf`), with an exact shortcut for squares.
-fn power(x: f32, y: f32) -> f32 {
-    if y == 2.0 {
+fn power<T: Real>(x: T, y: T) -> T {
+    if y == T::from_f64(2.0) {
         x * x
-    } else if y == 1.0 {
+    } else if y == T::ONE {
         x
     } else {
         x.powf(y)
@@ -57,8 +57,8 @@ fn power(x: f32, y: f32) -> f32 {
 
 /// Value kernel. The arithmetic operations run the vectorised kernels of [`vmath`] (IEEE
 /// operations: the same bits as scalar code on every path).
-fn kernel(op: BinaryOp, a: &[f32], da: Dims, b: &[f32], db: Dims, out: Dims) -> Vec<f32> {
-    let bin = |f| vmath::binary_vec(f, a, da, b, db, out);
+fn kernel<T: Real>(op: BinaryOp, a: &[T], da: Dims, b: &[T], db: Dims, out: Dims) -> Vec<T> {
+    let bin = |f| T::binary_vec(f, a, da, b, db, out);
     match op {
         BinaryOp::Add => bin(Bin::Add),
         BinaryOp::Sub => bin(Bin::Sub),
@@ -66,8 +66,8 @@ fn kernel(op: BinaryOp, a: &[f32], da: Dims, b: &[f32], db: Dims, out: Dims) -> 
         BinaryOp::Div => bin(Bin::Div),
         BinaryOp::Max => bin(Bin::Max),
         // a square is a product (exact, as `power` computes it)
-        BinaryOp::Pow if db.len() == 1 && b[0] == 2.0 => {
-            vmath::binary_vec(Bin::Mul, a, da, a, da, out)
+        BinaryOp::Pow if db.len() == 1 && b[0] == T::from_f64(2.0) => {
+            T::binary_vec(Bin::Mul, a, da, a, da, out)
         }
         BinaryOp::Pow => zip_with(a, da, b, db, out, power),
     }
@@ -142,7 +142,7 @@ static BINARY_FORMS: [Binary; 15] = [
     },
 ];
 
-fn binary_op_ref(op: BinaryOp, name: &'static str) -> OpRef {
+fn binary_op_ref<T: Real>(op: BinaryOp, name: &'static str) -> OpRef<T> {
     BINARY_FORMS
         .iter()
         .find(|b| b.op == op && b.name == name)
@@ -153,12 +153,12 @@ fn binary_op_ref(op: BinaryOp, name: &'static str) -> OpRef {
 }
 
 /// Builds `a op b` with the given printed name.
-pub(crate) fn binary_named(
+pub(crate) fn binary_named<T: Real>(
     op: BinaryOp,
     name: &'static str,
-    a: &Tensor,
-    b: &Tensor,
-) -> Result<Tensor> {
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+) -> Result<Tensor<T>> {
     let (da, db) = (a.dims(), b.dims());
     let out = da.broadcast(db).ok_or_else(|| {
         Error::shape(format!(
@@ -191,10 +191,17 @@ pub(crate) fn binary_named(
 }
 
 /// A 0/1 constant: 1 where `out == x` (the max rule's selector).
-fn selector(out: &Tensor, x: &Tensor) -> Tensor {
+fn selector<T: Real>(out: &Tensor<T>, x: &Tensor<T>) -> Tensor<T> {
     let (od, xd) = (out.dims(), x.dims());
     let data = with_values2(out, x, |c, v| {
-        zip_with(c, od, v, xd, od, |c, v| if c == v { 1.0 } else { 0.0 })
+        zip_with(
+            c,
+            od,
+            v,
+            xd,
+            od,
+            |c, v| if c == v { T::ONE } else { T::ZERO },
+        )
     });
     Tensor::constant(
         out.shape(),
@@ -206,11 +213,11 @@ fn selector(out: &Tensor, x: &Tensor) -> Tensor {
 }
 
 /// The exponent of `a ** b` if `b` is a constant single number.
-fn constant_exponent(b: &Tensor) -> Option<f32> {
+fn constant_exponent<T: Real>(b: &Tensor<T>) -> Option<T> {
     (b.dims().len() == 1 && !b.requires_grad()).then(|| b.values()[0])
 }
 
-impl Operation for Binary {
+impl<T: Real> Operation<T> for Binary {
     fn name(&self) -> &str {
         self.name
     }
@@ -231,7 +238,12 @@ impl Operation for Binary {
         }
     }
 
-    fn jvp(&self, out: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    fn jvp(
+        &self,
+        out: &Tensor<T>,
+        x: &[Tensor<T>],
+        t: &[Option<Tensor<T>>],
+    ) -> Result<Option<Tensor<T>>> {
         let (a, b) = (&x[0], &x[1]);
         let left = match &t[0] {
             None => None,
@@ -240,13 +252,13 @@ impl Operation for Binary {
                 BinaryOp::Mul => Some(mul(ta, b)?),
                 BinaryOp::Div => Some(div(ta, b)?),
                 BinaryOp::Max => Some(mul(ta, &selector(out, a))?),
-                BinaryOp::Pow => match constant_exponent(b) {
-                    Some(0.0) => None,
-                    Some(1.0) => Some(ta.clone()),
+                BinaryOp::Pow => match constant_exponent(b).map(|e| (e.to_f64(), e)) {
+                    Some((0.0, _)) => None,
+                    Some((1.0, _)) => Some(ta.clone()),
                     // d(a**2) = 2 a t: no `a**1` node
-                    Some(2.0) => Some(mul(ta, &mul_scalar(a, 2.0)?)?),
-                    Some(e) => Some(mul(ta, &mul_scalar(&pow_scalar(a, e - 1.0)?, e)?)?),
-                    None => Some(mul(ta, &mul(b, &pow(a, &sub_scalar(b, 1.0)?)?)?)?),
+                    Some((2.0, e)) => Some(mul(ta, &mul_scalar(a, e)?)?),
+                    Some((_, e)) => Some(mul(ta, &mul_scalar(&pow_scalar(a, e - T::ONE)?, e)?)?),
+                    None => Some(mul(ta, &mul(b, &pow(a, &sub_scalar(b, T::ONE)?)?)?)?),
                 },
             },
         };
@@ -266,20 +278,19 @@ impl Operation for Binary {
 
     fn vjp(
         &self,
-        out: &Tensor,
-        x: &[Tensor],
-        g: &Grad,
+        out: &Tensor<T>,
+        x: &[Tensor<T>],
+        g: &Grad<T>,
         wants: &[bool],
-    ) -> Result<Vec<Option<Grad>>> {
+    ) -> Result<Vec<Option<Grad<T>>>> {
         let (a, b) = (&x[0], &x[1]);
         let (da, db, od) = (a.dims(), b.dims(), out.dims());
         let gs = g.as_slice();
         // `g op v` with `v` broadcast to the output's extents
-        let scaled =
-            |f: Bin, v: &[f32], dv: Dims| Grad::new(vmath::binary_vec(f, gs, od, v, dv, od), od);
+        let scaled = |f: Bin, v: &[T], dv: Dims| Grad::new(T::binary_vec(f, gs, od, v, dv, od), od);
         // both gradients of a product without broadcasting: one pass
         if self.op == BinaryOp::Mul && wants[0] && wants[1] && da == od && db == od {
-            let (ga, gb) = with_values2(a, b, |va, vb| vmath::mul_grads_vec(gs, va, vb));
+            let (ga, gb) = with_values2(a, b, |va, vb| T::mul_grads_vec(gs, va, vb));
             return Ok(vec![Some(Grad::new(ga, od)), Some(Grad::new(gb, od))]);
         }
         let left = wants[0].then(|| match self.op {
@@ -287,25 +298,25 @@ impl Operation for Binary {
             BinaryOp::Mul => scaled(Bin::Mul, &b.values(), db),
             BinaryOp::Div => scaled(Bin::Div, &b.values(), db),
             BinaryOp::Max => scaled(Bin::Mul, &selector(out, a).values(), od),
-            BinaryOp::Pow => match constant_exponent(b) {
+            BinaryOp::Pow => match constant_exponent(b).map(|e| (e.to_f64(), e)) {
                 // squares (the common case): g * (a * 2), the forward rule's expression
-                Some(2.0) if da == od => {
-                    Grad::new(vmath::deriv_vec(vmath::Deriv::Square, gs, &a.values()), od)
+                Some((2.0, _)) if da == od => {
+                    Grad::new(T::deriv_vec(vmath::Deriv::Square, gs, &a.values()), od)
                 }
-                Some(2.0) => Grad::new(
-                    zip_with(gs, od, &a.values(), da, od, |g, x| g * (x * 2.0)),
+                Some((2.0, two)) => Grad::new(
+                    zip_with(gs, od, &a.values(), da, od, |g, x| g * (x * two)),
                     od,
                 ),
                 // one pass for a constant exponent: g * (a**(e-1) * e), as the forward rule
-                Some(e) => Grad::new(
+                Some((_, e)) => Grad::new(
                     zip_with(gs, od, &a.values(), da, od, move |g, x| {
-                        g * (power(x, e - 1.0) * e)
+                        g * (power(x, e - T::ONE) * e)
                     }),
                     od,
                 ),
                 None => {
                     let d = with_values2(a, b, |va, vb| {
-                        zip_with(va, da, vb, db, od, |x, y| y * power(x, y - 1.0))
+                        zip_with(va, da, vb, db, od, |x, y| y * power(x, y - T::ONE))
                     });
                     scaled(Bin::Mul, &d, od)
                 }
@@ -317,22 +328,19 @@ impl Operation for Binary {
             BinaryOp::Mul => scaled(Bin::Mul, &a.values(), da),
             BinaryOp::Max => scaled(Bin::Mul, &selector(out, b).values(), od),
             BinaryOp::Div if db == od => {
-                Grad::new(vmath::div_grad_vec(gs, &out.values(), &b.values()), od)
+                Grad::new(T::div_grad_vec(gs, &out.values(), &b.values()), od)
             }
             BinaryOp::Div => {
                 // -(g * c) / y, the forward rule's expression
-                let gc = vmath::binary_vec(Bin::Mul, gs, od, &out.values(), od, od);
-                let q = vmath::binary_vec(Bin::Div, &gc, od, &b.values(), db, od);
+                let gc = T::binary_vec(Bin::Mul, gs, od, &out.values(), od, od);
+                let q = T::binary_vec(Bin::Div, &gc, od, &b.values(), db, od);
                 Grad::new(pool::collect(q.len(), q.iter().map(|&v| -v)), od)
             }
             BinaryOp::Pow => {
                 // (g * ln a) * c with vmath's ln: the forward rule's expression
-                let ln_a = vmath::eval_vec(vmath::Func::Ln, &a.values());
-                let gl = vmath::binary_vec(Bin::Mul, gs, od, &ln_a, da, od);
-                Grad::new(
-                    vmath::binary_vec(Bin::Mul, &gl, od, &out.values(), od, od),
-                    od,
-                )
+                let ln_a = T::eval_vec(vmath::Func::Ln, &a.values());
+                let gl = T::binary_vec(Bin::Mul, gs, od, &ln_a, da, od);
+                Grad::new(T::binary_vec(Bin::Mul, &gl, od, &out.values(), od, od), od)
             }
         });
         Ok(vec![left, right])
@@ -342,36 +350,36 @@ impl Operation for Binary {
 // ---- array (op) array -------------------------------------------------------------------------
 
 /// `a + b` (`add`).
-pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn add<T: Real>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
     binary_named(BinaryOp::Add, "add", a, b)
 }
 /// `a - b` (`subtract`).
-pub fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn sub<T: Real>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
     binary_named(BinaryOp::Sub, "subtract", a, b)
 }
 /// `a * b` (`multiply`).
-pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn mul<T: Real>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
     binary_named(BinaryOp::Mul, "multiply", a, b)
 }
 /// `a / b` (`divide`).
-pub fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn div<T: Real>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
     binary_named(BinaryOp::Div, "divide", a, b)
 }
 /// `a ** b` element-wise (`power`).
-pub fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn pow<T: Real>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
     binary_named(BinaryOp::Pow, "power", a, b)
 }
 /// `max(a, b)` element-wise (`max`).
-pub fn max(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn max<T: Real>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
     binary_named(BinaryOp::Max, "max", a, b)
 }
 /// `-a` (`negate`).
-pub fn neg(a: &Tensor) -> Result<Tensor> {
+pub fn neg<T: Real>(a: &Tensor<T>) -> Result<Tensor<T>> {
     unary::unary(unary::UnaryOp::Neg, a)
 }
 
 /// `a op b` for any [`BinaryOp`] with the array-array name.
-pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn binary<T: Real>(op: BinaryOp, a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
     binary_named(op, op.name(), a, b)
 }
 
@@ -379,12 +387,17 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// `a op s`: diffstruc's `add_scalar`, `subtract_scalar`, `multiply_scalar`, `divide_scalar`
 /// (computed as `a * (1/s)`, as diffstruc does), `power_scalar`, `max_scalar`.
-pub fn binary_scalar(op: BinaryOp, a: &Tensor, s: f32) -> Result<Tensor> {
+pub fn binary_scalar<T: Real>(op: BinaryOp, a: &Tensor<T>, s: T) -> Result<Tensor<T>> {
     match op {
         BinaryOp::Add => binary_named(op, "add", a, &Tensor::scalar(s)),
         BinaryOp::Sub => binary_named(op, "subtract_scalar", a, &Tensor::scalar(s)),
         BinaryOp::Mul => binary_named(op, "multiply_scalar", a, &Tensor::scalar(s)),
-        BinaryOp::Div => binary_named(BinaryOp::Mul, "divide_scalar", a, &Tensor::scalar(1.0 / s)),
+        BinaryOp::Div => binary_named(
+            BinaryOp::Mul,
+            "divide_scalar",
+            a,
+            &Tensor::scalar(T::ONE / s),
+        ),
         BinaryOp::Pow => binary_named(op, "power_scalar", a, &Tensor::scalar(s)),
         BinaryOp::Max => binary_named(op, "max_scalar", a, &Tensor::scalar(s)),
     }
@@ -392,7 +405,7 @@ pub fn binary_scalar(op: BinaryOp, a: &Tensor, s: f32) -> Result<Tensor> {
 
 /// `s op a`: the real scalar on the left (`scalar_divide`, `scalar_power`, …). The constant is
 /// the left operand, as in diffstruc.
-pub fn scalar_binary(op: BinaryOp, s: f32, a: &Tensor) -> Result<Tensor> {
+pub fn scalar_binary<T: Real>(op: BinaryOp, s: T, a: &Tensor<T>) -> Result<Tensor<T>> {
     let c = Tensor::scalar(s);
     match op {
         BinaryOp::Add => binary_named(op, "add", a, &c),
@@ -405,31 +418,31 @@ pub fn scalar_binary(op: BinaryOp, s: f32, a: &Tensor) -> Result<Tensor> {
 }
 
 /// `a + s`.
-pub fn add_scalar(a: &Tensor, s: f32) -> Result<Tensor> {
+pub fn add_scalar<T: Real>(a: &Tensor<T>, s: T) -> Result<Tensor<T>> {
     binary_scalar(BinaryOp::Add, a, s)
 }
 /// `a - s`.
-pub fn sub_scalar(a: &Tensor, s: f32) -> Result<Tensor> {
+pub fn sub_scalar<T: Real>(a: &Tensor<T>, s: T) -> Result<Tensor<T>> {
     binary_scalar(BinaryOp::Sub, a, s)
 }
 /// `a * s`.
-pub fn mul_scalar(a: &Tensor, s: f32) -> Result<Tensor> {
+pub fn mul_scalar<T: Real>(a: &Tensor<T>, s: T) -> Result<Tensor<T>> {
     binary_scalar(BinaryOp::Mul, a, s)
 }
 /// `a / s`.
-pub fn div_scalar(a: &Tensor, s: f32) -> Result<Tensor> {
+pub fn div_scalar<T: Real>(a: &Tensor<T>, s: T) -> Result<Tensor<T>> {
     binary_scalar(BinaryOp::Div, a, s)
 }
 /// `a ** s`.
-pub fn pow_scalar(a: &Tensor, s: f32) -> Result<Tensor> {
+pub fn pow_scalar<T: Real>(a: &Tensor<T>, s: T) -> Result<Tensor<T>> {
     binary_scalar(BinaryOp::Pow, a, s)
 }
 /// `s - a`.
-pub fn scalar_sub(s: f32, a: &Tensor) -> Result<Tensor> {
+pub fn scalar_sub<T: Real>(s: T, a: &Tensor<T>) -> Result<Tensor<T>> {
     scalar_binary(BinaryOp::Sub, s, a)
 }
 /// `s / a`.
-pub fn scalar_div(s: f32, a: &Tensor) -> Result<Tensor> {
+pub fn scalar_div<T: Real>(s: T, a: &Tensor<T>) -> Result<Tensor<T>> {
     scalar_binary(BinaryOp::Div, s, a)
 }
 
@@ -438,7 +451,7 @@ pub fn scalar_div(s: f32, a: &Tensor) -> Result<Tensor> {
 /// `a op v` with a real vector, with diffstruc's meaning of the vector for each operator:
 /// `+` adds a per-element vector (length `E`) to every sample; `-` and `/` apply a per-sample
 /// value (length `S`) to every element of that sample. Other operators are not defined.
-pub fn binary_real1d(op: BinaryOp, a: &Tensor, v: &[f32]) -> Result<Tensor> {
+pub fn binary_real1d<T: Real>(op: BinaryOp, a: &Tensor<T>, v: &[T]) -> Result<Tensor<T>> {
     let d = a.dims();
     let (name, want, shape, batch) = match op {
         BinaryOp::Add => ("add", d.elems, vec![d.elems], 1),
@@ -471,13 +484,13 @@ pub fn binary_real1d(op: BinaryOp, a: &Tensor, v: &[f32]) -> Result<Tensor> {
 
 /// `a op m` with a real matrix `m` of `rows x cols` (column-major) that must equal `a`'s
 /// storage extents `(E, S)`: `+` (`add`), `-` (`subtract_scalar`), `*` (`multiply_real2d`).
-pub fn binary_real2d(
+pub fn binary_real2d<T: Real>(
     op: BinaryOp,
-    a: &Tensor,
-    m: &[f32],
+    a: &Tensor<T>,
+    m: &[T],
     rows: usize,
     cols: usize,
-) -> Result<Tensor> {
+) -> Result<Tensor<T>> {
     let name = match op {
         BinaryOp::Add => "add",
         BinaryOp::Sub => "subtract_scalar",
@@ -494,13 +507,13 @@ pub fn binary_real2d(
 }
 
 /// `m op a` with a real matrix on the left: `+` and `*` (same as `a op m`).
-pub fn real2d_binary(
+pub fn real2d_binary<T: Real>(
     op: BinaryOp,
-    m: &[f32],
+    m: &[T],
     rows: usize,
     cols: usize,
-    a: &Tensor,
-) -> Result<Tensor> {
+    a: &Tensor<T>,
+) -> Result<Tensor<T>> {
     match op {
         BinaryOp::Add | BinaryOp::Mul => binary_real2d(op, a, m, rows, cols),
         _ => Err(Error::argument(format!(
@@ -510,7 +523,13 @@ pub fn real2d_binary(
     }
 }
 
-fn real2d_constant(name: &str, a: &Tensor, m: &[f32], rows: usize, cols: usize) -> Result<Tensor> {
+fn real2d_constant<T: Real>(
+    name: &str,
+    a: &Tensor<T>,
+    m: &[T],
+    rows: usize,
+    cols: usize,
+) -> Result<Tensor<T>> {
     let d = a.dims();
     if rows != d.elems || cols != d.batch || m.len() != rows.saturating_mul(cols) {
         return Err(Error::shape(format!(
@@ -532,7 +551,7 @@ fn real2d_constant(name: &str, a: &Tensor, m: &[f32], rows: usize, cols: usize) 
 
 /// Values of `sign(s, a)` (Fortran's `sign`: `|s|` with the sign of each element). Plain values,
 /// not a graph: this is not differentiable.
-pub fn sign(s: f32, a: &Tensor) -> Tensor {
+pub fn sign<T: Real>(s: T, a: &Tensor<T>) -> Tensor<T> {
     let v = a.values();
     let data = pool::collect(v.len(), v.iter().map(|&x| s.abs().copysign(x)));
     drop(v);

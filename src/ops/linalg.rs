@@ -17,21 +17,21 @@ use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
 use super::{describe, Operation};
 use crate::core::alloc;
 use crate::core::small::Inputs;
-use crate::core::{pool, Error, Flags, Grad, OpRef, Result, Tensor};
+use crate::core::{pool, Error, Flags, Grad, OpRef, Real, Result, Tensor};
 
 /// One operand of a batched product: `rows × cols` per sample, column-major, possibly shared
 /// by every sample (`shared`), possibly used transposed (`t`).
 #[derive(Clone, Copy)]
-struct Side<'a> {
-    data: &'a [f32],
+struct Side<'a, T> {
+    data: &'a [T],
     rows: usize,
     cols: usize,
     shared: bool,
     t: bool,
 }
 
-impl<'a> Side<'a> {
-    fn sample(&self, s: usize) -> ArrayView2<'a, f32> {
+impl<'a, T: Real> Side<'a, T> {
+    fn sample(&self, s: usize) -> ArrayView2<'a, T> {
         let len = self.rows * self.cols;
         let s = if self.shared { 0 } else { s };
         let v = ArrayView2::from_shape((self.rows, self.cols).f(), &self.data[s * len..][..len])
@@ -51,7 +51,7 @@ impl<'a> Side<'a> {
         }
     }
     /// Every sample's (vector) values side by side: `rows*cols × batch`.
-    fn stacked(&self, batch: usize) -> ArrayView2<'a, f32> {
+    fn stacked(&self, batch: usize) -> ArrayView2<'a, T> {
         let len = self.rows * self.cols;
         ArrayView2::from_shape((len, batch).f(), &self.data[..len * batch])
             .expect("extents checked by the caller")
@@ -60,18 +60,18 @@ impl<'a> Side<'a> {
 
 /// `c = a · b + beta c`, the columns of `c` split across the library's threads when the product
 /// is large (see [`crate::core::threads`]); each column is computed as with one thread.
-fn gemm(
-    a: &ArrayView2<'_, f32>,
-    b: &ArrayView2<'_, f32>,
-    beta: f32,
-    c: &mut ArrayViewMut2<'_, f32>,
+fn gemm<T: Real>(
+    a: &ArrayView2<'_, T>,
+    b: &ArrayView2<'_, T>,
+    beta: T,
+    c: &mut ArrayViewMut2<'_, T>,
 ) {
     /// Products of at least this many multiply-adds may use more than one thread.
     const PARALLEL_MIN: usize = 1 << 20;
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     let work = m.saturating_mul(k).saturating_mul(n);
     if n < 2 || work < PARALLEL_MIN || crate::core::num_threads() == 1 {
-        general_mat_mul(1.0, a, b, beta, c);
+        general_mat_mul(T::ONE, a, b, beta, c);
         return;
     }
     let c_cell = SharedView(c.view_mut());
@@ -79,7 +79,7 @@ fn gemm(
         // SAFETY: the chunks are disjoint column ranges of `c`.
         let mut part = unsafe { c_cell.columns(start, end) };
         general_mat_mul(
-            1.0,
+            T::ONE,
             a,
             &b.slice(ndarray::s![.., start..end]),
             beta,
@@ -89,17 +89,17 @@ fn gemm(
 }
 
 /// A result matrix whose disjoint column ranges are written by different threads.
-struct SharedView<'a>(ArrayViewMut2<'a, f32>);
+struct SharedView<'a, T>(ArrayViewMut2<'a, T>);
 // SAFETY: see `columns`: each thread writes its own columns only.
-unsafe impl Send for SharedView<'_> {}
-unsafe impl Sync for SharedView<'_> {}
+unsafe impl<T: Real> Send for SharedView<'_, T> {}
+unsafe impl<T: Real> Sync for SharedView<'_, T> {}
 
-impl SharedView<'_> {
+impl<T: Real> SharedView<'_, T> {
     /// The columns `start..end`.
     ///
     /// # Safety
     /// Column ranges in use at the same time must be disjoint.
-    unsafe fn columns(&self, start: usize, end: usize) -> ArrayViewMut2<'_, f32> {
+    unsafe fn columns(&self, start: usize, end: usize) -> ArrayViewMut2<'_, T> {
         let v = &self.0;
         let (rows, rs, cs) = (v.nrows(), v.strides()[0], v.strides()[1]);
         // SAFETY: in bounds of the view (start <= end <= ncols); disjointness from the caller.
@@ -115,28 +115,28 @@ impl SharedView<'_> {
 
 /// `C_s = op(A_s) · op(B_s)` for `s < batch`, or, with `sum`, the single matrix
 /// `Σ_s op(A_s) · op(B_s)`. Returns the result column-major, sample after sample.
-fn batched_product(a: Side<'_>, b: Side<'_>, batch: usize, sum: bool) -> Vec<f32> {
+fn batched_product<T: Real>(a: Side<'_, T>, b: Side<'_, T>, batch: usize, sum: bool) -> Vec<T> {
     let ((m, _), (_, n)) = (a.used(), b.used());
     let out_batch = if sum { 1 } else { batch };
-    let mut out = pool::filled(m * n * out_batch, 0.0);
-    let column = |x: &Side<'_>| x.used().1 == 1;
-    let row = |x: &Side<'_>| x.used().0 == 1;
+    let mut out = pool::filled(m * n * out_batch, T::ZERO);
+    let column = |x: &Side<'_, T>| x.used().1 == 1;
+    let row = |x: &Side<'_, T>| x.used().0 == 1;
     if !sum && a.shared && !b.shared && column(&b) && batch > 1 {
         // shared matrix times a batch of columns: one (m × k) · (k × batch) product
         let mut c = ArrayViewMut2::from_shape((m, batch).f(), &mut out[..]).expect("sized");
-        gemm(&a.sample(0), &b.stacked(batch), 0.0, &mut c);
+        gemm(&a.sample(0), &b.stacked(batch), T::ZERO, &mut c);
     } else if !sum && b.shared && !a.shared && row(&a) && batch > 1 {
         // a batch of rows times a shared matrix: (n × k) · (k × batch)
         let mut c = ArrayViewMut2::from_shape((n, batch).f(), &mut out[..]).expect("sized");
-        gemm(&b.sample(0).t(), &a.stacked(batch), 0.0, &mut c);
+        gemm(&b.sample(0).t(), &a.stacked(batch), T::ZERO, &mut c);
     } else if sum && !a.shared && !b.shared && column(&a) && row(&b) {
         // Σ_s a_s b_sᵀ over the batch (a weight's gradient): (m × batch) · (batch × n)
         let mut c = ArrayViewMut2::from_shape((m, n).f(), &mut out[..]).expect("sized");
-        gemm(&a.stacked(batch), &b.stacked(batch).t(), 0.0, &mut c);
+        gemm(&a.stacked(batch), &b.stacked(batch).t(), T::ZERO, &mut c);
     } else {
         for s in 0..batch {
             let o = if sum { 0 } else { s * m * n };
-            let beta = if sum && s > 0 { 1.0 } else { 0.0 };
+            let beta = if sum && s > 0 { T::ONE } else { T::ZERO };
             let mut c =
                 ArrayViewMut2::from_shape((m, n).f(), &mut out[o..o + m * n]).expect("sized");
             gemm(&a.sample(s), &b.sample(s), beta, &mut c);
@@ -146,11 +146,11 @@ fn batched_product(a: Side<'_>, b: Side<'_>, batch: usize, sum: bool) -> Vec<f32
 }
 
 /// Product rule of a bilinear operation `f`: `f(dA, B) + f(A, dB)`.
-fn bilinear_jvp(
-    x: &[Tensor],
-    t: &[Option<Tensor>],
-    f: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
-) -> Result<Option<Tensor>> {
+fn bilinear_jvp<T: Real>(
+    x: &[Tensor<T>],
+    t: &[Option<Tensor<T>>],
+    f: impl Fn(&Tensor<T>, &Tensor<T>) -> Result<Tensor<T>>,
+) -> Result<Option<Tensor<T>>> {
     let left = t[0].as_ref().map(|ta| f(ta, &x[1])).transpose()?;
     let right = t[1].as_ref().map(|tb| f(&x[0], tb)).transpose()?;
     super::sum_tangents(left, right)
@@ -168,7 +168,13 @@ struct Plan {
 
 /// Reads `a · b` as matrices. `a_flat` / `b_flat` read that operand as a flat vector whatever
 /// its shape (diffstruc's array × real-matrix forms).
-fn plan(name: &str, a: &Tensor, b: &Tensor, a_flat: bool, b_flat: bool) -> Result<Plan> {
+fn plan<T: Real>(
+    name: &str,
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    a_flat: bool,
+    b_flat: bool,
+) -> Result<Plan> {
     let bad = |why: &str| {
         Error::shape(format!(
             "{name}: cannot multiply {} by {}: {why}",
@@ -176,7 +182,7 @@ fn plan(name: &str, a: &Tensor, b: &Tensor, a_flat: bool, b_flat: bool) -> Resul
             describe(b)
         ))
     };
-    let dims = |t: &Tensor, flat: bool| -> Result<(bool, usize, usize)> {
+    let dims = |t: &Tensor<T>, flat: bool| -> Result<(bool, usize, usize)> {
         match (flat, t.shape()) {
             (true, _) | (false, [_]) => Ok((true, t.elems(), 1)),
             (false, [r, c]) => Ok((false, *r, *c)),
@@ -220,7 +226,12 @@ struct MatMul {
     name: &'static str,
 }
 
-fn product(plan: Plan, name: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+fn product<T: Real>(
+    plan: Plan,
+    name: &'static str,
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+) -> Result<Tensor<T>> {
     let batch = a.batch().max(b.batch());
     let data = alloc::guard_op(name, &[a, b], || {
         alloc::checked_len(|| name.to_string(), &[plan.m, plan.n, batch])?;
@@ -255,7 +266,7 @@ fn product(plan: Plan, name: &'static str, a: &Tensor, b: &Tensor) -> Result<Ten
     ))
 }
 
-impl Operation for MatMul {
+impl<T: Real> Operation<T> for MatMul {
     fn name(&self) -> &str {
         self.name
     }
@@ -268,17 +279,22 @@ impl Operation for MatMul {
         }
     }
     /// `d(A·B) = dA·B + A·dB`, with the same reading of the operands.
-    fn jvp(&self, _: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    fn jvp(
+        &self,
+        _: &Tensor<T>,
+        x: &[Tensor<T>],
+        t: &[Option<Tensor<T>>],
+    ) -> Result<Option<Tensor<T>>> {
         bilinear_jvp(x, t, |a, b| product(self.plan, "matmul", a, b))
     }
     /// `dA_s = G_s · B_sᵀ`, `dB_s = A_sᵀ · G_s`, summed over the batch for a shared operand.
     fn vjp(
         &self,
-        out: &Tensor,
-        x: &[Tensor],
-        g: &Grad,
+        out: &Tensor<T>,
+        x: &[Tensor<T>],
+        g: &Grad<T>,
         wants: &[bool],
-    ) -> Result<Vec<Option<Grad>>> {
+    ) -> Result<Vec<Option<Grad<T>>>> {
         let Plan { m, k, n, .. } = self.plan;
         let (a, b) = (&x[0], &x[1]);
         let batch = out.batch();
@@ -319,13 +335,18 @@ impl Operation for MatMul {
 }
 
 /// `matmul(a, b)` / `a .mmul. b` of two arrays (`matmul`).
-pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn matmul<T: Real>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
     product(plan("matmul", a, b, false, false)?, "matmul", a, b)
 }
 
 /// `matmul(a, m)` with a real `rows × cols` matrix: each sample of `a`, read as a flat vector of
 /// length `rows`, times the matrix; result `[cols]` (`matmul_scalar`).
-pub fn matmul_real2d(a: &Tensor, m: &[f32], rows: usize, cols: usize) -> Result<Tensor> {
+pub fn matmul_real2d<T: Real>(
+    a: &Tensor<T>,
+    m: &[T],
+    rows: usize,
+    cols: usize,
+) -> Result<Tensor<T>> {
     let c = real_matrix("matmul_scalar", m, rows, cols)?;
     product(
         plan("matmul_scalar", a, &c, true, false)?,
@@ -337,7 +358,12 @@ pub fn matmul_real2d(a: &Tensor, m: &[f32], rows: usize, cols: usize) -> Result<
 
 /// `matmul(m, b)` with a real `rows × cols` matrix times each sample of `b`, read as a flat
 /// vector of length `cols`; result `[rows]` (`matmul_scalar`).
-pub fn real2d_matmul(m: &[f32], rows: usize, cols: usize, b: &Tensor) -> Result<Tensor> {
+pub fn real2d_matmul<T: Real>(
+    m: &[T],
+    rows: usize,
+    cols: usize,
+    b: &Tensor<T>,
+) -> Result<Tensor<T>> {
     let c = real_matrix("matmul_scalar", m, rows, cols)?;
     product(
         plan("matmul_scalar", &c, b, false, true)?,
@@ -347,7 +373,7 @@ pub fn real2d_matmul(m: &[f32], rows: usize, cols: usize, b: &Tensor) -> Result<
     )
 }
 
-fn real_matrix(name: &str, m: &[f32], rows: usize, cols: usize) -> Result<Tensor> {
+fn real_matrix<T: Real>(name: &str, m: &[T], rows: usize, cols: usize) -> Result<Tensor<T>> {
     if rows == 0 || cols == 0 || Some(m.len()) != rows.checked_mul(cols) {
         return Err(Error::shape(format!(
             "{name}: the real matrix is {rows}x{cols} but holds {} values",
@@ -375,7 +401,7 @@ struct Vector(VecProduct);
 static DOT: Vector = Vector(VecProduct::Dot);
 static OUTER: Vector = Vector(VecProduct::Outer);
 
-fn vector_product(kind: VecProduct, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+fn vector_product<T: Real>(kind: VecProduct, a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
     let name = if kind == VecProduct::Dot {
         "dot_product"
     } else {
@@ -406,7 +432,7 @@ fn vector_product(kind: VecProduct, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let batch = a.batch().max(b.batch());
     let data = alloc::guard_op(name, &[a, b], || {
         let (va, vb) = (a.values(), b.values());
-        let col = |v: &'_ [f32], e: usize, shared: bool, s: usize| -> Vec<f32> {
+        let col = |v: &'_ [T], e: usize, shared: bool, s: usize| -> Vec<T> {
             let s = if shared { 0 } else { s };
             pool::copy(&v[s * e..(s + 1) * e])
         };
@@ -423,11 +449,11 @@ fn vector_product(kind: VecProduct, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             );
             match kind {
                 VecProduct::Dot => {
-                    out.push(x.iter().zip(&y).fold(0.0f32, |acc, (p, q)| acc + p * q))
+                    out.push(x.iter().zip(&y).fold(T::ZERO, |acc, (p, q)| acc + *p * *q))
                 }
                 VecProduct::Outer => {
-                    for q in &y {
-                        out.extend(x.iter().map(|p| p * q));
+                    for &q in &y {
+                        out.extend(x.iter().map(|&p| p * q));
                     }
                 }
             }
@@ -458,7 +484,7 @@ fn vector_product(kind: VecProduct, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     ))
 }
 
-impl Operation for Vector {
+impl<T: Real> Operation<T> for Vector {
     fn name(&self) -> &str {
         if self.0 == VecProduct::Dot {
             "dot_product"
@@ -474,17 +500,22 @@ impl Operation for Vector {
             1
         }
     }
-    fn jvp(&self, _: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    fn jvp(
+        &self,
+        _: &Tensor<T>,
+        x: &[Tensor<T>],
+        t: &[Option<Tensor<T>>],
+    ) -> Result<Option<Tensor<T>>> {
         bilinear_jvp(x, t, |a, b| vector_product(self.0, a, b))
     }
     /// dot: `da_s = g_s b_s`, `db_s = g_s a_s`; outer: `da_s = G_s b_s`, `db_s = G_sᵀ a_s`.
     fn vjp(
         &self,
-        out: &Tensor,
-        x: &[Tensor],
-        g: &Grad,
+        out: &Tensor<T>,
+        x: &[Tensor<T>],
+        g: &Grad<T>,
         wants: &[bool],
-    ) -> Result<Vec<Option<Grad>>> {
+    ) -> Result<Vec<Option<Grad<T>>>> {
         let (a, b) = (&x[0], &x[1]);
         let (ea, eb, batch) = (a.elems(), b.elems(), out.batch());
         let (va, vb) = (a.values(), b.values());
@@ -537,12 +568,12 @@ impl Operation for Vector {
 }
 
 /// `dot_product(a, b)` / `a .dot. b`: per sample, the sum of `a * b`; result `[1]`.
-pub fn dot_product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn dot_product<T: Real>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
     vector_product(VecProduct::Dot, a, b)
 }
 
 /// `outer_product(a, b)` / `a .outer. b`: per sample, `c(i, j) = a(i) b(j)`; result `[Ea, Eb]`.
-pub fn outer_product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn outer_product<T: Real>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
     vector_product(VecProduct::Outer, a, b)
 }
 
@@ -551,7 +582,7 @@ pub fn outer_product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 struct Transpose;
 
 /// `transpose(a)`: per sample, `[m, n] -> [n, m]`.
-pub fn transpose(a: &Tensor) -> Result<Tensor> {
+pub fn transpose<T: Real>(a: &Tensor<T>) -> Result<Tensor<T>> {
     let [m, n] = a.shape() else {
         return Err(Error::shape(format!(
             "transpose: only rank-2 arrays can be transposed, got {}",
@@ -580,17 +611,28 @@ pub fn transpose(a: &Tensor) -> Result<Tensor> {
     ))
 }
 
-impl Operation for Transpose {
+impl<T: Real> Operation<T> for Transpose {
     fn name(&self) -> &str {
         "transpose"
     }
     fn saved_for(&self, _: usize) -> u64 {
         0
     }
-    fn jvp(&self, _: &Tensor, _: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    fn jvp(
+        &self,
+        _: &Tensor<T>,
+        _: &[Tensor<T>],
+        t: &[Option<Tensor<T>>],
+    ) -> Result<Option<Tensor<T>>> {
         t[0].as_ref().map(transpose).transpose()
     }
-    fn vjp(&self, out: &Tensor, x: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
+    fn vjp(
+        &self,
+        out: &Tensor<T>,
+        x: &[Tensor<T>],
+        g: &Grad<T>,
+        _: &[bool],
+    ) -> Result<Vec<Option<Grad<T>>>> {
         // the gradient of a transpose is the transpose of the gradient
         let [n, m] = out.shape() else {
             return Err(Error::new(

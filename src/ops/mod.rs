@@ -12,13 +12,13 @@ pub mod unary;
 /// cbindgen:ignore
 pub mod vmath;
 
-use crate::core::{Grad, Result, Tensor, Values};
+use crate::core::{Grad, Real, Result, Tensor, Values};
 
 /// Bit of [`Operation::saved_for`] that stands for the operation's result.
 pub const SAVED_RESULT: u64 = 1 << 63;
 
 /// An operation that produced a node: the contract every built-in and custom operation meets.
-pub trait Operation: Send + Sync {
+pub trait Operation<T: Real = f32>: Send + Sync {
     /// The name `print_graph` shows (diffstruc's `operation` string).
     fn name(&self) -> &str;
 
@@ -39,26 +39,30 @@ pub trait Operation: Send + Sync {
     /// have extents that broadcast to `out`'s; `None` means a zero tangent.
     fn jvp(
         &self,
-        out: &Tensor,
-        inputs: &[Tensor],
-        tangents: &[Option<Tensor>],
-    ) -> Result<Option<Tensor>>;
+        out: &Tensor<T>,
+        inputs: &[Tensor<T>],
+        tangents: &[Option<Tensor<T>>],
+    ) -> Result<Option<Tensor<T>>>;
 
     /// Reverse rule: for each input `i` with `wants[i]`, the vector-Jacobian product of the
     /// upstream gradient (extents of `out`). A returned gradient may have `out`'s extents when
     /// the input was broadcast; the engine sums it back to the input's extents.
     fn vjp(
         &self,
-        out: &Tensor,
-        inputs: &[Tensor],
-        upstream: &Grad,
+        out: &Tensor<T>,
+        inputs: &[Tensor<T>],
+        upstream: &Grad<T>,
         wants: &[bool],
-    ) -> Result<Vec<Option<Grad>>>;
+    ) -> Result<Vec<Option<Grad<T>>>>;
 }
 
 /// Reads two arrays' values at once (the same node may appear twice, as in `x * x`).
-pub(crate) fn with_values2<R>(a: &Tensor, b: &Tensor, f: impl FnOnce(&[f32], &[f32]) -> R) -> R {
-    let va: Values<'_> = a.values();
+pub(crate) fn with_values2<T: Real, R>(
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    f: impl FnOnce(&[T], &[T]) -> R,
+) -> R {
+    let va: Values<'_, T> = a.values();
     if a.same(b) {
         f(&va, &va)
     } else {
@@ -69,7 +73,10 @@ pub(crate) fn with_values2<R>(a: &Tensor, b: &Tensor, f: impl FnOnce(&[f32], &[f
 
 /// The tangent of a two-input node: the sum of the contributions through each input (either
 /// may be absent when that input does not depend on the variable).
-pub(crate) fn sum_tangents(left: Option<Tensor>, right: Option<Tensor>) -> Result<Option<Tensor>> {
+pub(crate) fn sum_tangents<T: Real>(
+    left: Option<Tensor<T>>,
+    right: Option<Tensor<T>>,
+) -> Result<Option<Tensor<T>>> {
     Ok(match (left, right) {
         (Some(l), Some(r)) => Some(arith::add(&l, &r)?),
         (l, r) => l.or(r),
@@ -77,6 +84,6 @@ pub(crate) fn sum_tangents(left: Option<Tensor>, right: Option<Tensor>) -> Resul
 }
 
 /// `"[2, 3] with batch 4"`, for error messages.
-pub(crate) fn describe(t: &Tensor) -> String {
+pub(crate) fn describe<T: Real>(t: &Tensor<T>) -> String {
     format!("{:?} with batch {}", t.shape(), t.batch())
 }

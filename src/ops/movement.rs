@@ -17,7 +17,7 @@ use super::{describe, Operation};
 use crate::core::alloc;
 use crate::core::small::Inputs;
 use crate::core::tensor::checked_dims;
-use crate::core::{pool, Error, Flags, Grad, OpRef, Result, Tensor, Values};
+use crate::core::{pool, Error, Flags, Grad, OpRef, Real, Result, Tensor, Values};
 
 /// Map entry for "no source": the output value is zero (gather) or the input is dropped
 /// (scatter).
@@ -41,13 +41,13 @@ struct Route {
 }
 
 /// Read access to several inputs at once (an input may appear twice, as in `concat(a, a)`).
-struct Reads<'a> {
-    guards: Vec<Values<'a>>,
+struct Reads<'a, T: Real> {
+    guards: Vec<Values<'a, T>>,
     slot: Vec<usize>,
 }
 
-impl<'a> Reads<'a> {
-    fn new(inputs: &'a [Tensor]) -> Self {
+impl<'a, T: Real> Reads<'a, T> {
+    fn new(inputs: &'a [Tensor<T>]) -> Self {
         let mut guards = Vec::with_capacity(inputs.len());
         let mut slot = Vec::with_capacity(inputs.len());
         for (i, t) in inputs.iter().enumerate() {
@@ -61,13 +61,13 @@ impl<'a> Reads<'a> {
         }
         Reads { guards, slot }
     }
-    fn get(&self, i: usize) -> &[f32] {
+    fn get(&self, i: usize) -> &[T] {
         &self.guards[self.slot[i]]
     }
 }
 
 /// Start of each input in the concatenated input vector, plus the total.
-fn offsets(inputs: &[Tensor]) -> Vec<usize> {
+fn offsets<T: Real>(inputs: &[Tensor<T>]) -> Vec<usize> {
     let mut off = Vec::with_capacity(inputs.len() + 1);
     let mut n = 0;
     for t in inputs {
@@ -84,7 +84,7 @@ fn owner(off: &[usize], m: usize) -> usize {
 }
 
 impl Route {
-    fn values(&self, out_len: usize, inputs: &[Tensor]) -> Vec<f32> {
+    fn values<T: Real>(&self, out_len: usize, inputs: &[Tensor<T>]) -> Vec<T> {
         let reads = Reads::new(inputs);
         match self.kind {
             Kind::Gather => {
@@ -95,14 +95,14 @@ impl Route {
                         self.map.len(),
                         self.map
                             .iter()
-                            .map(|&m| if m == NONE { 0.0 } else { x[m as usize] }),
+                            .map(|&m| if m == NONE { T::ZERO } else { x[m as usize] }),
                     )
                 } else {
                     pool::collect(
                         self.map.len(),
                         self.map.iter().map(|&m| {
                             if m == NONE {
-                                return 0.0;
+                                return T::ZERO;
                             }
                             let m = m as usize;
                             let k = owner(&off, m);
@@ -112,7 +112,7 @@ impl Route {
                 }
             }
             Kind::Scatter => {
-                let mut out = pool::filled(out_len, 0.0);
+                let mut out = pool::filled(out_len, T::ZERO);
                 for (&m, &v) in self.map.iter().zip(reads.get(0)) {
                     if m != NONE {
                         out[m as usize] += v;
@@ -126,9 +126,15 @@ impl Route {
     /// Builds the node `self(inputs)` with the given per-sample shape and batch.
     ///
     /// Errors: out of memory (the message names the operation and its inputs).
-    fn apply(self, shape: &[usize], batch: usize, flags: Flags, inputs: Inputs) -> Result<Tensor> {
+    fn apply<T: Real>(
+        self,
+        shape: &[usize],
+        batch: usize,
+        flags: Flags,
+        inputs: Inputs<T>,
+    ) -> Result<Tensor<T>> {
         let data = {
-            let list: Vec<&Tensor> = inputs.iter().collect();
+            let list: Vec<&Tensor<T>> = inputs.iter().collect();
             alloc::guard_op(self.name, &list, || {
                 let len =
                     alloc::checked_len(|| self.name.to_string(), &[shape.iter().product(), batch])?;
@@ -146,7 +152,7 @@ impl Route {
     }
 }
 
-impl Operation for Route {
+impl<T: Real> Operation<T> for Route {
     fn name(&self) -> &str {
         self.name
     }
@@ -154,7 +160,12 @@ impl Operation for Route {
         0
     }
 
-    fn jvp(&self, out: &Tensor, inputs: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    fn jvp(
+        &self,
+        out: &Tensor<T>,
+        inputs: &[Tensor<T>],
+        t: &[Option<Tensor<T>>],
+    ) -> Result<Option<Tensor<T>>> {
         let route = if t.iter().all(Option::is_some) {
             Route {
                 name: self.name,
@@ -184,7 +195,7 @@ impl Operation for Route {
                 map,
             }
         };
-        let tangents: Vec<Tensor> = t.iter().flatten().cloned().collect();
+        let tangents: Vec<Tensor<T>> = t.iter().flatten().cloned().collect();
         route
             .apply(
                 out.shape(),
@@ -195,15 +206,21 @@ impl Operation for Route {
             .map(Some)
     }
 
-    fn vjp(&self, _: &Tensor, x: &[Tensor], g: &Grad, wants: &[bool]) -> Result<Vec<Option<Grad>>> {
+    fn vjp(
+        &self,
+        _: &Tensor<T>,
+        x: &[Tensor<T>],
+        g: &Grad<T>,
+        wants: &[bool],
+    ) -> Result<Vec<Option<Grad<T>>>> {
         let up = g.as_slice();
         match self.kind {
             Kind::Gather => {
                 let off = offsets(x);
-                let mut grads: Vec<Option<Vec<f32>>> = x
+                let mut grads: Vec<Option<Vec<T>>> = x
                     .iter()
                     .zip(wants)
-                    .map(|(t, &w)| w.then(|| pool::filled(t.dims().len(), 0.0)))
+                    .map(|(t, &w)| w.then(|| pool::filled(t.dims().len(), T::ZERO)))
                     .collect();
                 for (&m, &v) in self.map.iter().zip(up) {
                     if m == NONE {
@@ -226,7 +243,7 @@ impl Operation for Route {
                     self.map.len(),
                     self.map
                         .iter()
-                        .map(|&m| if m == NONE { 0.0 } else { up[m as usize] }),
+                        .map(|&m| if m == NONE { T::ZERO } else { up[m as usize] }),
                 );
                 Ok(vec![Some(Grad::new(data, x[0].dims()))])
             }
@@ -239,17 +256,28 @@ struct Reshape;
 
 static RESHAPE: Reshape = Reshape;
 
-impl Operation for Reshape {
+impl<T: Real> Operation<T> for Reshape {
     fn name(&self) -> &str {
         "reshape"
     }
     fn saved_for(&self, _: usize) -> u64 {
         0
     }
-    fn jvp(&self, out: &Tensor, _: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    fn jvp(
+        &self,
+        out: &Tensor<T>,
+        _: &[Tensor<T>],
+        t: &[Option<Tensor<T>>],
+    ) -> Result<Option<Tensor<T>>> {
         t[0].as_ref().map(|t| reshape(t, out.shape())).transpose()
     }
-    fn vjp(&self, _: &Tensor, x: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
+    fn vjp(
+        &self,
+        _: &Tensor<T>,
+        x: &[Tensor<T>],
+        g: &Grad<T>,
+        _: &[bool],
+    ) -> Result<Vec<Option<Grad<T>>>> {
         Ok(vec![Some(Grad::new(pool::copy(g.as_slice()), x[0].dims()))])
     }
 }
@@ -321,14 +349,14 @@ fn flags(sample_dependent: bool) -> Flags {
 }
 
 /// Gather from `inputs` with `map` into a node of `shape` and `batch`.
-fn gather(
+fn gather<T: Real>(
     name: &'static str,
     map: Vec<u32>,
     shape: &[usize],
     batch: usize,
     sample_dependent: bool,
-    inputs: Inputs,
-) -> Result<Tensor> {
+    inputs: Inputs<T>,
+) -> Result<Tensor<T>> {
     checked_dims(shape, batch).map_err(|e| in_op(name, e))?;
     fits(name, map.len())?;
     fits(name, inputs.iter().map(|t| t.dims().len()).sum())?;
@@ -341,7 +369,7 @@ fn gather(
 }
 
 /// Column `s` of `a`, or its only column when `a` is shared by the batch.
-fn col(a: &Tensor, s: usize) -> usize {
+fn col<T: Real>(a: &Tensor<T>, s: usize) -> usize {
     if a.batch() == 1 {
         0
     } else {
@@ -356,7 +384,12 @@ fn col(a: &Tensor, s: usize) -> usize {
 /// `spread(source, dim, index, ncopies)`: `dim = 1`: `ncopies` copies of element `index` of
 /// each sample (shape `[ncopies]`); `dim = 2`: `ncopies` copies of sample `index` (the batch
 /// becomes `ncopies`).
-pub fn spread(source: &Tensor, dim: i64, index: usize, ncopies: usize) -> Result<Tensor> {
+pub fn spread<T: Real>(
+    source: &Tensor<T>,
+    dim: i64,
+    index: usize,
+    ncopies: usize,
+) -> Result<Tensor<T>> {
     const OP: &str = "spread";
     let axis = Axis::from_dim(dim, OP, source)?;
     let d = source.dims();
@@ -401,13 +434,13 @@ pub fn spread(source: &Tensor, dim: i64, index: usize, ncopies: usize) -> Result
     }
 }
 
-fn sum_into(
+fn sum_into<T: Real>(
     op: &'static str,
-    a: &Tensor,
+    a: &Tensor<T>,
     dim: i64,
     index: usize,
     new_size: usize,
-) -> Result<Tensor> {
+) -> Result<Tensor<T>> {
     let axis = Axis::from_dim(dim, op, a)?;
     let d = a.dims();
     positive(op, "the new size", new_size)?;
@@ -441,14 +474,24 @@ fn sum_into(
 /// `unspread(source, index, dim, new_size)`, the adjoint of `spread`: `dim = 1`: shape
 /// `[new_size]`, zeros except element `index` = the sum of each sample; `dim = 2`: batch
 /// `new_size`, zeros except sample `index` = the sum over the batch.
-pub fn unspread(source: &Tensor, index: usize, dim: i64, new_size: usize) -> Result<Tensor> {
+pub fn unspread<T: Real>(
+    source: &Tensor<T>,
+    index: usize,
+    dim: i64,
+    new_size: usize,
+) -> Result<Tensor<T>> {
     sum_into("unspread", source, dim, index, new_size)
 }
 
 /// `sum(a, dim, new_dim_index, new_dim_size)` (`sum_and_pad_array`): the sum along `dim`
 /// placed at position `new_dim_index` of a new dimension of size `new_dim_size`, zeros
 /// elsewhere.
-pub fn sum_pad(a: &Tensor, dim: i64, new_dim_index: usize, new_dim_size: usize) -> Result<Tensor> {
+pub fn sum_pad<T: Real>(
+    a: &Tensor<T>,
+    dim: i64,
+    new_dim_index: usize,
+    new_dim_size: usize,
+) -> Result<Tensor<T>> {
     sum_into("sum_and_pad_array", a, dim, new_dim_index, new_dim_size)
 }
 
@@ -458,7 +501,7 @@ pub fn sum_pad(a: &Tensor, dim: i64, new_dim_index: usize, new_dim_size: usize) 
 
 /// `concat(a, b, dim)`: `dim = 1` joins the samples along their last dimension (the other
 /// dimensions must agree); `dim = 2` joins the batches (same per-sample size).
-pub fn concat(a: &Tensor, b: &Tensor, dim: i64) -> Result<Tensor> {
+pub fn concat<T: Real>(a: &Tensor<T>, b: &Tensor<T>, dim: i64) -> Result<Tensor<T>> {
     const OP: &str = "concat";
     let axis = Axis::from_dim(dim, OP, a)?;
     let (da, db) = (a.dims(), b.dims());
@@ -484,7 +527,7 @@ pub fn concat(a: &Tensor, b: &Tensor, dim: i64) -> Result<Tensor> {
         }
         _ => {
             // a per-sample scalar (rank 0) joins as a vector of one
-            let as_vector = |t: &Tensor| -> Vec<usize> {
+            let as_vector = |t: &Tensor<T>| -> Vec<usize> {
                 if t.shape().is_empty() {
                     vec![1]
                 } else {
@@ -537,7 +580,13 @@ pub fn concat(a: &Tensor, b: &Tensor, dim: i64) -> Result<Tensor> {
 }
 
 /// The `count` consecutive positions from `start` along `dim`.
-fn slice(name: &'static str, a: &Tensor, axis: Axis, start: usize, count: usize) -> Result<Tensor> {
+fn slice<T: Real>(
+    name: &'static str,
+    a: &Tensor<T>,
+    axis: Axis,
+    start: usize,
+    count: usize,
+) -> Result<Tensor<T>> {
     let d = a.dims();
     let u = |v: usize| v as u32;
     match axis {
@@ -571,7 +620,7 @@ fn slice(name: &'static str, a: &Tensor, axis: Axis, start: usize, count: usize)
 }
 
 /// Extent of `a` along a storage dimension.
-fn extent(a: &Tensor, axis: Axis) -> usize {
+fn extent<T: Real>(a: &Tensor<T>, axis: Axis) -> usize {
     match axis {
         Axis::Batch => a.batch(),
         _ => a.elems(),
@@ -593,7 +642,7 @@ pub enum Cut {
 
 /// `slice_left`, `slice_right`, `ltrim` or `rtrim` of `a` by `b` along `dim` (1: the elements of
 /// each sample, result shape `[count]`; 2: the batch).
-pub fn cut(kind: Cut, a: &Tensor, b: usize, dim: i64) -> Result<Tensor> {
+pub fn cut<T: Real>(kind: Cut, a: &Tensor<T>, b: usize, dim: i64) -> Result<Tensor<T>> {
     let op = match kind {
         Cut::SliceLeft => "slice_left",
         Cut::SliceRight => "slice_right",
@@ -627,12 +676,12 @@ pub fn cut(kind: Cut, a: &Tensor, b: usize, dim: i64) -> Result<Tensor> {
 
 /// Gathers whole samples: sample `s` of the result is sample `from[s]` (0-based) of `a`, or
 /// zeros where `from[s]` is `None`.
-fn samples(
+fn samples<T: Real>(
     name: &'static str,
-    a: &Tensor,
+    a: &Tensor<T>,
     from: &[Option<usize>],
     shape: &[usize],
-) -> Result<Tensor> {
+) -> Result<Tensor<T>> {
     let e = a.elems();
     positive(name, "the number of samples", from.len())?;
     let map = alloc::collect(
@@ -644,7 +693,7 @@ fn samples(
 }
 
 /// `a .index. indices`: sample `s` of the result is sample `indices(s)` of `a`.
-pub fn index(a: &Tensor, indices: &[usize]) -> Result<Tensor> {
+pub fn index<T: Real>(a: &Tensor<T>, indices: &[usize]) -> Result<Tensor<T>> {
     let from = positions("index", indices, a.batch())?;
     let from: Vec<_> = alloc::vec_from(from.into_iter().map(Some));
     samples("index", a, &from, &[a.elems()])
@@ -653,12 +702,12 @@ pub fn index(a: &Tensor, indices: &[usize]) -> Result<Tensor> {
 /// `reverse_index(a, indices, from, new_index_size)`: a batch of `new_index_size` samples, zeros
 /// except: with `from`, sample `s` = sample `indices(s)` of `a` (gather); without, sample
 /// `indices(s)` = sample `s` of `a` (scatter; for repeated indices the last one wins).
-pub fn reverse_index(
-    a: &Tensor,
+pub fn reverse_index<T: Real>(
+    a: &Tensor<T>,
     indices: &[usize],
     from: bool,
     new_index_size: usize,
-) -> Result<Tensor> {
+) -> Result<Tensor<T>> {
     const OP: &str = "reverse_index";
     positive(OP, "new_index_size", new_index_size)?;
     fits(
@@ -706,7 +755,7 @@ pub fn reverse_index(
 /// `pack(a, dim, mask)` (`pack_mask`): `dim = 1` keeps the elements where `mask` (length E) is
 /// true, shape `[count]`; `dim = 2` keeps the samples where `mask` (length S) is true. Without a
 /// mask, a copy (shape `[E]` for `dim = 1`).
-pub fn pack_mask(a: &Tensor, dim: i64, mask: Option<&[bool]>) -> Result<Tensor> {
+pub fn pack_mask<T: Real>(a: &Tensor<T>, dim: i64, mask: Option<&[bool]>) -> Result<Tensor<T>> {
     const OP: &str = "pack_mask";
     let axis = Axis::from_dim(dim, OP, a)?;
     let n = extent(a, axis);
@@ -732,13 +781,13 @@ pub fn pack_mask(a: &Tensor, dim: i64, mask: Option<&[bool]>) -> Result<Tensor> 
 
 /// Gathers positions `keep` (0-based) along `dim`.
 /// A batch selection gets per-sample shape `batch_shape`.
-fn select(
+fn select<T: Real>(
     name: &'static str,
-    a: &Tensor,
+    a: &Tensor<T>,
     axis: Axis,
     keep: &[usize],
     batch_shape: &[usize],
-) -> Result<Tensor> {
+) -> Result<Tensor<T>> {
     let d = a.dims();
     match axis {
         Axis::Batch => {
@@ -764,7 +813,7 @@ fn select(
 
 /// `pack(a, indices, dim)` (`pack_indices`): `dim = 1`: element `i` of each sample is element
 /// `indices(i)`; `dim = 2`: sample `s` is sample `indices(s)`.
-pub fn pack_indices(a: &Tensor, indices: &[usize], dim: i64) -> Result<Tensor> {
+pub fn pack_indices<T: Real>(a: &Tensor<T>, indices: &[usize], dim: i64) -> Result<Tensor<T>> {
     const OP: &str = "pack_indices";
     let axis = Axis::from_dim(dim, OP, a)?;
     positive(OP, "the number of indices", indices.len())?;
@@ -774,14 +823,14 @@ pub fn pack_indices(a: &Tensor, indices: &[usize], dim: i64) -> Result<Tensor> {
 
 /// Scatters `a` into zeros of per-sample `shape` and `batch`: along `dim`, position `to[i]`
 /// (0-based) of the result receives position `i` of `a` (later entries win).
-fn place(
+fn place<T: Real>(
     name: &'static str,
-    a: &Tensor,
+    a: &Tensor<T>,
     axis: Axis,
     to: &[usize],
     shape: &[usize],
     batch: usize,
-) -> Result<Tensor> {
+) -> Result<Tensor<T>> {
     let d = a.dims();
     let out = checked_dims(shape, batch).map_err(|e| in_op(name, e))?;
     fits(name, out.len())?;
@@ -828,12 +877,12 @@ fn place(
 /// `unpack(a, array_shape, dim, indices)` (`unpack_mask`): zeros of `array_shape` (per-sample
 /// shape followed by the batch) with, along `dim`, position `indices(i)` set from position `i`
 /// of `a` (without `indices`: the first positions, a copy).
-pub fn unpack_mask(
-    a: &Tensor,
+pub fn unpack_mask<T: Real>(
+    a: &Tensor<T>,
     array_shape: &[usize],
     dim: i64,
     indices: Option<&[usize]>,
-) -> Result<Tensor> {
+) -> Result<Tensor<T>> {
     const OP: &str = "unpack_mask";
     let axis = Axis::from_dim(dim, OP, a)?;
     let Some((&batch, shape)) = array_shape.split_last() else {
@@ -878,7 +927,12 @@ pub fn unpack_mask(
 /// `unpack(a, indices, dim, new_size)` (`unpack_indices`): `dim = 1`: shape `[new_size]` with
 /// element `indices(i)` = element `i` of each sample; `dim = 2`: batch `new_size` with sample
 /// `indices(s)` = sample `s`; zeros elsewhere.
-pub fn unpack_indices(a: &Tensor, indices: &[usize], dim: i64, new_size: usize) -> Result<Tensor> {
+pub fn unpack_indices<T: Real>(
+    a: &Tensor<T>,
+    indices: &[usize],
+    dim: i64,
+    new_size: usize,
+) -> Result<Tensor<T>> {
     const OP: &str = "unpack_indices";
     let axis = Axis::from_dim(dim, OP, a)?;
     positive(OP, "new_size", new_size)?;
@@ -901,7 +955,7 @@ pub fn unpack_indices(a: &Tensor, indices: &[usize], dim: i64, new_size: usize) 
 }
 
 /// `reshape(a, new_shape)`: the same values with per-sample shape `new_shape` (same size).
-pub fn reshape(a: &Tensor, new_shape: &[usize]) -> Result<Tensor> {
+pub fn reshape<T: Real>(a: &Tensor<T>, new_shape: &[usize]) -> Result<Tensor<T>> {
     let d = checked_dims(new_shape, a.batch()).map_err(|e| in_op("reshape", e))?;
     if d.elems != a.elems() {
         return Err(Error::shape(format!(
@@ -925,7 +979,12 @@ pub fn reshape(a: &Tensor, new_shape: &[usize]) -> Result<Tensor> {
 // Selection by a mask
 // ---------------------------------------------------------------------------------------------
 
-fn merge_nodes(name: &'static str, t: &Tensor, f: &Tensor, mask: &[bool]) -> Result<Tensor> {
+fn merge_nodes<T: Real>(
+    name: &'static str,
+    t: &Tensor<T>,
+    f: &Tensor<T>,
+    mask: &[bool],
+) -> Result<Tensor<T>> {
     let (dt, df) = (t.dims(), f.dims());
     let out = dt.broadcast(df).ok_or_else(|| {
         Error::shape(format!(
@@ -969,31 +1028,35 @@ fn merge_nodes(name: &'static str, t: &Tensor, f: &Tensor, mask: &[bool]) -> Res
 
 /// `merge(tsource, fsource, mask)` for two arrays: `tsource` where `mask` (`E * S` values) is
 /// true, `fsource` elsewhere; shape `[E]`. Extents broadcast as in arithmetic.
-pub fn merge(tsource: &Tensor, fsource: &Tensor, mask: &[bool]) -> Result<Tensor> {
+pub fn merge<T: Real>(
+    tsource: &Tensor<T>,
+    fsource: &Tensor<T>,
+    mask: &[bool],
+) -> Result<Tensor<T>> {
     merge_nodes("merge", tsource, fsource, mask)
 }
 
 /// `merge(tsource, fsource, mask)` with a real scalar `fsource` (`merge_scalar`).
-pub fn merge_scalar(tsource: &Tensor, fsource: f32, mask: &[bool]) -> Result<Tensor> {
+pub fn merge_scalar<T: Real>(tsource: &Tensor<T>, fsource: T, mask: &[bool]) -> Result<Tensor<T>> {
     merge_nodes("merge_scalar", tsource, &Tensor::scalar(fsource), mask)
 }
 
 /// `merge(tsource, fsource, mask)` with a real scalar `tsource`: `merge(fsource, tsource,
 /// .not. mask)`.
-pub fn scalar_merge(tsource: f32, fsource: &Tensor, mask: &[bool]) -> Result<Tensor> {
+pub fn scalar_merge<T: Real>(tsource: T, fsource: &Tensor<T>, mask: &[bool]) -> Result<Tensor<T>> {
     let not: Vec<bool> = alloc::vec_from(mask.iter().map(|m| !m));
     merge_nodes("merge_scalar", fsource, &Tensor::scalar(tsource), &not)
 }
 
 /// `merge(tsource, fsource, mask)` with a real matrix `fsource` of `rows` x `cols` values
 /// (column-major), read as `(E, S)` extents that broadcast against `tsource`.
-pub fn merge_real2d(
-    tsource: &Tensor,
-    fsource: &[f32],
+pub fn merge_real2d<T: Real>(
+    tsource: &Tensor<T>,
+    fsource: &[T],
     rows: usize,
     cols: usize,
     mask: &[bool],
-) -> Result<Tensor> {
+) -> Result<Tensor<T>> {
     let d = checked_dims(&[rows], cols).map_err(|e| in_op("merge", e))?;
     if fsource.len() != d.len() {
         return Err(Error::shape(format!(

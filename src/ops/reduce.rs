@@ -5,7 +5,7 @@ use super::{describe, Operation};
 use crate::core::alloc;
 use crate::core::dims::{self, Dims};
 use crate::core::small::Inputs;
-use crate::core::{pool, Error, Flags, Grad, OpRef, Result, Tensor};
+use crate::core::{pool, Error, Flags, Grad, OpRef, Real, Result, Tensor};
 
 /// What a reduction adds up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub enum Axis {
 
 impl Axis {
     /// The axis for diffstruc's `dim` argument (1 or 2).
-    pub fn from_dim(dim: i64, op: &str, a: &Tensor) -> Result<Axis> {
+    pub fn from_dim<T: Real>(dim: i64, op: &str, a: &Tensor<T>) -> Result<Axis> {
         match dim {
             1 => Ok(Axis::Elements),
             2 => Ok(Axis::Batch),
@@ -46,7 +46,7 @@ struct Reduce {
     axis: Axis,
 }
 
-/// Shared instances of every reduction.
+/// Shared<T> instances of every reduction.
 static REDUCTIONS: [Reduce; 6] = [
     Reduce {
         mean: false,
@@ -75,7 +75,7 @@ static REDUCTIONS: [Reduce; 6] = [
 ];
 
 impl Reduce {
-    fn op_ref(self) -> OpRef {
+    fn op_ref<T: Real>(self) -> OpRef<T> {
         let i = usize::from(self.mean) * 3
             + match self.axis {
                 Axis::Elements => 0,
@@ -98,24 +98,24 @@ impl Reduce {
     }
 }
 
-/// Sums in storage order in f32, as Fortran's `sum` does, so results print identically.
-fn sum_values(x: &[f32], d: Dims, axis: Axis) -> Vec<f32> {
+/// Sums in storage order in T, as Fortran's `sum` does, so results print identically.
+fn sum_values<T: Real>(x: &[T], d: Dims, axis: Axis) -> Vec<T> {
     match axis {
-        Axis::All => pool::filled(1, x.iter().fold(0.0f32, |s, &v| s + v)),
+        Axis::All => pool::filled(1, x.iter().fold(T::ZERO, |s, &v| s + v)),
         Axis::Elements => pool::collect(
             d.batch,
             x.chunks_exact(d.elems)
-                .map(|c| c.iter().fold(0.0f32, |s, &v| s + v)),
+                .map(|c| c.iter().fold(T::ZERO, |s, &v| s + v)),
         ),
         Axis::Batch => dims::reduce_to(x, d, Dims::new(d.elems, 1)),
     }
 }
 
-/// Means accumulated and divided in f64, rounded once to f32: a mean of values near f32's
-/// largest is finite whenever the true mean is (an f32 sum would overflow to infinity first).
-fn mean_values(x: &[f32], d: Dims, axis: Axis) -> Vec<f32> {
-    let mean = |it: &mut dyn Iterator<Item = &f32>, n: usize| -> f32 {
-        (it.fold(0.0f64, |s, &v| s + f64::from(v)) / n as f64) as f32
+/// Means accumulated and divided in f64, rounded once to T: a mean of values near T's
+/// largest is finite whenever the true mean is (an T sum would overflow to infinity first).
+fn mean_values<T: Real>(x: &[T], d: Dims, axis: Axis) -> Vec<T> {
+    let mean = |it: &mut dyn Iterator<Item = &T>, n: usize| -> T {
+        T::from_f64(it.fold(0.0f64, |s, &v| s + v.to_f64()) / n as f64)
     };
     match axis {
         Axis::All => pool::filled(1, mean(&mut x.iter(), x.len())),
@@ -127,15 +127,15 @@ fn mean_values(x: &[f32], d: Dims, axis: Axis) -> Vec<f32> {
         Axis::Batch => {
             let mut acc: Vec<f64> = alloc::filled(d.elems, 0.0);
             for c in x.chunks_exact(d.elems) {
-                acc.iter_mut().zip(c).for_each(|(s, &v)| *s += f64::from(v));
+                acc.iter_mut().zip(c).for_each(|(s, &v)| *s += v.to_f64());
             }
             let n = d.batch as f64;
-            pool::collect(d.elems, acc.iter().map(|&s| (s / n) as f32))
+            pool::collect(d.elems, acc.iter().map(|&s| T::from_f64(s / n)))
         }
     }
 }
 
-fn reduce(r: Reduce, a: &Tensor) -> Result<Tensor> {
+fn reduce<T: Real>(r: Reduce, a: &Tensor<T>) -> Result<Tensor<T>> {
     let d = a.dims();
     let data = alloc::guard_op(r.name(), &[a], || {
         let x = a.values();
@@ -164,21 +164,32 @@ fn reduce(r: Reduce, a: &Tensor) -> Result<Tensor> {
     ))
 }
 
-impl Operation for Reduce {
+impl<T: Real> Operation<T> for Reduce {
     fn name(&self) -> &str {
         Reduce::name(*self)
     }
     fn saved_for(&self, _: usize) -> u64 {
         0
     }
-    fn jvp(&self, _: &Tensor, _: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    fn jvp(
+        &self,
+        _: &Tensor<T>,
+        _: &[Tensor<T>],
+        t: &[Option<Tensor<T>>],
+    ) -> Result<Option<Tensor<T>>> {
         t[0].as_ref().map(|t| reduce(*self, t)).transpose()
     }
-    fn vjp(&self, out: &Tensor, x: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
+    fn vjp(
+        &self,
+        out: &Tensor<T>,
+        x: &[Tensor<T>],
+        g: &Grad<T>,
+        _: &[bool],
+    ) -> Result<Vec<Option<Grad<T>>>> {
         let d = x[0].dims();
         let mut data = dims::expand(g.as_slice(), out.dims(), d);
         if self.mean {
-            let n = self.count(d) as f32;
+            let n = T::from_f64(self.count(d) as f64);
             data.iter_mut().for_each(|v| *v /= n);
         }
         Ok(vec![Some(Grad::new(data, d))])
@@ -186,17 +197,17 @@ impl Operation for Reduce {
 }
 
 /// `sum(a, dim)` (`sum_array`).
-pub fn sum(a: &Tensor, dim: i64) -> Result<Tensor> {
+pub fn sum<T: Real>(a: &Tensor<T>, dim: i64) -> Result<Tensor<T>> {
     let axis = Axis::from_dim(dim, "sum_array", a)?;
     reduce(Reduce { mean: false, axis }, a)
 }
 /// `mean(a, dim)` (`mean_array`).
-pub fn mean(a: &Tensor, dim: i64) -> Result<Tensor> {
+pub fn mean<T: Real>(a: &Tensor<T>, dim: i64) -> Result<Tensor<T>> {
     let axis = Axis::from_dim(dim, "mean_array", a)?;
     reduce(Reduce { mean: true, axis }, a)
 }
 /// `sum(a)`: the grand total (`sum_all_array`).
-pub fn sum_all(a: &Tensor) -> Result<Tensor> {
+pub fn sum_all<T: Real>(a: &Tensor<T>) -> Result<Tensor<T>> {
     reduce(
         Reduce {
             mean: false,
@@ -206,7 +217,7 @@ pub fn sum_all(a: &Tensor) -> Result<Tensor> {
     )
 }
 /// `mean(a)`: the mean of every value (`mean_all_array`).
-pub fn mean_all(a: &Tensor) -> Result<Tensor> {
+pub fn mean_all<T: Real>(a: &Tensor<T>) -> Result<Tensor<T>> {
     reduce(
         Reduce {
             mean: true,

@@ -5,10 +5,10 @@ use super::Operation;
 use crate::core::alloc;
 use crate::core::small::Inputs;
 use crate::core::tensor::checked_dims;
-use crate::core::{dims, Error, Flags, Grad, OpRef, Result, Tensor};
+use crate::core::{dims, Error, Flags, Grad, OpRef, Real, Result, Tensor};
 
 /// Repeats `a` (extents `(1 or E, 1 or S)`) to per-sample `shape` and `batch`.
-pub fn broadcast_to(a: &Tensor, shape: &[usize], batch: usize) -> Result<Tensor> {
+pub fn broadcast_to<T: Real>(a: &Tensor<T>, shape: &[usize], batch: usize) -> Result<Tensor<T>> {
     let to = checked_dims(shape, batch)?;
     if !a.dims().broadcasts_to(to) {
         return Err(Error::shape(format!(
@@ -37,19 +37,30 @@ pub fn broadcast_to(a: &Tensor, shape: &[usize], batch: usize) -> Result<Tensor>
 
 struct Broadcast;
 
-impl Operation for Broadcast {
+impl<T: Real> Operation<T> for Broadcast {
     fn name(&self) -> &str {
         "broadcast"
     }
     fn saved_for(&self, _: usize) -> u64 {
         0
     }
-    fn jvp(&self, out: &Tensor, _: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    fn jvp(
+        &self,
+        out: &Tensor<T>,
+        _: &[Tensor<T>],
+        t: &[Option<Tensor<T>>],
+    ) -> Result<Option<Tensor<T>>> {
         t[0].as_ref()
             .map(|t| broadcast_to(t, out.shape(), out.batch()))
             .transpose()
     }
-    fn vjp(&self, _: &Tensor, _: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
+    fn vjp(
+        &self,
+        _: &Tensor<T>,
+        _: &[Tensor<T>],
+        g: &Grad<T>,
+        _: &[bool],
+    ) -> Result<Vec<Option<Grad<T>>>> {
         // The engine sums the gradient back to the input's extents.
         Ok(vec![Some(g.clone())])
     }

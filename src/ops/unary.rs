@@ -7,11 +7,11 @@
 use std::sync::Arc;
 
 use super::arith::{add_scalar, div, mul, mul_scalar, neg, scalar_sub, sub_scalar};
-use super::vmath::{self, Deriv, Func};
+use super::vmath::{Deriv, Func};
 use super::{describe, Operation, SAVED_RESULT};
 use crate::core::alloc;
 use crate::core::small::Inputs;
-use crate::core::{pool, Error, Grad, OpRef, Result, Tensor};
+use crate::core::{pool, Error, Grad, OpRef, Real, Result, Tensor};
 
 /// An element-wise function of one array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl UnaryOp {
 
     /// Value kernel: `f(x)` for every element. The transcendental functions use the
     /// vectorised kernels of [`vmath`].
-    fn values(self, x: &[f32]) -> Vec<f32> {
+    fn values<T: Real>(self, x: &[T]) -> Vec<T> {
         let f = match self {
             UnaryOp::Neg => return pool::collect(x.len(), x.iter().map(|&x| -x)),
             UnaryOp::Abs => return pool::collect(x.len(), x.iter().map(|&x| x.abs())),
@@ -95,13 +95,14 @@ impl UnaryOp {
             UnaryOp::Tan => Func::Tan,
             UnaryOp::Tanh => Func::Tanh,
         };
-        vmath::eval_vec(f, x)
+        T::eval_vec(f, x)
     }
 
     /// Reverse kernel: `g * f'(x)` for every element, given the input `x` and output `c`. Each
     /// [`vmath`] derivative kernel evaluates exactly the expression of [`Self::tangent`]'s graph
     /// (same operations, same order), so reverse and forward mode agree bit for bit.
-    fn backward(self, g: &[f32], x: &[f32], c: &[f32]) -> Vec<f32> {
+    fn backward<T: Real>(self, g: &[T], x: &[T], c: &[T]) -> Vec<T> {
+        let one = T::ONE;
         let (d, v) = match self {
             UnaryOp::Neg => return pool::collect(g.len(), g.iter().map(|&g| -g)),
             UnaryOp::Abs => {
@@ -110,15 +111,15 @@ impl UnaryOp {
             }
             // the expressions of `tangent`'s graphs, operation for operation
             UnaryOp::Asin => {
-                let it = g.iter().zip(x).map(|(&g, &x)| g / (1.0 - x * x).sqrt());
+                let it = g.iter().zip(x).map(|(&g, &x)| g / (one - x * x).sqrt());
                 return pool::collect(g.len(), it);
             }
             UnaryOp::Acos => {
-                let it = g.iter().zip(x).map(|(&g, &x)| -(g / (1.0 - x * x).sqrt()));
+                let it = g.iter().zip(x).map(|(&g, &x)| -(g / (one - x * x).sqrt()));
                 return pool::collect(g.len(), it);
             }
             UnaryOp::Atan => {
-                let it = g.iter().zip(x).map(|(&g, &x)| g / (x * x + 1.0));
+                let it = g.iter().zip(x).map(|(&g, &x)| g / (x * x + one));
                 return pool::collect(g.len(), it);
             }
             UnaryOp::Sinh => {
@@ -139,29 +140,30 @@ impl UnaryOp {
             UnaryOp::Tan => (Deriv::Tan, c),
             UnaryOp::Tanh => (Deriv::Tanh, c),
         };
-        vmath::deriv_vec(d, g, v)
+        T::deriv_vec(d, g, v)
     }
 
     /// The tangent `f'(x) * t` as a differentiable graph, given `x`, `c = f(x)` and `t`.
-    fn tangent(self, x: &Tensor, c: &Tensor, t: &Tensor) -> Result<Tensor> {
+    fn tangent<T: Real>(self, x: &Tensor<T>, c: &Tensor<T>, t: &Tensor<T>) -> Result<Tensor<T>> {
+        let one = T::ONE;
         match self {
             UnaryOp::Neg => neg(t),
             UnaryOp::Exp => mul(t, c),
             UnaryOp::Log => div(t, x),
-            UnaryOp::Log10 => div(t, &mul_scalar(x, std::f32::consts::LN_10)?),
-            UnaryOp::Sqrt => div(&mul_scalar(t, 0.5)?, c),
+            UnaryOp::Log10 => div(t, &mul_scalar(x, T::LN_10)?),
+            UnaryOp::Sqrt => div(&mul_scalar(t, T::from_f64(0.5))?, c),
             UnaryOp::Abs => mul(t, &map_constant(x, sign0)),
-            UnaryOp::Sigmoid => mul(t, &mul(c, &scalar_sub(1.0, c)?)?),
+            UnaryOp::Sigmoid => mul(t, &mul(c, &scalar_sub(one, c)?)?),
             UnaryOp::Sin => mul(t, &cos(x)?),
             UnaryOp::Cos => neg(&mul(t, &sin(x)?)?),
-            UnaryOp::Tan => mul(t, &add_scalar(&mul(c, c)?, 1.0)?),
-            UnaryOp::Tanh => mul(t, &scalar_sub(1.0, &mul(c, c)?)?),
-            UnaryOp::Asin => div(t, &unary(UnaryOp::Sqrt, &scalar_sub(1.0, &mul(x, x)?)?)?),
+            UnaryOp::Tan => mul(t, &add_scalar(&mul(c, c)?, one)?),
+            UnaryOp::Tanh => mul(t, &scalar_sub(one, &mul(c, c)?)?),
+            UnaryOp::Asin => div(t, &unary(UnaryOp::Sqrt, &scalar_sub(one, &mul(x, x)?)?)?),
             UnaryOp::Acos => neg(&div(
                 t,
-                &unary(UnaryOp::Sqrt, &scalar_sub(1.0, &mul(x, x)?)?)?,
+                &unary(UnaryOp::Sqrt, &scalar_sub(one, &mul(x, x)?)?)?,
             )?),
-            UnaryOp::Atan => div(t, &add_scalar(&mul(x, x)?, 1.0)?),
+            UnaryOp::Atan => div(t, &add_scalar(&mul(x, x)?, one)?),
             UnaryOp::Sinh => mul(t, &unary(UnaryOp::Cosh, x)?),
             UnaryOp::Cosh => mul(t, &unary(UnaryOp::Sinh, x)?),
         }
@@ -169,18 +171,18 @@ impl UnaryOp {
 }
 
 /// Sign with `sign0(0) = 0`: the derivative of `|x|` (a subgradient at 0).
-fn sign0(x: f32) -> f32 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
+fn sign0<T: Real>(x: T) -> T {
+    if x > T::ZERO {
+        T::ONE
+    } else if x < T::ZERO {
+        -T::ONE
     } else {
-        0.0 * x
+        T::ZERO * x
     }
 }
 
 /// A constant (no graph) holding `f` applied to each value of `x`.
-fn map_constant(x: &Tensor, f: fn(f32) -> f32) -> Tensor {
+fn map_constant<T: Real>(x: &Tensor<T>, f: fn(T) -> T) -> Tensor<T> {
     let v = x.values();
     let data = pool::collect(v.len(), v.iter().map(|&v| f(v)));
     drop(v);
@@ -216,7 +218,7 @@ static UNARY: [Unary; 16] = [
 ];
 
 /// Applies an element-wise function.
-pub fn unary(op: UnaryOp, a: &Tensor) -> Result<Tensor> {
+pub fn unary<T: Real>(op: UnaryOp, a: &Tensor<T>) -> Result<Tensor<T>> {
     let data = alloc::guard_op(op.name(), &[a], || Ok(op.values(&a.values())))?;
     Ok(Tensor::from_op(
         a.shape(),
@@ -228,7 +230,7 @@ pub fn unary(op: UnaryOp, a: &Tensor) -> Result<Tensor> {
     ))
 }
 
-impl Operation for Unary {
+impl<T: Real> Operation<T> for Unary {
     fn name(&self) -> &str {
         self.0.name()
     }
@@ -250,35 +252,46 @@ impl Operation for Unary {
             }
         }
     }
-    fn jvp(&self, out: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    fn jvp(
+        &self,
+        out: &Tensor<T>,
+        x: &[Tensor<T>],
+        t: &[Option<Tensor<T>>],
+    ) -> Result<Option<Tensor<T>>> {
         t[0].as_ref()
             .map(|t| self.0.tangent(&x[0], out, t))
             .transpose()
     }
-    fn vjp(&self, out: &Tensor, x: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
+    fn vjp(
+        &self,
+        out: &Tensor<T>,
+        x: &[Tensor<T>],
+        g: &Grad<T>,
+        _: &[bool],
+    ) -> Result<Vec<Option<Grad<T>>>> {
         let data = self.0.backward(g.as_slice(), &x[0].values(), &out.values());
         Ok(vec![Some(Grad::new(data, out.dims()))])
     }
 }
 
 /// `exp(a)`.
-pub fn exp(a: &Tensor) -> Result<Tensor> {
+pub fn exp<T: Real>(a: &Tensor<T>) -> Result<Tensor<T>> {
     unary(UnaryOp::Exp, a)
 }
 /// `log(a)`.
-pub fn log(a: &Tensor) -> Result<Tensor> {
+pub fn log<T: Real>(a: &Tensor<T>) -> Result<Tensor<T>> {
     unary(UnaryOp::Log, a)
 }
 /// `sin(a)`.
-pub fn sin(a: &Tensor) -> Result<Tensor> {
+pub fn sin<T: Real>(a: &Tensor<T>) -> Result<Tensor<T>> {
     unary(UnaryOp::Sin, a)
 }
 /// `cos(a)`.
-pub fn cos(a: &Tensor) -> Result<Tensor> {
+pub fn cos<T: Real>(a: &Tensor<T>) -> Result<Tensor<T>> {
     unary(UnaryOp::Cos, a)
 }
 /// `tanh(a)`.
-pub fn tanh(a: &Tensor) -> Result<Tensor> {
+pub fn tanh<T: Real>(a: &Tensor<T>) -> Result<Tensor<T>> {
     unary(UnaryOp::Tanh, a)
 }
 
@@ -286,15 +299,15 @@ pub fn tanh(a: &Tensor) -> Result<Tensor> {
 
 /// `exp(-((a - mu) / sigma)^2 / 2) / (sqrt(2 pi) sigma)`. The constants are kept in a `[2]`
 /// constant operand `[mu, sigma]`, as diffstruc does.
-pub fn gaussian(a: &Tensor, mu: f32, sigma: f32) -> Result<Tensor> {
-    if sigma <= 0.0 || sigma.is_nan() {
+pub fn gaussian<T: Real>(a: &Tensor<T>, mu: T, sigma: T) -> Result<Tensor<T>> {
+    if sigma <= T::ZERO || sigma.is_nan() {
         return Err(Error::argument(format!(
             "gaussian: sigma must be positive (got {sigma}) for an array {}",
             describe(a)
         )));
     }
     let data = alloc::guard_op("gaussian", &[a], || {
-        Ok(vmath::gaussian_vec(&a.values(), mu, sigma))
+        Ok(T::gaussian_vec(&a.values(), mu, sigma))
     })?;
     let params = Tensor::constant(&[2], 1, vec![mu, sigma], false, false);
     Ok(Tensor::from_op(
@@ -307,12 +320,12 @@ pub fn gaussian(a: &Tensor, mu: f32, sigma: f32) -> Result<Tensor> {
     ))
 }
 
-struct Gaussian {
-    mu: f32,
-    sigma: f32,
+struct Gaussian<T> {
+    mu: T,
+    sigma: T,
 }
 
-impl Operation for Gaussian {
+impl<T: Real> Operation<T> for Gaussian<T> {
     fn name(&self) -> &str {
         "gaussian"
     }
@@ -321,16 +334,27 @@ impl Operation for Gaussian {
         1 | SAVED_RESULT
     }
     /// `d/da = -c (a - mu) / sigma^2`.
-    fn jvp(&self, out: &Tensor, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    fn jvp(
+        &self,
+        out: &Tensor<T>,
+        x: &[Tensor<T>],
+        t: &[Option<Tensor<T>>],
+    ) -> Result<Option<Tensor<T>>> {
         let Some(t) = &t[0] else { return Ok(None) };
-        let k = vmath::gaussian_deriv_factor(self.sigma);
+        let k = -T::ONE / (self.sigma * self.sigma);
         let d = mul_scalar(&mul(out, &sub_scalar(&x[0], self.mu)?)?, k)?;
         Ok(Some(mul(t, &d)?))
     }
-    fn vjp(&self, out: &Tensor, x: &[Tensor], g: &Grad, _: &[bool]) -> Result<Vec<Option<Grad>>> {
+    fn vjp(
+        &self,
+        out: &Tensor<T>,
+        x: &[Tensor<T>],
+        g: &Grad<T>,
+        _: &[bool],
+    ) -> Result<Vec<Option<Grad<T>>>> {
         // the forward rule's expression, `g * ((c * (x - mu)) * k)`
         let (xv, cv) = (x[0].values(), out.values());
-        let data = vmath::gaussian_deriv_vec(g.as_slice(), &xv, &cv, self.mu, self.sigma);
+        let data = T::gaussian_deriv_vec(g.as_slice(), &xv, &cv, self.mu, self.sigma);
         Ok(vec![Some(Grad::new(data, out.dims())), None])
     }
 }

@@ -1,21 +1,25 @@
 //! Gradient checking against central finite differences, in forward mode, reverse mode and to
-//! second order (forward-over-forward and reverse-over-forward), for any function of arrays.
+//! second order (forward-over-forward and reverse-over-forward), for any function of arrays of
+//! the including test's element type `R` (finite-difference step `H`).
 #![allow(dead_code)]
 
 use approx::relative_eq;
 use diffstruc::{grad_forward, grad_reverse, Result, Tensor};
+
+// The element type and finite-difference step of the test crate that includes this module.
+use super::{H, R};
 
 /// One input of a checked function.
 #[derive(Clone)]
 pub struct Input {
     pub shape: Vec<usize>,
     pub batch: usize,
-    pub values: Vec<f32>,
+    pub values: Vec<R>,
     pub sample_dependent: bool,
 }
 
 /// A sample-dependent input of `shape` and `batch` with deterministic values in `[lo, hi]`.
-pub fn input(shape: &[usize], batch: usize, lo: f32, hi: f32, seed: u64) -> Input {
+pub fn input(shape: &[usize], batch: usize, lo: R, hi: R, seed: u64) -> Input {
     let n = shape.iter().product::<usize>() * batch;
     Input {
         shape: shape.to_vec(),
@@ -32,7 +36,7 @@ pub fn shared(mut i: Input) -> Input {
 }
 
 /// Deterministic pseudo-random values in `[lo, hi]`.
-pub fn uniform(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
+pub fn uniform(n: usize, lo: R, hi: R, seed: u64) -> Vec<R> {
     let mut s = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
@@ -42,12 +46,12 @@ pub fn uniform(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let u = ((s >> 33) as f64) / ((1u64 << 31) as f64);
-            lo + (hi - lo) * u as f32
+            lo + (hi - lo) * u as R
         })
         .collect()
 }
 
-fn make(inputs: &[Input]) -> Vec<Tensor> {
+fn make(inputs: &[Input]) -> Vec<Tensor<R>> {
     inputs
         .iter()
         .map(|i| {
@@ -59,10 +63,8 @@ fn make(inputs: &[Input]) -> Vec<Tensor> {
         .collect()
 }
 
-const H: f32 = 4e-3;
-
 /// Asserts two vectors agree within `tol` (absolute and relative).
-pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+pub fn assert_close(what: &str, got: &[R], want: &[R], tol: R) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
     for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
         assert!(
@@ -73,11 +75,11 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
 }
 
 /// Central difference of `eval` along `dir` applied to input `j`.
-fn fd<F>(inputs: &[Input], j: usize, dir: &[f32], eval: &F) -> Vec<f32>
+fn fd<F>(inputs: &[Input], j: usize, dir: &[R], eval: &F) -> Vec<R>
 where
-    F: Fn(&[Input]) -> Vec<f32>,
+    F: Fn(&[Input]) -> Vec<R>,
 {
-    let shifted = |sign: f32| {
+    let shifted = |sign: R| {
         let mut p = inputs.to_vec();
         for (v, d) in p[j].values.iter_mut().zip(dir) {
             *v += sign * H * d;
@@ -91,11 +93,11 @@ where
         .collect()
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+fn dot(a: &[R], b: &[R]) -> R {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn unit(n: usize, k: usize) -> Vec<f32> {
+fn unit(n: usize, k: usize) -> Vec<R> {
     let mut v = vec![0.0; n];
     v[k] = 1.0;
     v
@@ -105,9 +107,9 @@ fn unit(n: usize, k: usize) -> Vec<f32> {
 /// full direction and a per-element direction shared by all samples); reverse mode with a random
 /// seed against finite differences; second order forward-over-forward and reverse-over-forward
 /// against finite differences of the (already checked) first-order forward derivative.
-pub fn check<F>(name: &str, inputs: Vec<Input>, f: F, tol: f32)
+pub fn check<F>(name: &str, inputs: Vec<Input>, f: F, tol: R)
 where
-    F: Fn(&[Tensor]) -> Result<Tensor>,
+    F: Fn(&[Tensor<R>]) -> Result<Tensor<R>>,
 {
     let inputs = &inputs[..];
     let value = |p: &[Input]| f(&make(p)).unwrap().to_vec();
@@ -132,7 +134,7 @@ where
             &fd(inputs, j, &v, &value),
             tol,
         );
-        let e0: Vec<f32> = (0..n).map(|k| if k % e == 0 { 1.0 } else { 0.0 }).collect();
+        let e0: Vec<R> = (0..n).map(|k| if k % e == 0 { 1.0 } else { 0.0 }).collect();
         xs[j].set_direction(&unit(e, 0)).unwrap();
         let jvp0 = grad_forward(&y, &xs[j]).unwrap();
         assert_eq!(jvp0.dims(), y.dims(), "{name}: tangent extents");
@@ -154,7 +156,7 @@ where
             .expect("reverse mode left no gradient")
             .to_vec();
         let n = inp.values.len();
-        let want: Vec<f32> = (0..n)
+        let want: Vec<R> = (0..n)
             .map(|k| dot(&w, &fd(inputs, j, &unit(n, k), &value)))
             .collect();
         assert_close(&format!("{name}: reverse d/dx{j}"), &g, &want, tol);
@@ -190,7 +192,7 @@ where
             grad_reverse(&dj, Some(&w)).unwrap();
             let n = inp.values.len();
             let got = xs[k].grad().map_or(vec![0.0; n], |g| g.to_vec());
-            let want: Vec<f32> = (0..n)
+            let want: Vec<R> = (0..n)
                 .map(|e| dot(&w, &fd(inputs, k, &unit(n, e), &eval)))
                 .collect();
             assert_close(

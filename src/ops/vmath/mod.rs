@@ -178,7 +178,7 @@ pub enum Deriv {
 /// An element-wise binary operation with a vectorised kernel (IEEE operations, so every path
 /// gives the same bits as scalar code).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Bin {
+pub enum Bin {
     /// `a + b`
     Add,
     /// `a - b`
