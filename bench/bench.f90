@@ -25,7 +25,7 @@
 !> check failed or arrays are left alive, or 2 if a C ABI call failed.
 program bench_fortran
   use, intrinsic :: iso_fortran_env, only: int64, real64, error_unit
-  use, intrinsic :: iso_c_binding, only: c_ptr, c_int, c_int32_t, c_int64_t, c_size_t, c_float, &
+  use, intrinsic :: iso_c_binding, only: c_ptr, c_int, c_int32_t, c_int64_t, c_size_t, c_float, c_double, &
        c_f_pointer
   use diffstruc
   use diffstruc_c, only: DS_OK, DS_ADD, DS_SUB, DS_MUL, DS_POW, ds_array_full, &
@@ -473,12 +473,12 @@ contains
     real(real64) :: r
     type(c_ptr) :: x3, x2, t, s1, s2, f, df, p
     real(c_float), pointer :: v(:)
-    call ck(ds_binary_scalar(DS_POW, hx, 3.0_c_float, x3), 'ds_binary_scalar')
-    call ck(ds_binary_scalar(DS_POW, hx, 2.0_c_float, x2), 'ds_binary_scalar')
-    call ck(ds_scalar_binary(DS_MUL, 2.0_c_float, x2, t), 'ds_scalar_binary')
+    call ck(ds_binary_scalar(DS_POW, hx, 3.0_c_double, x3), 'ds_binary_scalar')
+    call ck(ds_binary_scalar(DS_POW, hx, 2.0_c_double, x2), 'ds_binary_scalar')
+    call ck(ds_scalar_binary(DS_MUL, 2.0_c_double, x2, t), 'ds_scalar_binary')
     call ck(ds_binary(DS_ADD, x3, t, s1), 'ds_binary')
     call ck(ds_binary(DS_ADD, s1, hx, s2), 'ds_binary')
-    call ck(ds_binary_scalar(DS_SUB, s2, 5.0_c_float, f), 'ds_binary_scalar')
+    call ck(ds_binary_scalar(DS_SUB, s2, 5.0_c_double, f), 'ds_binary_scalar')
     call ck(ds_grad_forward(f, hx, df), 'ds_grad_forward')
     call ck(ds_array_data(df, p), 'ds_array_data')
     call c_f_pointer(p, v, [1])
@@ -503,7 +503,7 @@ contains
     call x%allocate([1, 1], source=1.5)
     call x%set_requires_grad(.true.)
     x%is_temporary = .false.
-    call ck(ds_array_full([1_c_int64_t], 1_c_size_t, 1_c_int64_t, 1.5_c_float, hx), &
+    call ck(ds_array_full([1_c_int64_t], 1_c_size_t, 1_c_int64_t, 1.5_c_double, hx), &
          'ds_array_full')
     call ck(ds_array_set_flags(hx, 1_c_int32_t, 1_c_int32_t), 'ds_array_set_flags')
     ! 3x^2 + 4x + 1 at 1.5
