@@ -25,12 +25,12 @@ module diffstruc
        c_null_funptr, c_f_pointer, c_int, c_int32_t, c_int64_t, c_intptr_t, c_size_t, &
        c_bool, c_float, c_double, c_char, c_null_char
   use, intrinsic :: iso_fortran_env, only: error_unit
-  use diffstruc_kinds, only: real32
+  use diffstruc_kinds, only: real32, real64
   use diffstruc_c
   implicit none
   private
 
-  public :: real32
+  public :: real32, real64
   public :: diffstruc__max_recursion_depth, diffstruc__init_map_cap
   public :: array_type, get_partial
   public :: operator(+), operator(-), operator(*), operator(/), operator(**)
@@ -97,6 +97,9 @@ module diffstruc
      type(array_ref), allocatable, private :: ref
      !> Values, shape (E, S).
      real(real32), dimension(:,:), allocatable :: val
+     !> Values of a real64 array (an extension: allocated instead of `val` when the array was
+     !> allocated from real64 data), shape (E, S).
+     real(real64), dimension(:,:), allocatable :: val64
      integer, dimension(:), allocatable :: indices
      integer, dimension(:,:), allocatable :: adj_ja
      logical, dimension(:,:), allocatable :: mask
@@ -142,19 +145,23 @@ module diffstruc
      procedure, pass(this) :: detach
      procedure, pass(this) :: get_ptr_from_id
 
-     procedure :: add_arrays, add_real1d, add_real2d, add_scalar
-     generic, public :: operator(+) => add_arrays, add_real1d, add_real2d, add_scalar
+     procedure :: add_arrays, add_real1d, add_real2d, add_scalar, add_scalar64
+     generic, public :: operator(+) => add_arrays, add_real1d, add_real2d, add_scalar, &
+          add_scalar64
      procedure :: subtract_arrays, subtract_real2d, subtract_real1d, subtract_scalar, &
-          negate_array
+          negate_array, subtract_scalar64
      generic, public :: operator(-) => subtract_arrays, subtract_real2d, subtract_real1d, &
-          subtract_scalar, negate_array
-     procedure :: multiply_arrays, multiply_real2d, multiply_scalar, multiply_logical
+          subtract_scalar, negate_array, subtract_scalar64
+     procedure :: multiply_arrays, multiply_real2d, multiply_scalar, multiply_logical, &
+          multiply_scalar64
      generic, public :: operator(*) => multiply_arrays, multiply_real2d, multiply_scalar, &
-          multiply_logical
-     procedure :: divide_arrays, divide_scalar, divide_real1d
-     generic, public :: operator(/) => divide_arrays, divide_scalar, divide_real1d
-     procedure :: power_arrays, power_real_scalar, power_int_scalar
-     generic, public :: operator(**) => power_arrays, power_real_scalar, power_int_scalar
+          multiply_logical, multiply_scalar64
+     procedure :: divide_arrays, divide_scalar, divide_real1d, divide_scalar64
+     generic, public :: operator(/) => divide_arrays, divide_scalar, divide_real1d, &
+          divide_scalar64
+     procedure :: power_arrays, power_real_scalar, power_int_scalar, power_scalar64
+     generic, public :: operator(**) => power_arrays, power_real_scalar, power_int_scalar, &
+          power_scalar64
 
      procedure :: assign => assign_array
      generic, public :: assignment(=) => assign
@@ -202,19 +209,19 @@ module diffstruc
   end interface array_type
 
   interface operator(+)
-     module procedure real2d_add, real1d_add, scalar_add
+     module procedure real2d_add, real1d_add, scalar_add, scalar64_add
   end interface
   interface operator(-)
-     module procedure scalar_subtract
+     module procedure scalar_subtract, scalar64_subtract
   end interface
   interface operator(*)
-     module procedure real2d_multiply, scalar_multiply
+     module procedure real2d_multiply, scalar_multiply, scalar64_multiply
   end interface
   interface operator(/)
-     module procedure scalar_divide
+     module procedure scalar_divide, scalar64_divide
   end interface
   interface operator(**)
-     module procedure scalar_power, int_scalar_power
+     module procedure scalar_power, int_scalar_power, scalar64_power
   end interface
 
   interface sum
@@ -371,6 +378,25 @@ module diffstruc
        type(outcome), intent(inout) :: o
        integer(c_int), intent(in) :: status
      end function failed
+     ! diffstruc_objects: values of either kind
+     !> True if `x` has values: real32 (`val`) or real64 (`val64`).
+     module pure logical function has_values(x)
+       class(array_type), intent(in) :: x
+     end function has_values
+     !> Extent `dim` (1: values per sample, 2: samples) of `x`'s values; 0 if it has none.
+     module pure integer function values_extent(x, dim)
+       class(array_type), intent(in) :: x
+       integer, intent(in) :: dim
+     end function values_extent
+     !> Number of values of `x`, of either kind.
+     module pure integer function values_size(x)
+       class(array_type), intent(in) :: x
+     end function values_size
+     !> Stops with a clear message for an operation that only exists for real32 arrays.
+     module subroutine require_real32(x, where)
+       class(array_type), intent(in) :: x
+       character(len=*), intent(in) :: where
+     end subroutine require_real32
      module pure function extents_text(v) result(t)
        integer, dimension(:), intent(in) :: v
        character(len=:), allocatable :: t
@@ -643,10 +669,11 @@ contains
   pure subroutine set_array(this, input)
     class(array_type), intent(inout) :: this
     real(real32), dimension(..), intent(in) :: input
+    if (allocated(this%val64)) error stop 'set: a real64 array: assign its values to x%val64'
     if (.not. allocated(this%val)) error stop 'set: the array is not allocated'
     select rank (input)
     rank (1)
-       if (size(input) /= size(this%val, 1)) &
+       if (size(input) /= values_extent(this, 1)) &
             error stop 'set: rank-1 input length differs from the elements per sample'
        this%val(:, 1) = input
     rank (2)
@@ -673,11 +700,12 @@ contains
     real(real32), dimension(..), allocatable, intent(out) :: output
     integer :: s, r
     integer, allocatable :: dims(:)
+    call require_real32(this, 'extract')
     if (.not. allocated(this%val)) then
        write(error_unit, '(a)') ' WARNING: Trying to extract from unallocated array'
        return
     end if
-    s = size(this%val, 2)
+    s = values_extent(this, 2)
     r = rank(output)
     if (r >= 3) then
        if (size(this%shape) < r - 1) then
@@ -692,7 +720,7 @@ contains
        allocate(output(size(this%val)))
        output = reshape(this%val, [size(this%val)])
     rank (2)
-       allocate(output(size(this%val, 1), size(this%val, 2)))
+       allocate(output(values_extent(this, 1), values_extent(this, 2)))
        output = this%val
     rank (3)
        allocate(output(dims(1), dims(2), dims(3)))
@@ -746,25 +774,27 @@ contains
     c => linked(h, a, b)
   end function binary_op
 
+  !> `a op x` (`x` is rounded to `a`'s kind: exact for real32 scalars).
   function array_scalar_op(op, a, x, where) result(c)
     integer(c_int32_t), intent(in) :: op
     class(array_type), intent(in), target :: a
-    real(real32), intent(in) :: x
+    real(c_double), intent(in) :: x
     character(len=*), intent(in) :: where
     type(array_type), pointer :: c
     type(c_ptr) :: h
-    call check(ds_binary_scalar(op, operand(a, where), real(x, c_double), h), where)
+    call check(ds_binary_scalar(op, operand(a, where), x, h), where)
     c => linked(h, a)
   end function array_scalar_op
 
+  !> `x op a` (`x` is rounded to `a`'s kind).
   function scalar_array_op(op, x, a, where) result(c)
     integer(c_int32_t), intent(in) :: op
-    real(real32), intent(in) :: x
+    real(c_double), intent(in) :: x
     class(array_type), intent(in), target :: a
     character(len=*), intent(in) :: where
     type(array_type), pointer :: c
     type(c_ptr) :: h
-    call check(ds_scalar_binary(op, real(x, c_double), operand(a, where), h), where)
+    call check(ds_scalar_binary(op, x, operand(a, where), h), where)
     c => linked(h, a)
   end function scalar_array_op
 
@@ -840,7 +870,7 @@ contains
     class(array_type), intent(in), target :: a
     real(real32), intent(in) :: b
     type(array_type), pointer :: c
-    c => array_scalar_op(DS_ADD, a, b, 'operator(+)')
+    c => array_scalar_op(DS_ADD, a, real(b, c_double), 'operator(+)')
   end function add_scalar
 
   function real2d_add(a, b) result(c)
@@ -861,7 +891,7 @@ contains
     real(real32), intent(in) :: a
     class(array_type), intent(in), target :: b
     type(array_type), pointer :: c
-    c => scalar_array_op(DS_ADD, a, b, 'operator(+)')
+    c => scalar_array_op(DS_ADD, real(a, c_double), b, 'operator(+)')
   end function scalar_add
 
   function subtract_arrays(a, b) result(c)
@@ -889,14 +919,14 @@ contains
     class(array_type), intent(in), target :: a
     real(real32), intent(in) :: b
     type(array_type), pointer :: c
-    c => array_scalar_op(DS_SUB, a, b, 'operator(-)')
+    c => array_scalar_op(DS_SUB, a, real(b, c_double), 'operator(-)')
   end function subtract_scalar
 
   function scalar_subtract(a, b) result(c)
     real(real32), intent(in) :: a
     class(array_type), intent(in), target :: b
     type(array_type), pointer :: c
-    c => scalar_array_op(DS_SUB, a, b, 'operator(-)')
+    c => scalar_array_op(DS_SUB, real(a, c_double), b, 'operator(-)')
   end function scalar_subtract
 
   function negate_array(a) result(c)
@@ -929,14 +959,14 @@ contains
     class(array_type), intent(in), target :: a
     real(real32), intent(in) :: scalar
     type(array_type), pointer :: c
-    c => array_scalar_op(DS_MUL, a, scalar, 'operator(*)')
+    c => array_scalar_op(DS_MUL, a, real(scalar, c_double), 'operator(*)')
   end function multiply_scalar
 
   function scalar_multiply(scalar, a) result(c)
     real(real32), intent(in) :: scalar
     class(array_type), intent(in), target :: a
     type(array_type), pointer :: c
-    c => scalar_array_op(DS_MUL, scalar, a, 'operator(*)')
+    c => scalar_array_op(DS_MUL, real(scalar, c_double), a, 'operator(*)')
   end function scalar_multiply
 
   function divide_arrays(a, b) result(c)
@@ -949,7 +979,7 @@ contains
     class(array_type), intent(in), target :: a
     real(real32), intent(in) :: scalar
     type(array_type), pointer :: c
-    c => array_scalar_op(DS_DIV, a, scalar, 'operator(/)')
+    c => array_scalar_op(DS_DIV, a, real(scalar, c_double), 'operator(/)')
   end function divide_scalar
 
   !> `a / b` with `b` one value per sample (length = batch size), as in diffstruc.
@@ -964,7 +994,7 @@ contains
     real(real32), intent(in) :: scalar
     class(array_type), intent(in), target :: a
     type(array_type), pointer :: c
-    c => scalar_array_op(DS_DIV, scalar, a, 'operator(/)')
+    c => scalar_array_op(DS_DIV, real(scalar, c_double), a, 'operator(/)')
   end function scalar_divide
 
   function power_arrays(a, b) result(c)
@@ -977,28 +1007,99 @@ contains
     class(array_type), intent(in), target :: a
     real(real32), intent(in) :: scalar
     type(array_type), pointer :: c
-    c => array_scalar_op(DS_POW, a, scalar, 'operator(**)')
+    c => array_scalar_op(DS_POW, a, real(scalar, c_double), 'operator(**)')
   end function power_real_scalar
 
   function power_int_scalar(a, scalar) result(c)
     class(array_type), intent(in), target :: a
     integer, intent(in) :: scalar
     type(array_type), pointer :: c
-    c => array_scalar_op(DS_POW, a, real(scalar, real32), 'operator(**)')
+    c => array_scalar_op(DS_POW, a, real(scalar, c_double), 'operator(**)')
   end function power_int_scalar
 
   function scalar_power(scalar, a) result(c)
     real(real32), intent(in) :: scalar
     class(array_type), intent(in), target :: a
     type(array_type), pointer :: c
-    c => scalar_array_op(DS_POW, scalar, a, 'operator(**)')
+    c => scalar_array_op(DS_POW, real(scalar, c_double), a, 'operator(**)')
   end function scalar_power
+
+  ! ---- real64 scalars (an extension; rounded to the array's kind) ---------------------------
+  function add_scalar64(a, x) result(c)
+    class(array_type), intent(in), target :: a
+    real(real64), intent(in) :: x
+    type(array_type), pointer :: c
+    c => array_scalar_op(DS_ADD, a, x, 'operator(+)')
+  end function add_scalar64
+
+  function scalar64_add(x, a) result(c)
+    real(real64), intent(in) :: x
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => scalar_array_op(DS_ADD, x, a, 'operator(+)')
+  end function scalar64_add
+
+  function subtract_scalar64(a, x) result(c)
+    class(array_type), intent(in), target :: a
+    real(real64), intent(in) :: x
+    type(array_type), pointer :: c
+    c => array_scalar_op(DS_SUB, a, x, 'operator(-)')
+  end function subtract_scalar64
+
+  function scalar64_subtract(x, a) result(c)
+    real(real64), intent(in) :: x
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => scalar_array_op(DS_SUB, x, a, 'operator(-)')
+  end function scalar64_subtract
+
+  function multiply_scalar64(a, x) result(c)
+    class(array_type), intent(in), target :: a
+    real(real64), intent(in) :: x
+    type(array_type), pointer :: c
+    c => array_scalar_op(DS_MUL, a, x, 'operator(*)')
+  end function multiply_scalar64
+
+  function scalar64_multiply(x, a) result(c)
+    real(real64), intent(in) :: x
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => scalar_array_op(DS_MUL, x, a, 'operator(*)')
+  end function scalar64_multiply
+
+  function divide_scalar64(a, x) result(c)
+    class(array_type), intent(in), target :: a
+    real(real64), intent(in) :: x
+    type(array_type), pointer :: c
+    c => array_scalar_op(DS_DIV, a, x, 'operator(/)')
+  end function divide_scalar64
+
+  function scalar64_divide(x, a) result(c)
+    real(real64), intent(in) :: x
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => scalar_array_op(DS_DIV, x, a, 'operator(/)')
+  end function scalar64_divide
+
+  function power_scalar64(a, x) result(c)
+    class(array_type), intent(in), target :: a
+    real(real64), intent(in) :: x
+    type(array_type), pointer :: c
+    c => array_scalar_op(DS_POW, a, x, 'operator(**)')
+  end function power_scalar64
+
+  function scalar64_power(x, a) result(c)
+    real(real64), intent(in) :: x
+    class(array_type), intent(in), target :: a
+    type(array_type), pointer :: c
+    c => scalar_array_op(DS_POW, x, a, 'operator(**)')
+  end function scalar64_power
 
   function int_scalar_power(scalar, a) result(c)
     integer, intent(in) :: scalar
     class(array_type), intent(in), target :: a
     type(array_type), pointer :: c
-    c => scalar_array_op(DS_POW, real(scalar, real32), a, 'operator(**)')
+    c => scalar_array_op(DS_POW, real(scalar, c_double), a, 'operator(**)')
   end function int_scalar_power
 
 !===============================================================================================
@@ -1110,6 +1211,7 @@ contains
     real(real32), intent(in) :: scalar
     class(array_type), intent(in) :: array
     real(real32), dimension(:,:), allocatable :: output
+    call require_real32(array, 'sign')
     if (.not. allocated(array%val)) call fatal('sign', 'the array is not allocated')
     output = sign(scalar, array%val)
   end function sign_array
@@ -1124,7 +1226,7 @@ contains
     class(array_type), intent(in), target :: a
     real(real32), intent(in) :: scalar
     type(array_type), pointer :: c
-    c => array_scalar_op(DS_MAX, a, scalar, 'max')
+    c => array_scalar_op(DS_MAX, a, real(scalar, c_double), 'max')
   end function max_scalar
 
   function sum_array(a, dim) result(c)
@@ -1288,6 +1390,7 @@ contains
     class(array_type), intent(in) :: a
     character(len=*), intent(in) :: where
     real(real32), dimension(:,:), allocatable :: v
+    call require_real32(a, where)
     if (.not. allocated(a%val)) call fatal(where, 'the array is not allocated')
     v = a%val
   end function values_of
@@ -1328,7 +1431,7 @@ contains
          int(index, c_int64_t), int(ncopies, c_int64_t), h), 'spread')
     c => linked(h, source)
     c%indices = [index]
-    if (dim == 1 .or. dim == 2) c%adj_ja = column([dim, size(source%val, dim)])
+    if (dim == 1 .or. dim == 2) c%adj_ja = column([dim, values_extent(source, dim)])
   end function spread_array
 
   !> The adjoint of `spread`: zeros of size `new_size` along `dim` except position `index`,
@@ -1374,7 +1477,7 @@ contains
     if (present(dim)) d = dim
     call check(ds_slice(kind, operand(a, where), int(b, c_int64_t), int(d, c_int32_t), h), where)
     c => linked(h, a)
-    c%indices = [d, size(c%val, d)]
+    c%indices = [d, values_extent(c, d)]
   end function slice_op
 
   !> The first `b` elements of each sample (`dim = 1`, the default) or the first `b` samples.
@@ -1464,7 +1567,7 @@ contains
        call check(ds_pack_mask(operand(a, 'pack'), int(dim, c_int32_t), p, 0_c_size_t, h), 'pack')
        c => linked(h, a)
     end if
-    c%adj_ja = column([dim, a%shape, size(a%val, 2)])
+    c%adj_ja = column([dim, a%shape, values_extent(a, 2)])
   end function pack_mask_array
 
   !> `pack(a, indices, dim)`: elements (`dim = 1`) or samples (`dim = 2`) `indices`, in order.
@@ -1478,7 +1581,7 @@ contains
          size(indices, kind=c_size_t), int(dim, c_int32_t), h), 'pack')
     c => linked(h, a)
     c%indices = indices
-    c%adj_ja = column([dim, size(a%val, dim)])
+    c%adj_ja = column([dim, values_extent(a, dim)])
   end function pack_indices_array
 
   !> `unpack(a, array_shape, dim, indices)`: zeros of `array_shape` (per-sample shape and batch)

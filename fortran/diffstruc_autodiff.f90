@@ -12,9 +12,9 @@ contains
     real(real32), dimension(:), intent(in) :: direction
     integer, intent(out), optional :: stat
     type(outcome) :: o
-    if (.not. allocated(this%val)) then
+    if (.not. has_values(this)) then
        call refuse(o, 'the array is not allocated')
-    else if (size(direction) /= size(this%val, 1)) then
+    else if (size(direction) /= values_extent(this, 1)) then
        call refuse(o, 'Direction size does not match array size in set_direction')
        o%status = 3
     else
@@ -34,18 +34,21 @@ contains
     type(outcome) :: o
     type(c_ptr) :: h, hx, hf
     output => null()
-    if (.not. allocated(this%val)) then
+    if (.not. has_values(this)) then
        call refuse(o, 'the array is not allocated')
-    else if (size(this%val) == 0) then
+    else if (values_size(this) == 0) then
        call refuse(o, 'the array has no elements (a zero extent)')
-    else if (.not. allocated(variable%val)) then
+    else if (.not. has_values(variable)) then
        call refuse(o, 'the variable is not allocated')
     else if (.not. variable%requires_grad) then
        call refuse(o, 'Variable does not require grad in forward mode')
        o%status = 5
     else
        hx = operand(variable, 'grad_forward')
-       if (allocated(variable%direction)) then
+       if (allocated(variable%direction) .and. allocated(variable%val64)) then
+          if (.not. failed(o, ds_array_set_direction_f64(hx, real(variable%direction, &
+               c_double), size(variable%direction, kind=c_size_t)))) continue
+       else if (allocated(variable%direction)) then
           if (.not. failed(o, ds_array_set_direction(hx, real(variable%direction, c_float), &
                size(variable%direction, kind=c_size_t)))) continue
        else
@@ -72,9 +75,9 @@ contains
     integer, intent(out), optional :: stat
     type(outcome) :: o
     type(c_ptr) :: h
-    if (.not. allocated(this%val)) then
+    if (.not. has_values(this)) then
        call refuse(o, 'the array is not allocated')
-    else if (size(this%val) == 0) then
+    else if (values_size(this) == 0) then
        call refuse(o, 'the array has no elements (a zero extent)')
     else
        h = operand(this, 'grad_reverse')
@@ -95,8 +98,13 @@ contains
        if (failed(o, ds_zero_all_grads(h))) return
     end if
     call seed_of(this, h, reset)
-    if (failed(o, ds_grad_reverse(h, c_loc(this%grad%val), size(this%grad%val, kind=c_size_t)))) &
-         return
+    if (allocated(this%grad%val64)) then
+       if (failed(o, ds_grad_reverse_f64(h, c_loc(this%grad%val64), &
+            size(this%grad%val64, kind=c_size_t)))) return
+    else
+       if (failed(o, ds_grad_reverse(h, c_loc(this%grad%val), &
+            size(this%grad%val, kind=c_size_t)))) return
+    end if
   end subroutine reverse_pass
 
   !> The root's gradient object holds the seed: ones when it is new or after a reset (as
@@ -109,12 +117,13 @@ contains
     logical :: fresh
     fresh = .not. associated(this%grad)
     if (.not. fresh) then
-       if (.not. allocated(this%grad%val)) then
+       if (.not. has_values(this%grad)) then
           fresh = .true.
-       else if (size(this%grad%val) /= product(shape(this%val))) then
-          call fatal('grad_reverse', 'seed has ' // int_text(size(this%grad%val)) // &
-               ' values, the result has ' // int_text(size(this%val)) // ' (' // &
-               extents_text(this%shape) // ' with batch ' // int_text(size(this%val, 2)) // ')')
+       else if (values_size(this%grad) /= values_size(this)) then
+          call fatal('grad_reverse', 'seed has ' // int_text(values_size(this%grad)) // &
+               ' values, the result has ' // int_text(values_size(this)) // ' (' // &
+               extents_text(this%shape) // ' with batch ' // int_text(values_extent(this, 2)) // &
+               ')')
        end if
     end if
     if (fresh) then
@@ -124,15 +133,21 @@ contains
     end if
     this%grad => g
     this%owns_gradient = .true.
-    if (fresh .or. reset) g%val = 1.0_real32
+    if (fresh .or. reset) call fill_values(g, 1.0_real64)
   end subroutine seed_of
+
+  !> Sets every value of `x` (of either kind) to `v`.
+  subroutine fill_values(x, v)
+    type(array_type), intent(inout) :: x
+    real(real64), intent(in) :: v
+    if (allocated(x%val)) x%val = real(v, real32)
+    if (allocated(x%val64)) x%val64 = v
+  end subroutine fill_values
 
   !> Sets this array's gradient to zero.
   module subroutine zero_grad(this)
     class(array_type), intent(inout), target :: this
-    if (associated(this%grad)) then
-       if (allocated(this%grad%val)) this%grad%val = 0.0_real32
-    end if
+    if (associated(this%grad)) call fill_values(this%grad, 0.0_real64)
     if (c_associated(handle_of(this))) then
        if (ds_zero_grad(handle_of(this)) /= DS_OK) continue
     end if
@@ -142,22 +157,18 @@ contains
   !> following `grad_reverse` without `reset_graph` then has a zero seed, as in diffstruc).
   module subroutine zero_all_grads(this)
     class(array_type), intent(inout), target :: this
-    if (.not. allocated(this%val)) return
+    if (.not. has_values(this)) return
     call check(ds_zero_all_grads(operand(this, 'zero_all_grads')), 'zero_all_grads')
-    if (associated(this%grad)) then
-       if (allocated(this%grad%val)) this%grad%val = 0.0_real32
-    end if
+    if (associated(this%grad)) call fill_values(this%grad, 0.0_real64)
   end subroutine zero_all_grads
 
   !> Zeroes every gradient in the graph and resets this array's seed to ones, so that the next
   !> `grad_reverse` starts from fresh gradients.
   module subroutine reset_graph(this)
     class(array_type), intent(inout), target :: this
-    if (.not. allocated(this%val)) return
+    if (.not. has_values(this)) return
     call check(ds_zero_all_grads(operand(this, 'reset_graph')), 'reset_graph')
-    if (associated(this%grad)) then
-       if (allocated(this%grad%val)) this%grad%val = 1.0_real32
-    end if
+    if (associated(this%grad)) call fill_values(this%grad, 1.0_real64)
   end subroutine reset_graph
 
   !> Drops this array's links to the arrays it was computed from (values and gradient stay);
@@ -167,8 +178,8 @@ contains
     logical, intent(in), optional :: ignore_ownership
     type(c_ptr) :: h
     if (present(ignore_ownership)) continue
-    if (allocated(this%val)) then
-       if (size(this%val) > 0) then
+    if (has_values(this)) then
+       if (values_size(this) > 0) then
           h = operand(this, 'nullify_graph')
           call check(ds_nullify_graph(h), 'nullify_graph')
        end if
@@ -196,7 +207,7 @@ contains
     integer :: i, start
     loc = .true.
     if (present(print_location)) loc = print_location
-    if (.not. allocated(this%val)) call fatal('print_graph', 'the array is not allocated')
+    if (.not. has_values(this)) call fatal('print_graph', 'the array is not allocated')
     h = operand(this, 'print_graph')
     status = ds_graph_print(h, loc, probe, 1_c_size_t, n)
     allocate(buf(n + 1))
@@ -234,7 +245,7 @@ contains
     character(kind=c_char) :: probe(1)
     type(c_ptr) :: h
     integer :: i
-    if (.not. allocated(x%val)) call fatal('diffstruc_graph_dot', 'the array is not allocated')
+    if (.not. has_values(x)) call fatal('diffstruc_graph_dot', 'the array is not allocated')
     h = operand(x, 'diffstruc_graph_dot')
     status = ds_graph_dot(h, probe, 1_c_size_t, n)
     allocate(buf(n + 1))
@@ -273,8 +284,8 @@ contains
   !> requires a gradient (`operation = 'none'`, no operands).
   module subroutine detach(this)
     class(array_type), intent(inout), target :: this
-    if (allocated(this%val)) then
-       if (size(this%val) > 0) call check(ds_detach(operand(this, 'detach')), 'detach')
+    if (has_values(this)) then
+       if (values_size(this) > 0) call check(ds_detach(operand(this, 'detach')), 'detach')
     end if
     this%requires_grad = .false.
     this%is_forward = .false.

@@ -45,11 +45,26 @@ module diffstruc_c
   public :: ds_custom_rules, ds_custom_op_create, ds_custom_op_free, ds_array_set_custom
   public :: ds_set_last_error
   public :: ds_duplicate_graph, ds_detach, ds_array_id, ds_array_set_id, ds_graph_find_id
+  ! real64 arrays
+  public :: DS_REAL32, DS_REAL64, ds_array_dtype, ds_array_from_data_f64, ds_array_data_f64
+  public :: ds_array_grad_data_f64, ds_array_lend_f64, ds_array_sync_f64, ds_grad_reverse_f64
+  public :: ds_array_set_direction_f64, ds_array_create_f64
+
+  !> Element types (`ds_dtype`).
+  integer(c_int32_t), parameter :: DS_REAL32 = 1, DS_REAL64 = 2
 
   !> Makes an allocatable unallocated without freeing its memory (diffstruc_cfi.c): for buffers
   !> lent by the core, and for components a compiler's shallow copy shares with the original.
   !> Pure: it changes only the descriptor given.
   interface diffstruc_forget
+     pure subroutine forget_real64_2(a) bind(c, name='diffstruc_forget')
+       import :: c_double
+       real(c_double), allocatable, intent(inout) :: a(:,:)
+     end subroutine forget_real64_2
+     pure subroutine forget_real64_1(a) bind(c, name='diffstruc_forget')
+       import :: c_double
+       real(c_double), allocatable, intent(inout) :: a(:)
+     end subroutine forget_real64_1
      pure subroutine forget_real2(a) bind(c, name='diffstruc_forget')
        import :: c_float
        real(c_float), allocatable, intent(inout) :: a(:,:)
@@ -86,7 +101,42 @@ module diffstruc_c
   public :: ds_array_set_user_data, ds_array_user_data, ds_array_set_grad
   public :: ds_array_adopt_object, ds_object_retire, ds_object_retired_oldest
   public :: diffstruc_point_real2, diffstruc_forget, diffstruc_describe_real2
-  public :: diffstruc_token_going, diffstruc_forget_at
+  public :: diffstruc_token_going, diffstruc_forget_at, diffstruc_find_word
+
+  !> Points an allocated rank-2 real allocatable (a 1 x 1 allocation) at `data`, shape
+  !> (rows, cols) (diffstruc_cfi.c; real32 or real64).
+  interface diffstruc_point_real2
+     function point_real32_2(a, data, rows, cols) result(ok) bind(c, name='diffstruc_point_real2')
+       import :: c_float, c_ptr, c_int64_t, c_bool
+       real(c_float), allocatable, intent(inout) :: a(:,:)
+       type(c_ptr), value :: data
+       integer(c_int64_t), value :: rows, cols
+       logical(c_bool) :: ok
+     end function point_real32_2
+     function point_real64_2(a, data, rows, cols) result(ok) bind(c, name='diffstruc_point_real2')
+       import :: c_double, c_ptr, c_int64_t, c_bool
+       real(c_double), allocatable, intent(inout) :: a(:,:)
+       type(c_ptr), value :: data
+       integer(c_int64_t), value :: rows, cols
+       logical(c_bool) :: ok
+     end function point_real64_2
+  end interface diffstruc_point_real2
+
+  !> What a rank-2 real allocatable's descriptor says (for the module's one-time layout check).
+  interface diffstruc_describe_real2
+     subroutine describe_real32_2(a, base, extents) bind(c, name='diffstruc_describe_real2')
+       import :: c_float, c_ptr, c_int64_t
+       real(c_float), allocatable, intent(in) :: a(:,:)
+       type(c_ptr), intent(out) :: base
+       integer(c_int64_t), intent(out) :: extents(2)
+     end subroutine describe_real32_2
+     subroutine describe_real64_2(a, base, extents) bind(c, name='diffstruc_describe_real2')
+       import :: c_double, c_ptr, c_int64_t
+       real(c_double), allocatable, intent(in) :: a(:,:)
+       type(c_ptr), intent(out) :: base
+       integer(c_int64_t), intent(out) :: extents(2)
+     end subroutine describe_real64_2
+  end interface diffstruc_describe_real2
 
   interface
      function ds_last_error() result(msg) bind(c, name='ds_last_error')
@@ -930,23 +980,82 @@ module diffstruc_c
        integer(c_int) :: s
      end function ds_array_set_grad
 
-     ! ---- descriptor helpers of this module (diffstruc_cfi.c) ---------------------------------
-     function diffstruc_point_real2(a, data, rows, cols) result(ok) &
-          bind(c, name='diffstruc_point_real2')
-       import :: c_float, c_ptr, c_int64_t, c_bool
-       real(c_float), allocatable, intent(inout) :: a(:,:)
-       type(c_ptr), value :: data
-       integer(c_int64_t), value :: rows, cols
-       logical(c_bool) :: ok
-     end function diffstruc_point_real2
+     ! ---- real64 arrays --------------------------------------------------------------------
+     function ds_array_dtype(a, dtype) result(s) bind(c, name='ds_array_dtype')
+       import :: c_int, c_ptr, c_int32_t
+       type(c_ptr), value :: a
+       integer(c_int32_t), intent(out) :: dtype
+       integer(c_int) :: s
+     end function ds_array_dtype
 
+     function ds_array_create_f64(shape, rank, batch, out) result(s) &
+          bind(c, name='ds_array_create_f64')
+       import :: c_int, c_int64_t, c_size_t, c_ptr
+       integer(c_int64_t), intent(in) :: shape(*)
+       integer(c_size_t), value :: rank
+       integer(c_int64_t), value :: batch
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_array_create_f64
 
-     subroutine diffstruc_describe_real2(a, base, extents) bind(c, name='diffstruc_describe_real2')
-       import :: c_float, c_ptr, c_int64_t
-       real(c_float), allocatable, intent(in) :: a(:,:)
-       type(c_ptr), intent(out) :: base
-       integer(c_int64_t), intent(out) :: extents(2)
-     end subroutine diffstruc_describe_real2
+     function ds_array_from_data_f64(shape, rank, batch, data, len, out) result(s) &
+          bind(c, name='ds_array_from_data_f64')
+       import :: c_int, c_int64_t, c_size_t, c_ptr, c_double
+       integer(c_int64_t), intent(in) :: shape(*)
+       integer(c_size_t), value :: rank
+       integer(c_int64_t), value :: batch
+       real(c_double), intent(in) :: data(*)
+       integer(c_size_t), value :: len
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: s
+     end function ds_array_from_data_f64
+
+     function ds_array_data_f64(a, data) result(s) bind(c, name='ds_array_data_f64')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: data
+       integer(c_int) :: s
+     end function ds_array_data_f64
+
+     function ds_array_grad_data_f64(a, data) result(s) bind(c, name='ds_array_grad_data_f64')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a
+       type(c_ptr), intent(out) :: data
+       integer(c_int) :: s
+     end function ds_array_grad_data_f64
+
+     function ds_array_lend_f64(a, desc, data) result(s) bind(c, name='ds_array_lend_f64')
+       import :: c_int, c_ptr
+       type(c_ptr), value :: a, desc
+       type(c_ptr), intent(out) :: data
+       integer(c_int) :: s
+     end function ds_array_lend_f64
+
+     function ds_array_sync_f64(a, data, len, changed) result(s) &
+          bind(c, name='ds_array_sync_f64')
+       import :: c_int, c_ptr, c_double, c_size_t, c_bool
+       type(c_ptr), value :: a
+       real(c_double), intent(in) :: data(*)
+       integer(c_size_t), value :: len
+       logical(c_bool), intent(out) :: changed
+       integer(c_int) :: s
+     end function ds_array_sync_f64
+
+     function ds_grad_reverse_f64(f, seed, len) result(s) bind(c, name='ds_grad_reverse_f64')
+       import :: c_int, c_ptr, c_size_t
+       type(c_ptr), value :: f, seed
+       integer(c_size_t), value :: len
+       integer(c_int) :: s
+     end function ds_grad_reverse_f64
+
+     function ds_array_set_direction_f64(a, direction, len) result(s) &
+          bind(c, name='ds_array_set_direction_f64')
+       import :: c_int, c_ptr, c_double, c_size_t
+       type(c_ptr), value :: a
+       real(c_double), intent(in) :: direction(*)
+       integer(c_size_t), value :: len
+       integer(c_int) :: s
+     end function ds_array_set_direction_f64
 
      ! The token type's final procedure (pure) reaches the module through this call
      ! (diffstruc_cfi.c), which the compiler cannot see into.
@@ -955,6 +1064,13 @@ module diffstruc_c
        type(c_funptr), value :: going
        type(c_ptr), value :: token
      end subroutine diffstruc_token_going
+
+     function diffstruc_find_word(object, n, want) result(i) bind(c, name='diffstruc_find_word')
+       import :: c_ptr, c_int64_t
+       type(c_ptr), value :: object, want
+       integer(c_int64_t), value :: n
+       integer(c_int64_t) :: i
+     end function diffstruc_find_word
 
      subroutine diffstruc_forget_at(descriptor) bind(c, name='diffstruc_forget_at')
        import :: c_ptr

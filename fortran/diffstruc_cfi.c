@@ -16,23 +16,34 @@
 
 #include "diffstruc.h"
 
-/* Makes an allocated rank-2 real array hold `data`, shape (rows, cols), lower bounds 1: the
- * array's current buffer (a 1 x 1 allocation made by the caller, so that the compiler has set
- * up every field of its descriptor) is freed and replaced. Returns false (and changes nothing)
- * if the descriptor is not of this header's layout or not allocated. */
-bool diffstruc_point_real2(CFI_cdesc_t *d, float *data, int64_t rows, int64_t cols) {
+/* Makes an allocated rank-2 real array (real32 or real64) hold `data`, shape (rows, cols),
+ * lower bounds 1: the array's current buffer (a 1 x 1 allocation made by the caller, so that
+ * the compiler has set up every field of its descriptor) is freed and replaced. Returns false
+ * (and changes nothing) if the descriptor is not of this header's layout or not allocated. */
+bool diffstruc_point_real2(CFI_cdesc_t *d, void *data, int64_t rows, int64_t cols) {
   if (d->version != CFI_VERSION || d->rank != 2 || d->base_addr == NULL ||
-      d->elem_len != sizeof(float))
+      (d->elem_len != sizeof(float) && d->elem_len != sizeof(double)))
     return false;
   free(d->base_addr);
   d->base_addr = data;
   d->dim[0].lower_bound = 1;
   d->dim[0].extent = (CFI_index_t)rows;
-  d->dim[0].sm = (CFI_index_t)sizeof(float);
+  d->dim[0].sm = (CFI_index_t)d->elem_len;
   d->dim[1].lower_bound = 1;
   d->dim[1].extent = (CFI_index_t)cols;
-  d->dim[1].sm = (CFI_index_t)(sizeof(float) * (size_t)rows);
+  d->dim[1].sm = (CFI_index_t)(d->elem_len * (size_t)rows);
   return true;
+}
+
+/* Index (0-based) of the first of `n` pointer-sized words at `object` that equals `want`, or -1:
+ * where a component's descriptor (whose first word is the data address) sits in an object.
+ * In C, so that the read happens after the compiler's writes to the descriptors (Fortran code
+ * reading them through a pointer of another type may be reordered). */
+int64_t diffstruc_find_word(const void *object, int64_t n, const void *want) {
+  const void *const *words = (const void *const *)object;
+  for (int64_t i = 0; i < n; i++)
+    if (words[i] == want) return i;
+  return -1;
 }
 
 /* Reads back what the descriptor says (for the module's one-time layout check). */

@@ -1,4 +1,5 @@
-!> The real kind of module diffstruc, `real32`.
+!> The real kinds of module diffstruc: `real32` (diffstruc's), and `real64` (an extension:
+!> arrays allocated from real64 data).
 !>
 !> diffstruc 1.1.1 takes `real32` from the coreutils package and re-exports it, and its users
 !> write `use diffstruc` next to `use coreutils, only: real32`. That is only legal when both
@@ -12,7 +13,8 @@ module diffstruc_kinds
 #else
   use, intrinsic :: iso_fortran_env, only: real32
 #endif
+  use, intrinsic :: iso_fortran_env, only: real64
   implicit none
   private
-  public :: real32
+  public :: real32, real64
 end module diffstruc_kinds

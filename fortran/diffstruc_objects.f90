@@ -24,8 +24,9 @@ submodule (diffstruc) diffstruc_objects
   integer(c_int32_t), parameter :: MATCH_BITS = BIT_REQUIRES_GRAD + BIT_SAMPLE_DEPENDENT + &
        BIT_SCALAR
 
-  !> Byte offset of component `val`'s descriptor in an array_type object (-1: not known yet).
-  integer(c_intptr_t), save :: val_offset = -1
+  !> Byte offsets of the descriptors of components `val` and `val64` in an array_type object
+  !> (-1: not known yet).
+  integer(c_intptr_t), save :: val_offset = -1, val64_offset = -1
 
   !> A polymorphic pointer to an object of an extension type this module adopted, so that it
   !> can be deallocated as what it is.
@@ -47,6 +48,43 @@ submodule (diffstruc) diffstruc_objects
   end type node_record
 
 contains
+
+!===============================================================================================
+! Values of either kind (real32 `val`, real64 `val64`)
+!===============================================================================================
+
+  !> True if `x` has values: real32 (`val`) or real64 (`val64`).
+  module pure logical function has_values(x)
+    class(array_type), intent(in) :: x
+    has_values = allocated(x%val) .or. allocated(x%val64)
+  end function has_values
+
+  !> Extent `dim` (1: values per sample, 2: samples) of `x`'s values, of either kind; 0 if it
+  !> has none.
+  module pure integer function values_extent(x, dim)
+    class(array_type), intent(in) :: x
+    integer, intent(in) :: dim
+    values_extent = 0
+    if (allocated(x%val64)) then
+       values_extent = size(x%val64, dim)
+    else if (allocated(x%val)) then
+       values_extent = size(x%val, dim)
+    end if
+  end function values_extent
+
+  !> Number of values of `x`, of either kind.
+  module pure integer function values_size(x)
+    class(array_type), intent(in) :: x
+    values_size = values_extent(x, 1) * values_extent(x, 2)
+  end function values_size
+
+  !> Stops with a clear message for an operation that only exists for real32 arrays.
+  module subroutine require_real32(x, where)
+    class(array_type), intent(in) :: x
+    character(len=*), intent(in) :: where
+    if (allocated(x%val64)) call fatal(where, 'not available for real64 arrays (the array ' // &
+         'was allocated from real64 data; its values are in x%val64)')
+  end subroutine require_real32
 
 !===============================================================================================
 ! Addresses, tokens, registration
@@ -258,24 +296,33 @@ contains
   function val_descriptor(x) result(p)
     type(array_type), intent(in), target :: x
     type(c_ptr) :: p
-    if (val_offset < 0) call find_val_offset()
+    if (val_offset < 0) call find_val_offsets()
     p = transfer(transfer(address(x), 0_c_intptr_t) + val_offset, c_null_ptr)
   end function val_descriptor
 
-  !> Finds where `val`'s descriptor sits in an object, and checks once that this compiler's
-  !> descriptors have the layout diffstruc_cfi.c writes.
-  subroutine find_val_offset()
+  !> Address of the descriptor of `x%val64`.
+  function val64_descriptor(x) result(p)
+    type(array_type), intent(in), target :: x
+    type(c_ptr) :: p
+    if (val64_offset < 0) call find_val_offsets()
+    p = transfer(transfer(address(x), 0_c_intptr_t) + val64_offset, c_null_ptr)
+  end function val64_descriptor
+
+  !> Finds where the descriptors of `val` and `val64` sit in an object, and checks once that
+  !> this compiler's descriptors have the layout diffstruc_cfi.c writes.
+  subroutine find_val_offsets()
     type(array_type), target, allocatable :: probe
     real(c_float), target :: buf(6)
+    real(c_double), target :: buf64(6)
     integer(c_intptr_t), pointer :: words(:)
     type(c_ptr) :: base, data
     integer(c_int64_t) :: ext(2)
-    integer(c_intptr_t) :: want
-    integer :: i, n
+    logical :: ok
+    integer :: n
     allocate(probe)
     ! every byte defined (padding too), so that the scan below reads only defined memory: all
     ! zeros is a valid object (unallocated components, null pointers) for both compilers
-    n = int(storage_size(probe) / storage_size(want))
+    n = int(storage_size(probe) / storage_size(0_c_intptr_t))
     call c_f_pointer(address(probe), words, [n])
     words = 0
     allocate(probe%val(3, 5))
@@ -284,27 +331,41 @@ contains
     data = c_loc(probe%val(1, 1))
     if (.not. c_associated(base, data) .or. ext(1) /= 3 .or. ext(2) /= 5) &
          call fatal('array_type', 'unsupported array descriptor layout for this compiler')
-    want = transfer(base, want)
-    do i = 1, n
-       if (words(i) == want) then
-          deallocate(probe%val)
-          allocate(probe%val(1, 1))
-          buf = [1, 2, 3, 4, 5, 6]
-          if (.not. diffstruc_point_real2(probe%val, c_loc(buf), 2_c_int64_t, 3_c_int64_t)) &
-               call fatal('array_type', 'fortran/diffstruc_cfi.c was compiled with another ' // &
-               'compiler''s ISO_Fortran_binding.h than this module')
-          if (size(probe%val, 1) /= 2 .or. size(probe%val, 2) /= 3 .or. &
-               lbound(probe%val, 1) /= 1 .or. lbound(probe%val, 2) /= 1 .or. &
-               probe%val(2, 3) /= 6.0) &
-               call fatal('array_type', 'unsupported array descriptor layout for this compiler')
-          call diffstruc_forget(probe%val)
-          val_offset = int(i - 1, c_intptr_t) * int(storage_size(want) / 8, c_intptr_t)
-          deallocate(probe)
-          return
-       end if
-    end do
-    call fatal('array_type', 'cannot locate the val descriptor in array_type')
-  end subroutine find_val_offset
+    val_offset = offset_of(base)
+    deallocate(probe%val)
+    allocate(probe%val(1, 1))
+    buf = [1, 2, 3, 4, 5, 6]
+    if (.not. diffstruc_point_real2(probe%val, c_loc(buf), 2_c_int64_t, 3_c_int64_t)) &
+         call fatal('array_type', 'fortran/diffstruc_cfi.c was compiled with another ' // &
+         'compiler''s ISO_Fortran_binding.h than this module')
+    ok = size(probe%val, 1) == 2 .and. size(probe%val, 2) == 3 .and. &
+         lbound(probe%val, 1) == 1 .and. lbound(probe%val, 2) == 1 .and. probe%val(2, 3) == 6.0
+    call diffstruc_forget(probe%val)
+    allocate(probe%val64(3, 5))
+    call diffstruc_describe_real2(probe%val64, base, ext)
+    data = c_loc(probe%val64(1, 1))
+    if (.not. c_associated(base, data) .or. ext(1) /= 3 .or. ext(2) /= 5) ok = .false.
+    val64_offset = offset_of(base)
+    deallocate(probe%val64)
+    allocate(probe%val64(1, 1))
+    buf64 = [1, 2, 3, 4, 5, 6]
+    if (.not. diffstruc_point_real2(probe%val64, c_loc(buf64), 2_c_int64_t, 3_c_int64_t)) &
+         ok = .false.
+    ok = ok .and. size(probe%val64, 1) == 2 .and. size(probe%val64, 2) == 3 .and. &
+         probe%val64(2, 3) == 6.0_real64
+    call diffstruc_forget(probe%val64)
+    deallocate(probe)
+    if (.not. ok) call fatal('array_type', 'unsupported array descriptor layout for this compiler')
+  contains
+    !> Byte offset in the probe of the word that holds `at` (a descriptor's base address).
+    integer(c_intptr_t) function offset_of(at)
+      type(c_ptr), intent(in) :: at
+      integer(c_int64_t) :: i
+      i = diffstruc_find_word(address(probe), int(n, c_int64_t), at)
+      if (i < 0) call fatal('array_type', 'cannot locate the values'' descriptor in array_type')
+      offset_of = int(i, c_intptr_t) * int(storage_size(0_c_intptr_t) / 8, c_intptr_t)
+    end function offset_of
+  end subroutine find_val_offsets
 
   !> Makes `c%val` the core's value buffer of its array (zero copy); falls back to a copy when
   !> the buffer cannot be lent (caller memory, or already lent to another object).
@@ -315,6 +376,19 @@ contains
     h = c%ref%h
     call check(ds_array_extents(h, e, s), 'array_type')
     if (allocated(c%val)) deallocate(c%val)
+    if (allocated(c%val64)) deallocate(c%val64)
+    if (is_real64(h)) then
+       if (ds_array_lend_f64(h, val64_descriptor(c), data) == DS_OK) then
+          allocate(c%val64(1, 1))
+          if (.not. diffstruc_point_real2(c%val64, data, e, s)) &
+               call fatal('array_type', 'unsupported array descriptor layout')
+          c%ref%desc = val64_descriptor(c)
+          c%ref%alias = .false.
+       else
+          call copy_values(c, h)
+       end if
+       return
+    end if
     if (ds_array_lend(h, val_descriptor(c), data) == DS_OK) then
        allocate(c%val(1, 1))
        if (.not. diffstruc_point_real2(c%val, data, e, s)) &
@@ -326,14 +400,35 @@ contains
     end if
   end subroutine lend_values
 
-  !> `c%val` = a copy of the values of `h`.
+  !> True if core array `h` holds real64 values.
+  logical function is_real64(h)
+    type(c_ptr), intent(in) :: h
+    integer(c_int32_t) :: dtype
+    call check(ds_array_dtype(h, dtype), 'array_type')
+    is_real64 = dtype == DS_REAL64
+  end function is_real64
+
+  !> `c%val` (or `c%val64`) = a copy of the values of `h`.
   subroutine copy_values(c, h)
     type(array_type), intent(inout) :: c
     type(c_ptr), intent(in) :: h
     type(c_ptr) :: data
     integer(c_int64_t) :: e, s
     real(c_float), pointer :: v(:,:)
+    real(c_double), pointer :: v64(:,:)
     call check(ds_array_extents(h, e, s), 'array_type')
+    if (is_real64(h)) then
+       call check(ds_array_data_f64(h, data), 'array_type')
+       call c_f_pointer(data, v64, [e, s])
+       if (allocated(c%val)) deallocate(c%val)
+       if (allocated(c%val64)) then
+          if (any(shape(c%val64) /= [e, s])) deallocate(c%val64)
+       end if
+       if (.not. allocated(c%val64)) allocate(c%val64(e, s))
+       c%val64 = v64
+       return
+    end if
+    if (allocated(c%val64)) deallocate(c%val64)
     call check(ds_array_data(h, data), 'array_type')
     call c_f_pointer(data, v, [e, s])
     if (allocated(c%val)) then
@@ -349,6 +444,16 @@ contains
     type(c_ptr) :: data
     integer(c_int64_t) :: e, s
     call check(ds_array_extents(v%ref%h, e, s), 'array_type')
+    if (is_real64(v%ref%h)) then
+       call check(ds_array_data_f64(v%ref%h, data), 'array_type')
+       if (allocated(v%val64)) deallocate(v%val64)
+       allocate(v%val64(1, 1))
+       if (.not. diffstruc_point_real2(v%val64, data, e, s)) &
+            call fatal('array_type', 'unsupported array descriptor layout')
+       v%ref%desc = val64_descriptor(v)
+       v%ref%alias = .true.
+       return
+    end if
     call check(ds_array_data(v%ref%h, data), 'array_type')
     if (allocated(v%val)) deallocate(v%val)
     allocate(v%val(1, 1))
@@ -572,6 +677,7 @@ contains
     call c_f_pointer(object, p)
     bytes = 0
     if (allocated(p%val)) bytes = 4 * size(p%val, kind=c_size_t)
+    if (allocated(p%val64)) bytes = 8 * size(p%val64, kind=c_size_t)
     call check(ds_object_retire(object, p%ref%serial, bytes, evicted), 'array_type')
     do while (c_associated(evicted))
        call release_adopted(evicted)
@@ -603,6 +709,7 @@ contains
     call return_values(p)
     call release_binding(p)
     if (allocated(p%val)) deallocate(p%val)
+    if (allocated(p%val64)) deallocate(p%val64)
     if (allocated(p%shape)) deallocate(p%shape)
     p%allocated = .false.
     p%left_operand => null()
@@ -680,6 +787,7 @@ contains
     type(array_type), intent(inout) :: x
     if (allocated(x%ref)) call diffstruc_forget_token(x%ref)
     if (allocated(x%val)) call diffstruc_forget(x%val)
+    if (allocated(x%val64)) call diffstruc_forget(x%val64)
     if (allocated(x%shape)) call diffstruc_forget(x%shape)
     if (allocated(x%indices)) call diffstruc_forget(x%indices)
     if (allocated(x%adj_ja)) call diffstruc_forget(x%adj_ja)
@@ -701,8 +809,8 @@ contains
     ! `x` is intent(in) for the operators' sake; its token, gradient pointer and flags are a
     ! cache of library state, updated through a pointer to the same object
     p => original_of(x)
-    if (.not. allocated(p%val)) call fatal(where, 'operand is not allocated')
-    if (size(p%val) == 0) call fatal(where, 'operand has no elements (a zero extent)')
+    if (.not. has_values(p)) call fatal(where, 'operand is not allocated')
+    if (values_size(p) == 0) call fatal(where, 'operand has no elements (a zero extent)')
     if (allocated(p%ref)) then
        if (c_associated(p%ref%h)) then
           if (is_owner(p)) then
@@ -739,13 +847,18 @@ contains
     type(c_ptr) :: h
     integer(c_int64_t), allocatable :: shp(:)
     if (allocated(x%shape)) then
-       if (product(x%shape) == size(x%val, 1)) then
+       if (product(x%shape) == values_extent(x, 1)) then
           shp = int(x%shape, c_int64_t)
        else
-          shp = [int(size(x%val, 1), c_int64_t)]
+          shp = [int(values_extent(x, 1), c_int64_t)]
        end if
     else
-       shp = [int(size(x%val, 1), c_int64_t)]
+       shp = [int(values_extent(x, 1), c_int64_t)]
+    end if
+    if (allocated(x%val64)) then
+       call check(ds_array_from_data_f64(shp, size(shp, kind=c_size_t), &
+            int(size(x%val64, 2), c_int64_t), x%val64, size(x%val64, kind=c_size_t), h), where)
+       return
     end if
     call check(ds_array_from_data(shp, size(shp, kind=c_size_t), &
          int(size(x%val, 2), c_int64_t), x%val, size(x%val, kind=c_size_t), h), where)
@@ -759,13 +872,22 @@ contains
     integer(c_int32_t) :: bits
     type(c_ptr) :: data
     real(c_float), pointer :: v(:,:)
+    real(c_double), pointer :: v64(:,:)
     matches = .false.
     call check(ds_array_extents(h, e, s), 'array_type')
-    if (size(x%val, 1) /= e .or. size(x%val, 2) /= s) return
+    if (values_extent(x, 1) /= e .or. values_extent(x, 2) /= s) return
+    if (allocated(x%val64) .neqv. is_real64(h)) return
     ! the flags that change what the array computes (not is_temporary, is_forward or
     ! fix_pointer, which only mark ownership and graph handling)
     call check(ds_array_flags(h, bits), 'array_type')
     if (iand(bits, MATCH_BITS) /= iand(flag_bits(x), MATCH_BITS)) return
+    if (allocated(x%val64)) then
+       call check(ds_array_data_f64(h, data), 'array_type')
+       call c_f_pointer(data, v64, [e, s])
+       matches = all(transfer(v64, 0_c_int64_t, size(v64)) == &
+            transfer(x%val64, 0_c_int64_t, size(v64)))
+       return
+    end if
     call check(ds_array_data(h, data), 'array_type')
     call c_f_pointer(data, v, [e, s])
     matches = all(transfer(v, 0_c_int32_t, size(v)) == transfer(x%val, 0_c_int32_t, size(v)))
@@ -784,8 +906,16 @@ contains
     h = p%ref%h
     if (c_associated(p%ref%desc) .and. is_heap(p)) then
        ! val is the core's buffer, unless the program deallocated or reallocated it
-       call check(ds_array_data(h, data), where)
-       here = c_loc(p%val(1, 1))
+       if (allocated(p%val64)) then
+          call check(ds_array_data_f64(h, data), where)
+          here = c_loc(p%val64(1, 1))
+       else if (is_real64(h)) then
+          ! the program replaced real64 values by real32 ones
+          here = c_null_ptr
+       else
+          call check(ds_array_data(h, data), where)
+          here = c_loc(p%val(1, 1))
+       end if
        if (.not. c_associated(here, data)) then
           ! the values are the program's now: a new array from them (the old one's buffer,
           ! if it was lent, is gone: a graph that still uses it reports that when it reads it)
@@ -794,10 +924,13 @@ contains
        end if
     else
        call check(ds_array_extents(h, e, s), where)
-       if (size(p%val, 1) /= e .or. size(p%val, 2) /= s) then
-          ! the program reallocated val with other extents: a new array from the values
+       if (values_extent(p, 1) /= e .or. values_extent(p, 2) /= s .or. &
+            (allocated(p%val64) .neqv. is_real64(h))) then
+          ! the program reallocated val with other extents (or kind): a new array from them
           call bind(p, new_leaf(p, where))
           h = p%ref%h
+       else if (allocated(p%val64)) then
+          call check(ds_array_sync_f64(h, p%val64, size(p%val64, kind=c_size_t), changed), where)
        else
           call check(ds_array_sync(h, p%val, size(p%val, kind=c_size_t), changed), where)
        end if
@@ -899,6 +1032,7 @@ contains
     type(node_record), pointer :: rec
     type(c_ptr) :: gh, data
     real(c_float), pointer :: v(:,:)
+    real(c_double), pointer :: v64(:,:)
     integer(c_int64_t) :: e, s
     logical(c_bool) :: live
     rec => record_of(h)
@@ -915,10 +1049,27 @@ contains
           end if
           g => given
           ! the program's object: its values become the gradient's, then it holds the buffer
-          call check(ds_array_grad_data(h, data), 'grad')
           call check(ds_array_extents(h, e, s), 'grad')
-          call c_f_pointer(data, v, [e, s])
-          if (allocated(g%val)) then
+          if (is_real64(h)) then
+             call check(ds_array_grad_data_f64(h, data), 'grad')
+             call c_f_pointer(data, v64, [e, s])
+             if (has_values(g)) then
+                if (values_size(g) /= size(v64)) call fatal('grad', 'the gradient object ' // &
+                     'has ' // int_text(values_size(g)) // ' values, the array ' // &
+                     int_text(size(v64)))
+                if (allocated(g%val64)) then
+                   v64 = reshape(g%val64, shape(v64))
+                else
+                   v64 = reshape(real(g%val, real64), shape(v64))
+                end if
+             end if
+          else
+             call check(ds_array_grad_data(h, data), 'grad')
+             call c_f_pointer(data, v, [e, s])
+             if (allocated(g%val64)) call fatal('grad', 'a real64 gradient object for a ' // &
+                  'real32 array')
+          end if
+          if (allocated(g%val) .and. .not. is_real64(h)) then
              if (size(g%val) == size(v)) then
                 v = reshape(g%val, shape(v))
              else
@@ -942,7 +1093,11 @@ contains
        g => old
        return
     end if
-    call check(ds_array_grad_data(h, gh), 'grad')
+    if (is_real64(h)) then
+       call check(ds_array_grad_data_f64(h, gh), 'grad')
+    else
+       call check(ds_array_grad_data(h, gh), 'grad')
+    end if
     call check(ds_array_grad(h, gh), 'grad')
     g => make_heap(gh)
     g%is_temporary = .false.
@@ -973,7 +1128,7 @@ contains
     class(*), dimension(..), intent(in), optional :: source
     type(array_type), pointer :: p
     integer :: n
-    if (this%allocated .or. allocated(this%val)) then
+    if (this%allocated .or. has_values(this)) then
        call refuse(o, 'Trying to allocate already allocated array values')
        return
     end if
@@ -1000,6 +1155,14 @@ contains
              end if
              call shape_values(this, array_shape)
              this%val = source
+          type is (real(real64))
+             ! an extension: a real64 array
+             if (.not. present(array_shape)) then
+                call refuse(o, 'Source shape not provided')
+                return
+             end if
+             call shape_values(this, array_shape, real64_values=.true.)
+             this%val64 = source
           class is (array_type)
              if (present(array_shape)) then
                 if (size(array_shape) /= 2 .or. .not. allocated(source%val)) then
@@ -1033,6 +1196,18 @@ contains
              end if
              this%val = source
              this%shape = [size(source, 1)]
+          type is (real(real64))
+             if (present(array_shape)) then
+                if (size(array_shape) /= 2) then
+                   call refuse(o, 'Source shape does not match array shape')
+                   return
+                else if (any(array_shape /= shape(source))) then
+                   call refuse(o, 'Source shape does not match array shape')
+                   return
+                end if
+             end if
+             this%val64 = source
+             this%shape = [size(source, 1)]
           class default
              call refuse(o, 'Incompatible source type for rank 2')
              return
@@ -1053,20 +1228,28 @@ contains
     this%allocated = .true.
     ! the core array now, so that an array later shared by threads is never bound by two at
     ! once (an empty array has none)
-    if (size(this%val) > 0) then
+    if (values_size(this) > 0) then
        p => this
        call bind(p, new_leaf(p, 'allocate'))
        call push_flags(p)
     end if
   end subroutine allocate_values
 
-  !> Allocates `val` for `array_shape` (per-sample shape, then the batch size) and sets `shape`.
-  subroutine shape_values(this, array_shape)
+  !> Allocates `val` (or, with `real64_values`, `val64`) for `array_shape` (per-sample shape,
+  !> then the batch size) and sets `shape`.
+  subroutine shape_values(this, array_shape, real64_values)
     class(array_type), intent(inout) :: this
     integer, dimension(:), intent(in) :: array_shape
+    logical, intent(in), optional :: real64_values
     integer :: n
     n = size(array_shape)
     this%shape = array_shape(1:n-1)
+    if (present(real64_values)) then
+       if (real64_values) then
+          allocate(this%val64(product(array_shape(1:n-1)), array_shape(n)))
+          return
+       end if
+    end if
     allocate(this%val(product(array_shape(1:n-1)), array_shape(n)))
   end subroutine shape_values
 
@@ -1083,6 +1266,7 @@ contains
     ! the gradient object belongs to the core array, released now if nothing else uses it
     this%grad => null()
     if (allocated(this%val)) deallocate(this%val)
+    if (allocated(this%val64)) deallocate(this%val64)
     if (allocated(this%indices)) deallocate(this%indices)
     if (allocated(this%adj_ja)) deallocate(this%adj_ja)
     if (allocated(this%mask)) deallocate(this%mask)
@@ -1135,6 +1319,13 @@ contains
           same_object = c_associated(pa, pb)
        end if
     end if
+    if (allocated(a%val64) .and. allocated(b%val64)) then
+       if (size(a%val64) > 0 .and. size(b%val64) > 0) then
+          pa = c_loc(a%val64(1, 1))
+          pb = c_loc(b%val64(1, 1))
+          same_object = c_associated(pa, pb)
+       end if
+    end if
   end function same_object
 
   !> Makes `this` a copy of `source`: diffstruc's fields, and a core array of its own (a clone
@@ -1150,8 +1341,8 @@ contains
     ! the clone first: `source` may be a compiler's copy of `this` (y = y), which stands for
     ! this's array only while `this` still has it
     h = c_null_ptr
-    if (allocated(source%val)) then
-       if (size(source%val) > 0) then
+    if (has_values(source)) then
+       if (values_size(source) > 0) then
           h = copy_of_copy(source)
           if (.not. c_associated(h)) then
              hs = operand(source, 'assignment(=)')
@@ -1163,12 +1354,17 @@ contains
     call unbind(p)
     call copy_fields(p, source)
     p%grad => null()
-    if (.not. allocated(source%val)) then
+    if (.not. has_values(source)) then
        if (allocated(p%val)) deallocate(p%val)
+       if (allocated(p%val64)) deallocate(p%val64)
        return
     end if
-    if (size(source%val) == 0) then
-       p%val = source%val
+    if (values_size(source) == 0) then
+       if (allocated(source%val64)) then
+          p%val64 = source%val64
+       else
+          p%val = source%val
+       end if
        return
     end if
     call bind(p, h)
@@ -1198,10 +1394,16 @@ contains
     if (live) then
        if (matches(p, p%ref%h)) return
        call check(ds_array_extents(p%ref%h, e, s), 'assignment(=)')
-       if (size(p%val, 1) == e .and. size(p%val, 2) == s) then
+       if (values_extent(p, 1) == e .and. values_extent(p, 2) == s .and. &
+            (allocated(p%val64) .eqv. is_real64(p%ref%h))) then
           call check(ds_array_clone(p%ref%h, h), 'assignment(=)')
-          call check(ds_array_sync(h, p%val, size(p%val, kind=c_size_t), changed), &
-               'assignment(=)')
+          if (allocated(p%val64)) then
+             call check(ds_array_sync_f64(h, p%val64, size(p%val64, kind=c_size_t), changed), &
+                  'assignment(=)')
+          else
+             call check(ds_array_sync(h, p%val, size(p%val, kind=c_size_t), changed), &
+                  'assignment(=)')
+          end if
           return
        end if
     end if
@@ -1279,8 +1481,8 @@ contains
     if (present(owns_left_operand)) source%owns_left_operand = owns_left_operand
     if (present(owns_right_operand)) source%owns_right_operand = owns_right_operand
     taken = .false.
-    if (allocated(source%val)) then
-       if (size(source%val) > 0) then
+    if (has_values(source)) then
+       if (values_size(source) > 0) then
           hs = operand(source, 'assign_and_deallocate_source')
           call return_values(source)
           if (is_owner(source)) call check(ds_binding_take(c_loc(source%ref), hs, taken), &
@@ -1313,8 +1515,12 @@ contains
     call bind(p, h)
     if (heap_target) then
        call lend_values(p)
-    else if (allocated(source%val)) then
+    else if (allocated(source%val64)) then
        ! the source's own copy of the values (it was not the core's buffer)
+       if (allocated(p%val)) deallocate(p%val)
+       call move_alloc(source%val64, p%val64)
+    else if (allocated(source%val)) then
+       if (allocated(p%val64)) deallocate(p%val64)
        call move_alloc(source%val, p%val)
     else
        call copy_values(p, h)
@@ -1339,14 +1545,16 @@ contains
        shp = int(array_shape(1:n-1), c_int64_t)
        batch = int(array_shape(n), c_int64_t)
     else
-       if (.not. allocated(this%val)) call fatal('create_result', 'the array is not allocated')
+       if (.not. has_values(this)) call fatal('create_result', 'the array is not allocated')
        if (allocated(this%shape)) then
           shp = int(this%shape, c_int64_t)
        else
-          shp = [int(size(this%val, 1), c_int64_t)]
+          shp = [int(values_extent(this, 1), c_int64_t)]
        end if
-       batch = int(size(this%val, 2), c_int64_t)
+       batch = int(values_extent(this, 2), c_int64_t)
     end if
+    ! (custom operations, which use create_result, take real32 arrays: the core refuses others)
+    call require_real32(this, 'create_result')
     if (batch == 0 .or. any(shp == 0)) then
        ! an empty result: no core array
        c => new_object()
