@@ -901,7 +901,6 @@ contains
     !> `p` as the program declared it (its dynamic type)
     class(array_type), intent(in) :: object
     integer(c_int64_t) :: e, s
-    logical(c_bool) :: changed
     type(c_ptr) :: h, data, here
     h = p%ref%h
     if (c_associated(p%ref%desc) .and. is_heap(p)) then
@@ -929,10 +928,8 @@ contains
           ! the program reallocated val with other extents (or kind): a new array from them
           call bind(p, new_leaf(p, where))
           h = p%ref%h
-       else if (allocated(p%val64)) then
-          call check(ds_array_sync_f64(h, p%val64, size(p%val64, kind=c_size_t), changed), where)
        else
-          call check(ds_array_sync(h, p%val, size(p%val, kind=c_size_t), changed), where)
+          call push_values(p, h, where)
        end if
     end if
     call check(ds_array_set_flags(h, USER_BITS, flag_bits(p)), where)
@@ -942,6 +939,20 @@ contains
     call sync_custom(p, object)
     call ensure_grad(p, h)
   end subroutine prepare_owner
+
+  !> Copies `p`'s values (of either kind; the extents and kind of `h`'s) into core array `h`
+  !> if they differ.
+  subroutine push_values(p, h, where)
+    type(array_type), intent(in) :: p
+    type(c_ptr), intent(in) :: h
+    character(len=*), intent(in) :: where
+    logical(c_bool) :: changed
+    if (allocated(p%val64)) then
+       call check(ds_array_sync_f64(h, p%val64, size(p%val64, kind=c_size_t), changed), where)
+    else
+       call check(ds_array_sync(h, p%val, size(p%val, kind=c_size_t), changed), where)
+    end if
+  end subroutine push_values
 
   !> The object's flags to its core array (so that a copy of the object matches the array).
   subroutine push_flags(x)
@@ -1185,33 +1196,27 @@ contains
        rank (2)
           select type (source)
           type is (real(real32))
-             if (present(array_shape)) then
-                if (size(array_shape) /= 2) then
-                   call refuse(o, 'Source shape does not match array shape')
-                   return
-                else if (any(array_shape /= shape(source))) then
-                   call refuse(o, 'Source shape does not match array shape')
-                   return
-                end if
-             end if
-             this%val = source
-             this%shape = [size(source, 1)]
           type is (real(real64))
-             if (present(array_shape)) then
-                if (size(array_shape) /= 2) then
-                   call refuse(o, 'Source shape does not match array shape')
-                   return
-                else if (any(array_shape /= shape(source))) then
-                   call refuse(o, 'Source shape does not match array shape')
-                   return
-                end if
-             end if
-             this%val64 = source
-             this%shape = [size(source, 1)]
           class default
              call refuse(o, 'Incompatible source type for rank 2')
              return
           end select
+          if (present(array_shape)) then
+             if (size(array_shape) /= 2) then
+                call refuse(o, 'Source shape does not match array shape')
+                return
+             else if (any(array_shape /= shape(source))) then
+                call refuse(o, 'Source shape does not match array shape')
+                return
+             end if
+          end if
+          select type (source)
+          type is (real(real32))
+             this%val = source
+          type is (real(real64))
+             this%val64 = source
+          end select
+          this%shape = [size(source, 1)]
        rank default
           call refuse(o, 'Unrecognised source rank')
           return
@@ -1383,7 +1388,7 @@ contains
     class(array_type), intent(in), target :: source
     type(c_ptr) :: h
     type(array_type), pointer :: p
-    logical(c_bool) :: live, changed
+    logical(c_bool) :: live
     integer(c_int64_t) :: e, s
     h = c_null_ptr
     p => original_of(source)
@@ -1397,13 +1402,7 @@ contains
        if (values_extent(p, 1) == e .and. values_extent(p, 2) == s .and. &
             (allocated(p%val64) .eqv. is_real64(p%ref%h))) then
           call check(ds_array_clone(p%ref%h, h), 'assignment(=)')
-          if (allocated(p%val64)) then
-             call check(ds_array_sync_f64(h, p%val64, size(p%val64, kind=c_size_t), changed), &
-                  'assignment(=)')
-          else
-             call check(ds_array_sync(h, p%val, size(p%val, kind=c_size_t), changed), &
-                  'assignment(=)')
-          end if
+          call push_values(p, h, 'assignment(=)')
           return
        end if
     end if

@@ -165,7 +165,7 @@ pub trait Real:
 
     /// `a op b` with broadcasting into a new (pooled) buffer of extents `out`.
     fn binary_vec(op: Bin, a: &[Self], da: Dims, b: &[Self], db: Dims, out: Dims) -> Vec<Self> {
-        dims::zip_with(a, da, b, db, out, |x, y| bin_scalar(op, x, y))
+        dims::zip_with(a, da, b, db, out, |x, y| op.scalar(x, y))
     }
 
     /// Both gradients of `x * y`: `(g * y, g * x)`.
@@ -185,23 +185,6 @@ pub trait Real:
     /// `acc += x` element-wise.
     fn accumulate(acc: &mut [Self], x: &[Self]) {
         acc.iter_mut().zip(x).for_each(|(a, &x)| *a += x);
-    }
-}
-
-/// `a op b`: the scalar definition of the binary kernels (NaN from either side of `max`).
-pub(crate) fn bin_scalar<T: Real>(op: Bin, x: T, y: T) -> T {
-    match op {
-        Bin::Add => x + y,
-        Bin::Sub => x - y,
-        Bin::Mul => x * y,
-        Bin::Div => x / y,
-        Bin::Max => {
-            if x > y || x.is_nan() {
-                x
-            } else {
-                y
-            }
-        }
     }
 }
 

@@ -192,8 +192,8 @@ pub enum Bin {
 }
 
 impl Bin {
-    /// The scalar definition (the vector kernels give the same bits).
-    pub(crate) fn scalar(self, x: f32, y: f32) -> f32 {
+    /// The scalar definition, for either element type (the vector kernels give the same bits).
+    pub(crate) fn scalar<T: crate::core::Real>(self, x: T, y: T) -> T {
         match self {
             Bin::Add => x + y,
             Bin::Sub => x - y,
