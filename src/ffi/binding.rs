@@ -23,6 +23,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::c_void;
+use std::hash::BuildHasherDefault;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
@@ -30,6 +31,7 @@ use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use super::any::{each, map, Elem};
 use super::handle::{self, ds_array};
 use super::status::{boundary, ds_status, non_null, write_out};
+use crate::core::small::PtrHasher;
 use crate::core::{Error, UserData};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -37,7 +39,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// token address -> raw handle owned by the binding
-static BINDINGS: LazyLock<Mutex<HashMap<usize, usize>>> = LazyLock::new(Default::default);
+static BINDINGS: LazyLock<Mutex<AddressMap<usize>>> = LazyLock::new(Default::default);
 
 /// Gives `handle` to the binding of `token`: from now on the handle belongs to the table and is
 /// freed by `ds_binding_release`. A different handle left under the same token by an object
@@ -168,8 +170,8 @@ struct Queue {
 /// Stale entries tolerated beyond the live ones before a queue is compacted.
 const STALE_SLACK: usize = 32;
 
-/// `HashMap` keyed by an address.
-type AddressMap<V> = HashMap<usize, V>;
+/// `HashMap` keyed by an address (SipHash took a fair part of the registry's time).
+type AddressMap<V> = HashMap<usize, V, BuildHasherDefault<PtrHasher>>;
 
 /// Capacities of the registry's queues.
 #[derive(Clone, Copy)]
