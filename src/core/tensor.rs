@@ -763,6 +763,10 @@ impl<T: Real> Tensor<T> {
     pub fn inputs(&self) -> Vec<Tensor<T>> {
         self.state().inputs.to_vec()
     }
+    /// The number of inputs (0 for a leaf), without copying them.
+    pub fn num_inputs(&self) -> usize {
+        self.state().inputs.len()
+    }
     /// The inputs without allocating (one or two are stored inline).
     pub(crate) fn input_list(&self) -> Inputs<T> {
         self.state().inputs.clone()

@@ -220,6 +220,8 @@ impl Array {
         fn set_operation(&self, name: &str);
         /// See [`Tensor::owns_input`].
         fn owns_input(&self, i: usize) -> bool;
+        /// See [`Tensor::num_inputs`].
+        fn num_inputs(&self) -> usize;
         /// See [`Tensor::is_sample_dependent`].
         fn is_sample_dependent(&self) -> bool;
         /// See [`Tensor::is_scalar`].

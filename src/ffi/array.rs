@@ -1,6 +1,6 @@
 //! Creating, wrapping, freeing and inspecting arrays; zero-copy access to values and gradients.
 
-use super::any::{map, Array, Elem};
+use super::any::{each, map, Array, Elem};
 use super::handle::{self, ds_array};
 use super::status::{boundary, boundary_value, ds_status, non_null, write_out};
 use crate::core::{alloc, Dtype, Error, Result, Tensor};
@@ -306,23 +306,25 @@ pub extern "C" fn ds_array_shape(
     rank: *mut usize,
 ) -> ds_status {
     boundary(|| {
-        let t = handle::get(a, "a")?;
-        let s = t.shape();
-        write_out(rank, s.len(), "rank")?;
-        if shape.is_null() {
-            return Ok(());
-        }
-        if capacity < s.len() {
-            return Err(Error::argument(format!(
-                "shape buffer holds {capacity} extents, the array has rank {}",
-                s.len()
-            )));
-        }
-        for (i, &v) in s.iter().enumerate() {
-            // SAFETY: capacity checked; the caller provides `capacity` writable extents.
-            unsafe { shape.add(i).write(v as i64) };
-        }
-        Ok(())
+        // (the shape is read in place: no copy, no reference taken)
+        handle::with(a, "a", |t| {
+            let s = each!(t, t => t.shape());
+            write_out(rank, s.len(), "rank")?;
+            if shape.is_null() {
+                return Ok(());
+            }
+            if capacity < s.len() {
+                return Err(Error::argument(format!(
+                    "shape buffer holds {capacity} extents, the array has rank {}",
+                    s.len()
+                )));
+            }
+            for (i, &v) in s.iter().enumerate() {
+                // SAFETY: capacity checked; the caller provides `capacity` writable extents.
+                unsafe { shape.add(i).write(v as i64) };
+            }
+            Ok(())
+        })?
     })
 }
 
@@ -522,17 +524,14 @@ pub extern "C" fn ds_array_set_flag(a: *const ds_array, flag: ds_flag, value: bo
 /// Reads every flag at once as a mask: bit `n - 1` is flag `DS_FLAG_*` number `n`.
 #[no_mangle]
 pub extern "C" fn ds_array_flags(a: *const ds_array, flags: *mut u32) -> ds_status {
-    boundary(|| write_out(flags, handle::get(a, "a")?.flag_bits(), "flags"))
+    boundary(|| write_out(flags, handle::with(a, "a", Array::flag_bits)?, "flags"))
 }
 
 /// Sets the flags selected by `mask` to the corresponding bits of `values` (same bit layout as
 /// `ds_array_flags`); other flags are unchanged.
 #[no_mangle]
 pub extern "C" fn ds_array_set_flags(a: *const ds_array, mask: u32, values: u32) -> ds_status {
-    boundary(|| {
-        handle::get(a, "a")?.set_flag_bits(mask, values);
-        Ok(())
-    })
+    boundary(|| handle::with(a, "a", |t| t.set_flag_bits(mask, values)))
 }
 
 fn set_direction<T: Elem>(a: *const ds_array, direction: *const T, len: usize) -> ds_status {

@@ -23,6 +23,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::c_void;
+use std::hash::BuildHasherDefault;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
@@ -30,6 +31,7 @@ use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use super::any::{each, map, Elem};
 use super::handle::{self, ds_array};
 use super::status::{boundary, ds_status, non_null, write_out};
+use crate::core::small::PtrHasher;
 use crate::core::{Error, UserData};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -37,7 +39,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// token address -> raw handle owned by the binding
-static BINDINGS: LazyLock<Mutex<HashMap<usize, usize>>> = LazyLock::new(Default::default);
+static BINDINGS: LazyLock<Mutex<AddressMap<usize>>> = LazyLock::new(Default::default);
 
 /// Gives `handle` to the binding of `token`: from now on the handle belongs to the table and is
 /// freed by `ds_binding_release`. A different handle left under the same token by an object
@@ -129,7 +131,7 @@ pub extern "C" fn ds_binding_owner(
     })
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum ObjectState {
     Live,
     /// given up by its owner, contents intact (the program may still use it)
@@ -145,27 +147,63 @@ struct Object {
     serial: u64,
     state: ObjectState,
     token: usize,
+    /// While retired or quarantined: the stamp of its entry in that queue (entries with
+    /// another stamp are stale).
+    stamp: u64,
+    /// While retired: the bytes of values it keeps.
+    bytes: usize,
+}
+
+/// A first-in first-out queue of objects in one state (retired, or quarantined) with O(1)
+/// removal from the middle: an object leaves by changing state (or being forgotten), which
+/// leaves its entry behind *stale*; stale entries are skipped when popped, and dropped all at
+/// once when they outnumber the live ones (so the queue stays within twice its length, and
+/// each stale entry costs O(1) amortised).
+#[derive(Default)]
+struct Queue {
+    /// (object address, stamp), oldest first; some stale
+    entries: VecDeque<(usize, u64)>,
+    /// entries that are not stale
+    len: usize,
+}
+
+/// Stale entries tolerated beyond the live ones before a queue is compacted.
+const STALE_SLACK: usize = 32;
+
+/// `HashMap` keyed by an address (SipHash took a fair part of the registry's time).
+type AddressMap<V> = HashMap<usize, V, BuildHasherDefault<PtrHasher>>;
+
+/// Capacities of the registry's queues.
+#[derive(Clone, Copy)]
+struct Limits {
+    /// most released objects kept in quarantine
+    quarantine: usize,
+    /// most retired objects kept with their contents
+    retired: usize,
+    /// most bytes of values retired objects may keep (beyond one object)
+    retired_bytes: usize,
 }
 
 struct Objects {
     /// object address -> entry
-    map: HashMap<usize, Object>,
+    map: AddressMap<Object>,
     /// token address -> object address
-    by_token: HashMap<usize, usize>,
-    /// retired objects, oldest first, with the bytes of values each keeps
-    retired: VecDeque<(usize, usize)>,
+    by_token: AddressMap<usize>,
+    /// retired objects, oldest first (bytes of values each keeps: in its entry)
+    retired: Queue,
     retired_bytes: usize,
-    quarantine: VecDeque<usize>,
+    quarantine: Queue,
+    /// stamp of the next queue entry
+    stamp: u64,
+    limits: Limits,
 }
 
 static OBJECTS: LazyLock<Mutex<Objects>> = LazyLock::new(|| {
-    Mutex::new(Objects {
-        map: HashMap::new(),
-        by_token: HashMap::new(),
-        retired: VecDeque::new(),
-        retired_bytes: 0,
-        quarantine: VecDeque::new(),
-    })
+    Mutex::new(Objects::new(Limits {
+        quarantine: QUARANTINE,
+        retired: RETIRED,
+        retired_bytes: RETIRED_BYTES,
+    }))
 });
 static SERIAL: AtomicU64 = AtomicU64::new(1);
 /// Most released objects kept in quarantine.
@@ -175,35 +213,88 @@ const RETIRED: usize = 64;
 const RETIRED_BYTES: usize = 16 << 20;
 
 impl Objects {
+    fn new(limits: Limits) -> Self {
+        Objects {
+            map: AddressMap::default(),
+            by_token: AddressMap::default(),
+            retired: Queue::default(),
+            retired_bytes: 0,
+            quarantine: Queue::default(),
+            stamp: 0,
+            limits,
+        }
+    }
+
+    /// The entries, and the queue of objects in `state` (none for live objects).
+    fn parts(&mut self, state: ObjectState) -> (&AddressMap<Object>, Option<&mut Queue>) {
+        let q = match state {
+            ObjectState::Live => None,
+            ObjectState::Retired => Some(&mut self.retired),
+            ObjectState::Quarantined => Some(&mut self.quarantine),
+        };
+        (&self.map, q)
+    }
+
+    /// Appends `object` (registered) to the queue of `state` and puts it in that state.
+    fn enqueue(&mut self, object: usize, state: ObjectState) {
+        self.stamp += 1;
+        let stamp = self.stamp;
+        if let Some(e) = self.map.get_mut(&object) {
+            e.state = state;
+            e.stamp = stamp;
+        }
+        if let (_, Some(q)) = self.parts(state) {
+            q.entries.push_back((object, stamp));
+            q.len += 1;
+        }
+    }
+
+    /// Bookkeeping for `e` leaving the queue of its state (its entry there becomes stale; the
+    /// caller changes or forgets the entry).
+    fn leave(&mut self, e: &Object) {
+        if e.state == ObjectState::Retired {
+            self.retired_bytes -= e.bytes;
+        }
+        let state = e.state;
+        if let (map, Some(q)) = self.parts(state) {
+            q.len -= 1;
+            if q.entries.len() > 2 * q.len + STALE_SLACK {
+                q.entries.retain(|&(a, s)| is_current(map, a, s, state));
+            }
+        }
+    }
+
+    /// Removes and returns the oldest object in the queue of `state` (its entry still in the
+    /// map, in that state); stale entries before it are dropped.
+    fn pop(&mut self, state: ObjectState) -> Option<usize> {
+        let (map, q) = self.parts(state);
+        let q = q?;
+        while let Some((a, s)) = q.entries.pop_front() {
+            if is_current(map, a, s, state) {
+                q.len -= 1;
+                return Some(a);
+            }
+        }
+        None
+    }
+
     fn forget(&mut self, object: usize) -> Option<Object> {
         let e = self.map.remove(&object)?;
         self.by_token.remove(&e.token);
-        match e.state {
-            ObjectState::Retired => {
-                if let Some(i) = self.retired.iter().position(|&(a, _)| a == object) {
-                    if let Some((_, b)) = self.retired.remove(i) {
-                        self.retired_bytes -= b;
-                    }
-                }
-            }
-            ObjectState::Quarantined => self.quarantine.retain(|&a| a != object),
-            ObjectState::Live => {}
-        }
+        self.leave(&e);
         Some(e)
     }
+
     /// Takes the oldest retired object out of the retired queue (live again: the caller
-    /// quarantines it next); NULL when none is retired.
-    fn pop_retired(&mut self) -> *mut c_void {
-        match self.retired.pop_front() {
-            Some((a, b)) => {
-                self.retired_bytes -= b;
-                if let Some(e) = self.map.get_mut(&a) {
-                    e.state = ObjectState::Live;
-                }
-                std::ptr::with_exposed_provenance_mut(a)
-            }
-            None => std::ptr::null_mut(),
+    /// quarantines it next); None when none is retired.
+    fn pop_retired(&mut self) -> Option<usize> {
+        let a = self.pop(ObjectState::Retired)?;
+        if let Some(e) = self.map.get_mut(&a) {
+            e.state = ObjectState::Live;
+            self.retired_bytes -= e.bytes;
+            e.bytes = 0;
         }
+        Some(a)
     }
 
     /// The entry of `object` if its serial is `serial` (0: whatever its serial).
@@ -213,6 +304,119 @@ impl Objects {
             .copied()
             .filter(|e| serial == 0 || e.serial == serial)
     }
+
+    /// See `ds_object_register` (`serial`: the new serial).
+    fn register(&mut self, object: usize, token: usize, serial: u64) {
+        self.forget(object);
+        if let Some(old) = self.by_token.get(&token).copied() {
+            self.forget(old);
+        }
+        self.map.insert(
+            object,
+            Object {
+                serial,
+                state: ObjectState::Live,
+                token,
+                stamp: 0,
+                bytes: 0,
+            },
+        );
+        self.by_token.insert(token, object);
+    }
+
+    /// See `ds_object_retoken`.
+    fn retoken(&mut self, old: usize, new: usize) {
+        if let Some(object) = self.by_token.remove(&old) {
+            if let Some(e) = self.map.get_mut(&object) {
+                e.token = new;
+            }
+            self.by_token.insert(new, object);
+        }
+    }
+
+    /// The object the token at `token` speaks for, and its entry.
+    fn of_token(&self, token: usize) -> Option<(usize, Object)> {
+        self.by_token
+            .get(&token)
+            .and_then(|&a| self.map.get(&a).map(|e| (a, *e)))
+    }
+
+    /// See `ds_object_unregister`: the state the object was in.
+    fn unregister(&mut self, token: usize) -> Option<ObjectState> {
+        let object = self.by_token.get(&token).copied()?;
+        self.forget(object).map(|e| e.state)
+    }
+
+    /// See `ds_object_live`.
+    fn live(&self, object: usize, serial: u64) -> bool {
+        self.get(object, serial)
+            .is_some_and(|e| e.state != ObjectState::Quarantined)
+    }
+
+    /// See `ds_object_retire` (`object` 0: none): the evicted object.
+    fn retire(&mut self, object: usize, serial: u64, bytes: usize) -> Option<usize> {
+        if object != 0 {
+            if let Some(e) = self.map.get_mut(&object) {
+                if e.serial == serial && e.state == ObjectState::Live {
+                    e.bytes = bytes;
+                    self.retired_bytes += bytes;
+                    self.enqueue(object, ObjectState::Retired);
+                }
+            }
+        }
+        let n = self.retired.len;
+        let over =
+            n > self.limits.retired || (self.retired_bytes > self.limits.retired_bytes && n > 1);
+        if over {
+            self.pop_retired()
+        } else {
+            None
+        }
+    }
+
+    /// See `ds_object_quarantine`: the evicted object (forgotten).
+    fn quarantine(&mut self, object: usize, serial: u64, token: usize) -> Option<usize> {
+        let e = self.get(object, serial)?;
+        if e.state == ObjectState::Quarantined {
+            return None;
+        }
+        self.by_token.remove(&e.token);
+        self.by_token.insert(token, object);
+        self.map.insert(
+            object,
+            Object {
+                serial,
+                state: ObjectState::Live,
+                token,
+                stamp: 0,
+                bytes: 0,
+            },
+        );
+        self.leave(&e);
+        self.enqueue(object, ObjectState::Quarantined);
+        if self.quarantine.len > self.limits.quarantine {
+            let a = self.pop(ObjectState::Quarantined)?;
+            self.forget_popped(a);
+            return Some(a);
+        }
+        None
+    }
+
+    /// Forgets an object just popped from its queue (its entry there is gone already).
+    fn forget_popped(&mut self, object: usize) {
+        if let Some(e) = self.map.remove(&object) {
+            self.by_token.remove(&e.token);
+            if e.state == ObjectState::Retired {
+                self.retired_bytes -= e.bytes;
+            }
+        }
+    }
+}
+
+/// Whether a queue entry `(object, stamp)` of the queue of `state` is current (not stale).
+fn is_current(map: &AddressMap<Object>, object: usize, stamp: u64, state: ObjectState) -> bool {
+    map.get(&object)
+        .is_some_and(|e| e.state == state && e.stamp == stamp)
 }
 
 fn state_code(s: ObjectState) -> i32 {
@@ -221,6 +425,10 @@ fn state_code(s: ObjectState) -> i32 {
         ObjectState::Quarantined => 2,
         ObjectState::Retired => 3,
     }
+}
+
+fn address_ptr(a: Option<usize>) -> *mut c_void {
+    a.map_or(std::ptr::null_mut(), std::ptr::with_exposed_provenance_mut)
 }
 
 /// Registers a heap object at `object`, spoken for by the token at `token`, and writes its new
@@ -236,20 +444,7 @@ pub extern "C" fn ds_object_register(
         non_null(object, "object")?;
         non_null(token, "token")?;
         let s = SERIAL.fetch_add(1, Ordering::Relaxed);
-        let mut o = lock(&OBJECTS);
-        o.forget(object as usize);
-        if let Some(old) = o.by_token.get(&(token as usize)).copied() {
-            o.forget(old);
-        }
-        o.map.insert(
-            object as usize,
-            Object {
-                serial: s,
-                state: ObjectState::Live,
-                token: token as usize,
-            },
-        );
-        o.by_token.insert(token as usize, object as usize);
+        lock(&OBJECTS).register(object as usize, token as usize, s);
         write_out(serial, s, "serial")
     })
 }
@@ -260,13 +455,7 @@ pub extern "C" fn ds_object_register(
 pub extern "C" fn ds_object_retoken(old: *const c_void, new: *const c_void) -> ds_status {
     boundary(|| {
         non_null(new, "new")?;
-        let mut o = lock(&OBJECTS);
-        if let Some(object) = o.by_token.remove(&(old as usize)) {
-            if let Some(e) = o.map.get_mut(&object) {
-                e.token = new as usize;
-            }
-            o.by_token.insert(new as usize, object);
-        }
+        lock(&OBJECTS).retoken(old as usize, new as usize);
         Ok(())
     })
 }
@@ -281,11 +470,7 @@ pub extern "C" fn ds_object_of_token(
     state: *mut i32,
 ) -> ds_status {
     boundary(|| {
-        let o = lock(&OBJECTS);
-        let found = o
-            .by_token
-            .get(&(token as usize))
-            .and_then(|&a| o.map.get(&a).map(|e| (a, *e)));
+        let found = lock(&OBJECTS).of_token(token as usize);
         let (a, s, st) = found.map_or((0, 0, 0), |(a, e)| (a, e.serial, state_code(e.state)));
         write_out(object, std::ptr::with_exposed_provenance_mut(a), "object")?;
         write_out(serial, s, "serial")?;
@@ -299,11 +484,9 @@ pub extern "C" fn ds_object_of_token(
 #[no_mangle]
 pub extern "C" fn ds_object_unregister(token: *const c_void, state: *mut i32) -> ds_status {
     boundary(|| {
-        let mut o = lock(&OBJECTS);
-        let was = match o.by_token.get(&(token as usize)).copied() {
-            Some(object) => o.forget(object).map_or(0, |e| state_code(e.state)),
-            None => 0,
-        };
+        let was = lock(&OBJECTS)
+            .unregister(token as usize)
+            .map_or(0, state_code);
         if !state.is_null() {
             write_out(state, was, "state")?;
         }
@@ -314,9 +497,7 @@ pub extern "C" fn ds_object_unregister(token: *const c_void, state: *mut i32) ->
 /// True if `object` is a registered object with serial `serial` whose contents are intact
 /// (live or retired).
 pub(crate) fn object_live(object: usize, serial: u64) -> bool {
-    lock(&OBJECTS)
-        .get(object, serial)
-        .is_some_and(|e| e.state != ObjectState::Quarantined)
+    lock(&OBJECTS).live(object, serial)
 }
 
 /// Writes whether `object` is a registered object with serial `serial` whose contents are
@@ -341,24 +522,8 @@ pub extern "C" fn ds_object_retire(
 ) -> ds_status {
     boundary(|| {
         non_null(evicted, "evicted")?;
-        let mut o = lock(&OBJECTS);
-        if !object.is_null() {
-            if let Some(e) = o.map.get_mut(&(object as usize)) {
-                if e.serial == serial && e.state == ObjectState::Live {
-                    e.state = ObjectState::Retired;
-                    o.retired.push_back((object as usize, bytes));
-                    o.retired_bytes += bytes;
-                }
-            }
-        }
-        let over =
-            o.retired.len() > RETIRED || (o.retired_bytes > RETIRED_BYTES && o.retired.len() > 1);
-        let out = if over {
-            o.pop_retired()
-        } else {
-            std::ptr::null_mut()
-        };
-        write_out(evicted, out, "evicted")
+        let out = lock(&OBJECTS).retire(object as usize, serial, bytes);
+        write_out(evicted, address_ptr(out), "evicted")
     })
 }
 
@@ -371,7 +536,7 @@ pub extern "C" fn ds_object_retired_oldest(evicted: *mut *mut c_void) -> ds_stat
     boundary(|| {
         non_null(evicted, "evicted")?;
         let out = lock(&OBJECTS).pop_retired();
-        write_out(evicted, out, "evicted")
+        write_out(evicted, address_ptr(out), "evicted")
     })
 }
 
@@ -389,37 +554,8 @@ pub extern "C" fn ds_object_quarantine(
 ) -> ds_status {
     boundary(|| {
         non_null(evicted, "evicted")?;
-        let mut o = lock(&OBJECTS);
-        let mut out = std::ptr::null_mut();
-        if let Some(e) = o.get(object as usize, serial) {
-            if e.state != ObjectState::Quarantined {
-                if e.state == ObjectState::Retired {
-                    if let Some(i) = o.retired.iter().position(|&(a, _)| a == object as usize) {
-                        if let Some((_, b)) = o.retired.remove(i) {
-                            o.retired_bytes -= b;
-                        }
-                    }
-                }
-                o.by_token.remove(&e.token);
-                o.by_token.insert(token as usize, object as usize);
-                o.map.insert(
-                    object as usize,
-                    Object {
-                        serial,
-                        state: ObjectState::Quarantined,
-                        token: token as usize,
-                    },
-                );
-                o.quarantine.push_back(object as usize);
-                if o.quarantine.len() > QUARANTINE {
-                    if let Some(a) = o.quarantine.pop_front() {
-                        o.forget(a);
-                        out = std::ptr::with_exposed_provenance_mut(a);
-                    }
-                }
-            }
-        }
-        write_out(evicted, out, "evicted")
+        let out = lock(&OBJECTS).quarantine(object as usize, serial, token as usize);
+        write_out(evicted, address_ptr(out), "evicted")
     })
 }
 
@@ -578,4 +714,281 @@ pub extern "C" fn ds_array_set_grad(a: *const ds_array, g: *const ds_array) -> d
             (t, g) => Err(super::any::mixed("ds_array_set_grad", &[&t, &g])),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The object registry against a straightforward model of it (the linear-scan queues it
+    //! replaced), with small capacities so that eviction happens often.
+    use super::*;
+
+    /// The registry as it was: queues scanned linearly on every removal.
+    #[derive(Default)]
+    struct Model {
+        map: HashMap<usize, (u64, ObjectState, usize)>,
+        by_token: HashMap<usize, usize>,
+        retired: VecDeque<(usize, usize)>,
+        retired_bytes: usize,
+        quarantine: VecDeque<usize>,
+    }
+
+    impl Model {
+        fn forget(&mut self, object: usize) -> Option<ObjectState> {
+            let (_, state, token) = self.map.remove(&object)?;
+            self.by_token.remove(&token);
+            match state {
+                ObjectState::Retired => {
+                    let i = self.retired.iter().position(|&(a, _)| a == object).unwrap();
+                    let (_, b) = self.retired.remove(i).unwrap();
+                    self.retired_bytes -= b;
+                }
+                ObjectState::Quarantined => self.quarantine.retain(|&a| a != object),
+                ObjectState::Live => {}
+            }
+            Some(state)
+        }
+        fn pop_retired(&mut self) -> Option<usize> {
+            let (a, b) = self.retired.pop_front()?;
+            self.retired_bytes -= b;
+            self.map.get_mut(&a).unwrap().1 = ObjectState::Live;
+            Some(a)
+        }
+        fn get(&self, object: usize, serial: u64) -> Option<(u64, ObjectState, usize)> {
+            self.map
+                .get(&object)
+                .copied()
+                .filter(|e| serial == 0 || e.0 == serial)
+        }
+        fn register(&mut self, object: usize, token: usize, serial: u64) {
+            self.forget(object);
+            if let Some(old) = self.by_token.get(&token).copied() {
+                self.forget(old);
+            }
+            self.map.insert(object, (serial, ObjectState::Live, token));
+            self.by_token.insert(token, object);
+        }
+        fn retoken(&mut self, old: usize, new: usize) {
+            if let Some(object) = self.by_token.remove(&old) {
+                if let Some(e) = self.map.get_mut(&object) {
+                    e.2 = new;
+                }
+                self.by_token.insert(new, object);
+            }
+        }
+        fn unregister(&mut self, token: usize) -> Option<ObjectState> {
+            let object = self.by_token.get(&token).copied()?;
+            self.forget(object)
+        }
+        fn retire(&mut self, l: Limits, object: usize, serial: u64, bytes: usize) -> Option<usize> {
+            if let Some(e) = self.map.get_mut(&object) {
+                if e.0 == serial && e.1 == ObjectState::Live {
+                    e.1 = ObjectState::Retired;
+                    self.retired.push_back((object, bytes));
+                    self.retired_bytes += bytes;
+                }
+            }
+            let n = self.retired.len();
+            if n > l.retired || (self.retired_bytes > l.retired_bytes && n > 1) {
+                self.pop_retired()
+            } else {
+                None
+            }
+        }
+        fn quarantine(
+            &mut self,
+            l: Limits,
+            object: usize,
+            serial: u64,
+            token: usize,
+        ) -> Option<usize> {
+            let e = self.get(object, serial)?;
+            if e.1 == ObjectState::Quarantined {
+                return None;
+            }
+            if e.1 == ObjectState::Retired {
+                let i = self.retired.iter().position(|&(a, _)| a == object).unwrap();
+                let (_, b) = self.retired.remove(i).unwrap();
+                self.retired_bytes -= b;
+            }
+            self.by_token.remove(&e.2);
+            self.by_token.insert(token, object);
+            self.map
+                .insert(object, (serial, ObjectState::Quarantined, token));
+            self.quarantine.push_back(object);
+            if self.quarantine.len() > l.quarantine {
+                let a = self.quarantine.pop_front().unwrap();
+                self.forget(a);
+                return Some(a);
+            }
+            None
+        }
+    }
+
+    const LIMITS: Limits = Limits {
+        quarantine: 5,
+        retired: 3,
+        retired_bytes: 100,
+    };
+
+    fn check_same(o: &Objects, m: &Model, objects: &[usize], tokens: &[usize]) {
+        for &a in objects {
+            let got = o.get(a, 0).map(|e| (e.serial, e.state, e.token));
+            assert_eq!(got, m.get(a, 0), "entry of object {a}");
+            assert_eq!(
+                o.live(a, 0),
+                m.get(a, 0).is_some_and(|e| e.1 != ObjectState::Quarantined)
+            );
+        }
+        for &t in tokens {
+            let got = o.of_token(t).map(|(a, e)| (a, e.serial, e.state));
+            let want = m
+                .by_token
+                .get(&t)
+                .and_then(|&a| m.map.get(&a).map(|e| (a, e.0, e.1)));
+            assert_eq!(got, want, "object of token {t}");
+        }
+        let mut got: Vec<(usize, usize)> = o.by_token.iter().map(|(&t, &a)| (t, a)).collect();
+        let mut want: Vec<(usize, usize)> = m.by_token.iter().map(|(&t, &a)| (t, a)).collect();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want, "token table");
+        assert_eq!(o.retired.len, m.retired.len());
+        assert_eq!(o.retired_bytes, m.retired_bytes);
+        assert_eq!(o.quarantine.len, m.quarantine.len());
+        for q in [&o.retired, &o.quarantine] {
+            assert!(
+                q.entries.len() <= 2 * q.len + STALE_SLACK + 1,
+                "stale entries pile up"
+            );
+        }
+    }
+
+    /// A small xorshift generator (the sequence only needs to be varied and repeatable).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn registry_matches_the_model() {
+        let objects: Vec<usize> = (1..=12).map(|i| 0x1000 + 16 * i).collect();
+        let tokens: Vec<usize> = (1..=20).map(|i| 0x9000 + 8 * i).collect();
+        for seed in 1..=20u64 {
+            let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ seed.wrapping_mul(0x9e37_79b9));
+            let mut o = Objects::new(LIMITS);
+            let mut m = Model::default();
+            let mut serial = 0u64;
+            for _ in 0..4000 {
+                let a = objects[rng.next(objects.len())];
+                let t = tokens[rng.next(tokens.len())];
+                // the object's serial mostly, sometimes 0 or a wrong one
+                let s = match rng.next(8) {
+                    0 => 0,
+                    1 => serial + 1,
+                    _ => m.map.get(&a).map_or(0, |e| e.0),
+                };
+                match rng.next(7) {
+                    0 => {
+                        serial += 1;
+                        o.register(a, t, serial);
+                        m.register(a, t, serial);
+                    }
+                    1 => {
+                        let t2 = tokens[rng.next(tokens.len())];
+                        o.retoken(t, t2);
+                        m.retoken(t, t2);
+                    }
+                    2 => assert_eq!(o.unregister(t), m.unregister(t)),
+                    3 => {
+                        let bytes = 10 * rng.next(6);
+                        let a = if rng.next(4) == 0 { 0 } else { a };
+                        assert_eq!(o.retire(a, s, bytes), m.retire(LIMITS, a, s, bytes));
+                    }
+                    4 => assert_eq!(o.pop_retired(), m.pop_retired()),
+                    _ => assert_eq!(o.quarantine(a, s, t), m.quarantine(LIMITS, a, s, t)),
+                }
+                check_same(&o, &m, &objects, &tokens);
+            }
+        }
+    }
+
+    #[test]
+    fn quarantine_evicts_the_oldest_once() {
+        let mut o = Objects::new(LIMITS);
+        let obj = |i: usize| 0x1000 + 16 * i;
+        let tomb = |i: usize| 0x9000 + 8 * i;
+        for i in 1..=7 {
+            o.register(obj(i), 0x5000 + 8 * i, i as u64);
+        }
+        // quarantine 1..=5 (full), then forget 2 (in the middle)
+        for i in 1..=5 {
+            assert_eq!(o.quarantine(obj(i), i as u64, tomb(i)), None);
+        }
+        assert_eq!(o.unregister(tomb(2)), Some(ObjectState::Quarantined));
+        assert!(o.get(obj(2), 0).is_none());
+        // one more fits; the next evicts the oldest (1), then 3: 2 is not evicted again
+        assert_eq!(o.quarantine(obj(6), 6, tomb(6)), None);
+        assert_eq!(o.quarantine(obj(7), 7, tomb(7)), Some(obj(1)));
+        assert!(o.get(obj(1), 0).is_none() && o.of_token(tomb(1)).is_none());
+        o.register(obj(1), 0x5000 + 8, 8);
+        assert_eq!(o.quarantine(obj(1), 8, tomb(1)), Some(obj(3)));
+        // re-registered at a quarantined object's address: that object leaves the queue
+        o.register(obj(4), 0x5000 + 32, 9);
+        o.register(obj(2), 0x5000 + 16, 10);
+        assert_eq!(o.quarantine(obj(2), 10, tomb(2)), None);
+        assert_eq!(o.quarantine(obj(4), 9, tomb(4)), Some(obj(5)));
+        assert_eq!(o.quarantine.len, LIMITS.quarantine);
+    }
+
+    #[test]
+    fn retired_objects_leave_in_order_within_the_budget() {
+        let mut o = Objects::new(LIMITS);
+        let obj = |i: usize| 0x1000 + 16 * i;
+        for i in 1..=6 {
+            o.register(obj(i), 0x5000 + 8 * i, i as u64);
+        }
+        assert_eq!(o.retire(obj(1), 1, 40), None);
+        assert_eq!(o.retire(obj(2), 2, 40), None);
+        // 2 quarantined straight from retirement: its bytes no longer count
+        assert_eq!(o.quarantine(obj(2), 2, 0x9000), None);
+        assert_eq!(o.retired_bytes, 40);
+        assert_eq!(o.retire(obj(3), 3, 50), None);
+        // 140 bytes > 100: the oldest (1) goes, live again
+        assert_eq!(o.retire(obj(4), 4, 50), Some(obj(1)));
+        assert!(o.live(obj(1), 1) && o.get(obj(1), 1).unwrap().state == ObjectState::Live);
+        assert_eq!(o.retired_bytes, 100);
+        // at the byte budget (not over it): the count decides
+        assert_eq!(o.retire(obj(5), 5, 0), None);
+        assert_eq!(o.retire(obj(6), 6, 0), Some(obj(3)));
+        assert_eq!(o.retire(obj(1), 1, 0), Some(obj(4)));
+        let mut order = Vec::new();
+        while let Some(a) = o.pop_retired() {
+            order.push(a);
+        }
+        assert_eq!(order, [obj(5), obj(6), obj(1)]);
+        assert_eq!((o.retired.len, o.retired_bytes), (0, 0));
+    }
+
+    #[test]
+    fn stale_entries_are_compacted() {
+        let mut o = Objects::new(Limits {
+            quarantine: 1 << 20,
+            ..LIMITS
+        });
+        for i in 0..10_000usize {
+            o.register(0x1000 + 16 * i, 0x100_0000 + 8 * i, i as u64 + 1);
+            o.quarantine(0x1000 + 16 * i, i as u64 + 1, 0x200_0000 + 8 * i);
+            if i % 10 != 0 {
+                o.unregister(0x200_0000 + 8 * i);
+            }
+            assert!(o.quarantine.entries.len() <= 2 * o.quarantine.len + STALE_SLACK + 1);
+        }
+        assert_eq!(o.quarantine.len, 1000);
+        assert_eq!(o.pop(ObjectState::Quarantined), Some(0x1000));
+    }
 }

@@ -57,7 +57,7 @@ pub extern "C" fn ds_array_set_operation(a: *const ds_array, name: *const c_char
 /// `ds_nullify_graph`).
 #[no_mangle]
 pub extern "C" fn ds_array_num_inputs(a: *const ds_array, n: *mut usize) -> ds_status {
-    boundary(|| write_out(n, handle::get(a, "a")?.inputs().len(), "n"))
+    boundary(|| write_out(n, handle::get(a, "a")?.num_inputs(), "n"))
 }
 
 /// A new handle to input `i` (0-based) of the operation that produced `a`, and whether `a`

@@ -52,33 +52,52 @@ pub(crate) fn deferred(
 // thread-safety contract (one graph, one thread at a time) covers its use.
 unsafe impl Send for Pending {}
 
+/// The calling thread's nesting of `ds_` calls, and whether destructors may be queued: what
+/// every call looks at, in one thread-local without a destructor (always accessible, one
+/// lookup per call in a shared library).
+struct Calls {
+    depth: Cell<u32>,
+    /// set when a destructor is queued, cleared when the queue is drained
+    queued: Cell<bool>,
+}
+
 thread_local! {
     static QUEUE: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    static CALLS: Calls = const {
+        Calls {
+            depth: Cell::new(0),
+            queued: Cell::new(false),
+        }
+    };
 }
 
 fn enqueue(p: Pending) {
     // During thread teardown the queue may be gone: the object then simply leaks.
-    let _ = QUEUE.try_with(|q| q.borrow_mut().push(p));
+    if QUEUE.try_with(|q| q.borrow_mut().push(p)).is_ok() {
+        CALLS.with(|c| c.queued.set(true));
+    }
 }
 
 /// Marks entry into an exported function; returns true for the outermost call on this thread.
 pub(crate) fn enter() -> bool {
-    DEPTH.with(|d| {
-        d.set(d.get() + 1);
-        d.get() == 1
+    CALLS.with(|c| {
+        let d = c.depth.get() + 1;
+        c.depth.set(d);
+        d == 1
     })
 }
 
 /// Marks exit; the outermost exit runs the queued destructors.
 pub(crate) fn leave(outermost: bool) {
-    if outermost {
-        drain();
-    }
-    DEPTH.with(|d| d.set(d.get() - 1));
+    CALLS.with(|c| {
+        if outermost && c.queued.get() {
+            drain(c);
+        }
+        c.depth.set(c.depth.get() - 1);
+    })
 }
 
-fn drain() {
+fn drain(c: &Calls) {
     // the RefCell borrow ends inside the closure, so destructors may enqueue more work
     while let Some(p) = QUEUE.with(|q| q.borrow_mut().pop()) {
         let alive = match p.alive {
@@ -92,6 +111,7 @@ fn drain() {
             unsafe { (p.destroy)(p.object) };
         }
     }
+    c.queued.set(false);
 }
 
 /// Claims the caller object that holds handle `obj` for the array `owner`: when `owner` is
