@@ -154,6 +154,19 @@ struct Object {
     bytes: usize,
 }
 
+impl Object {
+    /// A live (registered, in use) object.
+    fn live(serial: u64, token: usize) -> Object {
+        Object {
+            serial,
+            state: ObjectState::Live,
+            token,
+            stamp: 0,
+            bytes: 0,
+        }
+    }
+}
+
 /// A first-in first-out queue of objects in one state (retired, or quarantined) with O(1)
 /// removal from the middle: an object leaves by changing state (or being forgotten), which
 /// leaves its entry behind *stale*; stale entries are skipped when popped, and dropped all at
@@ -311,16 +324,7 @@ impl Objects {
         if let Some(old) = self.by_token.get(&token).copied() {
             self.forget(old);
         }
-        self.map.insert(
-            object,
-            Object {
-                serial,
-                state: ObjectState::Live,
-                token,
-                stamp: 0,
-                bytes: 0,
-            },
-        );
+        self.map.insert(object, Object::live(serial, token));
         self.by_token.insert(token, object);
     }
 
@@ -382,16 +386,7 @@ impl Objects {
         }
         self.by_token.remove(&e.token);
         self.by_token.insert(token, object);
-        self.map.insert(
-            object,
-            Object {
-                serial,
-                state: ObjectState::Live,
-                token,
-                stamp: 0,
-                bytes: 0,
-            },
-        );
+        self.map.insert(object, Object::live(serial, token));
         self.leave(&e);
         self.enqueue(object, ObjectState::Quarantined);
         if self.quarantine.len > self.limits.quarantine {
