@@ -78,6 +78,8 @@ module diffstruc
      !> contents are released and the object itself left to the program.
      logical :: keep_shell = .false.
      type(c_ptr) :: shell = c_null_ptr
+     !> The core array holds real64 values (read once, when the token is bound to it).
+     logical :: wide = .false.
    contains
      final :: release_token
   end type array_ref

@@ -122,6 +122,7 @@ contains
     call return_values(x)
     allocate(t)
     t%h = h
+    t%wide = is_real64(h)
     if (allocated(x%ref)) then
        call release_binding(x)
        if (is_heap(x)) then
@@ -377,7 +378,7 @@ contains
     call check(ds_array_extents(h, e, s), 'array_type')
     if (allocated(c%val)) deallocate(c%val)
     if (allocated(c%val64)) deallocate(c%val64)
-    if (is_real64(h)) then
+    if (c%ref%wide) then
        if (ds_array_lend_f64(h, val64_descriptor(c), data) == DS_OK) then
           allocate(c%val64(1, 1))
           if (.not. diffstruc_point_real2(c%val64, data, e, s)) &
@@ -444,7 +445,7 @@ contains
     type(c_ptr) :: data
     integer(c_int64_t) :: e, s
     call check(ds_array_extents(v%ref%h, e, s), 'array_type')
-    if (is_real64(v%ref%h)) then
+    if (v%ref%wide) then
        call check(ds_array_data_f64(v%ref%h, data), 'array_type')
        if (allocated(v%val64)) deallocate(v%val64)
        allocate(v%val64(1, 1))
@@ -864,7 +865,7 @@ contains
          int(size(x%val, 2), c_int64_t), x%val, size(x%val, kind=c_size_t), h), where)
   end function new_leaf
 
-  !> True if copy `x` has the values and flags of the array `h` it refers to.
+  !> True if copy `x` has the values and flags of the array `h` it refers to (its own token's).
   logical function matches(x, h)
     type(array_type), intent(in) :: x
     type(c_ptr), intent(in) :: h
@@ -876,7 +877,7 @@ contains
     matches = .false.
     call check(ds_array_extents(h, e, s), 'array_type')
     if (values_extent(x, 1) /= e .or. values_extent(x, 2) /= s) return
-    if (allocated(x%val64) .neqv. is_real64(h)) return
+    if (allocated(x%val64) .neqv. x%ref%wide) return
     ! the flags that change what the array computes (not is_temporary, is_forward or
     ! fix_pointer, which only mark ownership and graph handling)
     call check(ds_array_flags(h, bits), 'array_type')
@@ -908,7 +909,7 @@ contains
        if (allocated(p%val64)) then
           call check(ds_array_data_f64(h, data), where)
           here = c_loc(p%val64(1, 1))
-       else if (is_real64(h)) then
+       else if (p%ref%wide) then
           ! the program replaced real64 values by real32 ones
           here = c_null_ptr
        else
@@ -924,7 +925,7 @@ contains
     else
        call check(ds_array_extents(h, e, s), where)
        if (values_extent(p, 1) /= e .or. values_extent(p, 2) /= s .or. &
-            (allocated(p%val64) .neqv. is_real64(h))) then
+            (allocated(p%val64) .neqv. p%ref%wide)) then
           ! the program reallocated val with other extents (or kind): a new array from them
           call bind(p, new_leaf(p, where))
           h = p%ref%h
@@ -1046,6 +1047,7 @@ contains
     real(c_double), pointer :: v64(:,:)
     integer(c_int64_t) :: e, s
     logical(c_bool) :: live
+    logical :: wide
     rec => record_of(h)
     old => null()
     if (c_associated(rec%grad_obj)) then
@@ -1060,8 +1062,9 @@ contains
           end if
           g => given
           ! the program's object: its values become the gradient's, then it holds the buffer
+          wide = is_real64(h)
           call check(ds_array_extents(h, e, s), 'grad')
-          if (is_real64(h)) then
+          if (wide) then
              call check(ds_array_grad_data_f64(h, data), 'grad')
              call c_f_pointer(data, v64, [e, s])
              if (has_values(g)) then
@@ -1080,7 +1083,7 @@ contains
              if (allocated(g%val64)) call fatal('grad', 'a real64 gradient object for a ' // &
                   'real32 array')
           end if
-          if (allocated(g%val) .and. .not. is_real64(h)) then
+          if (allocated(g%val) .and. .not. wide) then
              if (size(g%val) == size(v)) then
                 v = reshape(g%val, shape(v))
              else
@@ -1104,7 +1107,8 @@ contains
        g => old
        return
     end if
-    if (is_real64(h)) then
+    wide = is_real64(h)
+    if (wide) then
        call check(ds_array_grad_data_f64(h, gh), 'grad')
     else
        call check(ds_array_grad_data(h, gh), 'grad')
@@ -1400,7 +1404,7 @@ contains
        if (matches(p, p%ref%h)) return
        call check(ds_array_extents(p%ref%h, e, s), 'assignment(=)')
        if (values_extent(p, 1) == e .and. values_extent(p, 2) == s .and. &
-            (allocated(p%val64) .eqv. is_real64(p%ref%h))) then
+            (allocated(p%val64) .eqv. p%ref%wide)) then
           call check(ds_array_clone(p%ref%h, h), 'assignment(=)')
           call push_values(p, h, 'assignment(=)')
           return
