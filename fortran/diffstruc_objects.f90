@@ -368,38 +368,51 @@ contains
     end function offset_of
   end subroutine find_val_offsets
 
-  !> Makes `c%val` the core's value buffer of its array (zero copy); falls back to a copy when
-  !> the buffer cannot be lent (caller memory, or already lent to another object).
+  !> Makes `c%val` (`c%val64` for a real64 array) the core's value buffer of its array (zero
+  !> copy); falls back to a copy when the buffer cannot be lent (caller memory, or already lent
+  !> to another object).
   subroutine lend_values(c)
     type(array_type), intent(inout), target :: c
     type(c_ptr) :: data, h
-    integer(c_int64_t) :: e, s
+    integer(c_int) :: status
     h = c%ref%h
-    call check(ds_array_extents(h, e, s), 'array_type')
     if (allocated(c%val)) deallocate(c%val)
     if (allocated(c%val64)) deallocate(c%val64)
     if (c%ref%wide) then
-       if (ds_array_lend_f64(h, val64_descriptor(c), data) == DS_OK) then
-          allocate(c%val64(1, 1))
-          if (.not. diffstruc_point_real2(c%val64, data, e, s)) &
-               call fatal('array_type', 'unsupported array descriptor layout')
-          c%ref%desc = val64_descriptor(c)
-          c%ref%alias = .false.
-       else
-          call copy_values(c, h)
-       end if
-       return
+       status = ds_array_lend_f64(h, val64_descriptor(c), data)
+    else
+       status = ds_array_lend(h, val_descriptor(c), data)
     end if
-    if (ds_array_lend(h, val_descriptor(c), data) == DS_OK) then
-       allocate(c%val(1, 1))
-       if (.not. diffstruc_point_real2(c%val, data, e, s)) &
-            call fatal('array_type', 'unsupported array descriptor layout')
-       c%ref%desc = val_descriptor(c)
-       c%ref%alias = .false.
+    if (status == DS_OK) then
+       call point_values(c, data, alias=.false.)
     else
        call copy_values(c, h)
     end if
   end subroutine lend_values
+
+  !> Points `c%val` (`c%val64` for a real64 array) at the core's buffer `data` of its array
+  !> and records it in the token: lent (`alias` false) or only viewed.
+  subroutine point_values(c, data, alias)
+    type(array_type), intent(inout), target :: c
+    type(c_ptr), intent(in) :: data
+    logical, intent(in) :: alias
+    integer(c_int64_t) :: e, s
+    logical(c_bool) :: ok
+    call check(ds_array_extents(c%ref%h, e, s), 'array_type')
+    if (c%ref%wide) then
+       if (allocated(c%val64)) deallocate(c%val64)
+       allocate(c%val64(1, 1))
+       ok = diffstruc_point_real2(c%val64, data, e, s)
+       c%ref%desc = val64_descriptor(c)
+    else
+       if (allocated(c%val)) deallocate(c%val)
+       allocate(c%val(1, 1))
+       ok = diffstruc_point_real2(c%val, data, e, s)
+       c%ref%desc = val_descriptor(c)
+    end if
+    if (.not. ok) call fatal('array_type', 'unsupported array descriptor layout')
+    c%ref%alias = alias
+  end subroutine point_values
 
   !> True if core array `h` holds real64 values.
   logical function is_real64(h)
@@ -439,29 +452,17 @@ contains
     c%val = v
   end subroutine copy_values
 
-  !> Points `v%val` at the values of its array without taking them (a view for a rule).
+  !> Points `v%val` (or `v%val64`) at the values of its array without taking them (a view for
+  !> a rule).
   subroutine alias_values(v)
     type(array_type), intent(inout), target :: v
     type(c_ptr) :: data
-    integer(c_int64_t) :: e, s
-    call check(ds_array_extents(v%ref%h, e, s), 'array_type')
     if (v%ref%wide) then
        call check(ds_array_data_f64(v%ref%h, data), 'array_type')
-       if (allocated(v%val64)) deallocate(v%val64)
-       allocate(v%val64(1, 1))
-       if (.not. diffstruc_point_real2(v%val64, data, e, s)) &
-            call fatal('array_type', 'unsupported array descriptor layout')
-       v%ref%desc = val64_descriptor(v)
-       v%ref%alias = .true.
-       return
+    else
+       call check(ds_array_data(v%ref%h, data), 'array_type')
     end if
-    call check(ds_array_data(v%ref%h, data), 'array_type')
-    if (allocated(v%val)) deallocate(v%val)
-    allocate(v%val(1, 1))
-    if (.not. diffstruc_point_real2(v%val, data, e, s)) &
-         call fatal('array_type', 'unsupported array descriptor layout')
-    v%ref%desc = val_descriptor(v)
-    v%ref%alias = .true.
+    call point_values(v, data, alias=.true.)
   end subroutine alias_values
 
   !> Gives a lent or viewed `val` back to the core (it becomes unallocated). If the program
