@@ -8,14 +8,9 @@
 
 use super::any::{map, map2, Array, Elem};
 use super::handle::{self, ds_array};
-use super::ops::{emit, slice};
+use super::ops::{emit, scalar, slice};
 use super::status::{ds_status, non_null};
-use crate::core::{Error, Real, Result};
-
-/// A C `double` scalar as the array's element type.
-fn scalar<T: Real>(s: f64) -> T {
-    T::from_f64(s)
-}
+use crate::core::{Error, Result};
 use crate::ops::movement::{self as mv, Cut};
 
 /// `n` values at `p` (NULL allowed when `n` is 0).

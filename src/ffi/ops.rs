@@ -121,7 +121,7 @@ pub(crate) fn slice<'a, T>(p: *const T, len: usize, what: &str) -> Result<&'a [T
 
 /// A C `double` scalar as the array's element type (exact for `double`; rounded once to
 /// `float`, which gives a `float` argument back unchanged).
-fn scalar<T: Real>(s: f64) -> T {
+pub(crate) fn scalar<T: Real>(s: f64) -> T {
     T::from_f64(s)
 }
 
