@@ -144,13 +144,28 @@ contains
     if (allocated(x%val64)) x%val64 = v
   end subroutine fill_values
 
-  !> Sets this array's gradient to zero.
+  !> Sets this array's gradient to zero: the core's gradient and, unless it is the same buffer
+  !> (the usual case: the gradient object's values are lent from the core), the gradient
+  !> object's values.
   module subroutine zero_grad(this)
     class(array_type), intent(inout), target :: this
-    if (associated(this%grad)) call fill_values(this%grad, 0.0_real64)
-    if (c_associated(handle_of(this))) then
-       if (ds_zero_grad(handle_of(this)) /= DS_OK) continue
+    type(c_ptr) :: h, buffer, here
+    h = handle_of(this)
+    if (c_associated(h)) then
+       if (ds_zero_grad(h) /= DS_OK) continue
     end if
+    if (.not. associated(this%grad)) return
+    ! (c_loc assigned first: c_loc as an argument of c_associated crashes gfortran 12 here)
+    buffer = c_null_ptr
+    here = c_null_ptr
+    if (c_associated(h) .and. values_size(this%grad) > 0) then
+       if (allocated(this%grad%val64)) then
+          if (ds_array_grad_data_f64(h, buffer) == DS_OK) here = c_loc(this%grad%val64(1, 1))
+       else if (allocated(this%grad%val)) then
+          if (ds_array_grad_data(h, buffer) == DS_OK) here = c_loc(this%grad%val(1, 1))
+       end if
+    end if
+    if (.not. c_associated(here, buffer)) call fill_values(this%grad, 0.0_real64)
   end subroutine zero_grad
 
   !> Sets every gradient in the graph under this array to zero (including this one's: a

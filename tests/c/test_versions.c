@@ -103,6 +103,39 @@ static void test_sync(void)
     FREE_ALL(x, y);
 }
 
+/* ds_array_sync compares bit for bit: the same NaN is no change, -0 against +0 is one, and
+ * a difference in the last of many values is found. */
+static void test_sync_bitwise(void)
+{
+    enum { N = 1000 };
+    float v[N], w[N];
+    for (int i = 0; i < N; i++) {
+        v[i] = (float)i * 0.5f;
+    }
+    v[3] = NAN;
+    v[4] = 0.0f;
+    const int64_t shape[] = {N};
+    ds_array *x = NULL;
+    CHECK_OK(ds_array_from_data(shape, 1, 1, v, N, &x));
+    bool changed = true;
+    memcpy(w, v, sizeof w);
+    CHECK_OK(ds_array_sync(x, w, N, &changed));
+    CHECK(!changed); /* a NaN that stays the same NaN */
+    w[4] = -0.0f;
+    CHECK_OK(ds_array_sync(x, w, N, &changed));
+    CHECK(changed);
+    CHECK_OK(ds_array_sync(x, w, N, &changed));
+    CHECK(!changed);
+    w[N - 1] += 1.0f;
+    CHECK_OK(ds_array_sync(x, w, N, &changed));
+    CHECK(changed);
+    float *d = NULL;
+    CHECK_OK(ds_array_data(x, &d));
+    CHECK(d[N - 1] == w[N - 1] && signbit(d[4]));
+    CHECK_STATUS(ds_array_sync(x, w, N - 1, &changed), DS_ERR_SHAPE);
+    FREE_ALL(x);
+}
+
 /* A write to a value no rule reads is fine (add), and a written result that a rule reads
  * (exp's) is caught like an input. */
 static void test_what_is_checked(void)
@@ -127,6 +160,7 @@ int main(void)
     test_write_through_pointer();
     test_read_pointer_and_mark_written();
     test_sync();
+    test_sync_bitwise();
     test_what_is_checked();
     CHECK_NO_LEAKS();
     return test_summary();
