@@ -78,17 +78,72 @@ impl<T: Real> Grad<T> {
     }
 }
 
+/// Most entries a pass's node index may hold to be kept for the next pass of the thread.
+const SCRATCH_MAX: usize = 1 << 16;
+
+thread_local! {
+    /// Spare node indexes, so that a pass does not build its hash table from empty (a stack:
+    /// a pass run from inside another, by a custom rule, takes its own).
+    static SPARE_INDEXES: std::cell::RefCell<Vec<PtrMap<usize>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The nodes of a graph in topological order, and each node's position in it.
+pub(crate) struct Order<T: Real> {
+    nodes: Vec<Tensor<T>>,
+    /// node address -> position in `nodes` (`OPEN` while the walk is inside the node)
+    index: PtrMap<usize>,
+}
+
+const OPEN: usize = usize::MAX;
+
+impl<T: Real> Order<T> {
+    /// The position of `t` in the order, if it is there.
+    pub(crate) fn position(&self, t: &Tensor<T>) -> Option<usize> {
+        self.index.get(&t.key()).copied().filter(|&i| i != OPEN)
+    }
+}
+
+impl<T: Real> std::ops::Deref for Order<T> {
+    type Target = [Tensor<T>];
+    fn deref(&self) -> &[Tensor<T>] {
+        &self.nodes
+    }
+}
+
+impl<T: Real> Drop for Order<T> {
+    fn drop(&mut self) {
+        if self.index.capacity() > SCRATCH_MAX {
+            return;
+        }
+        let mut index = std::mem::take(&mut self.index);
+        index.clear();
+        let _ = SPARE_INDEXES.try_with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                if s.len() < 4 && s.try_reserve(1).is_ok() {
+                    s.push(index);
+                }
+            }
+        });
+    }
+}
+
 /// Nodes reachable from `root` through inputs that require a gradient, inputs before the nodes
 /// that use them. The walk does not descend below `stop`. Iterative: no recursion, any depth.
 /// Out of memory: unwinds to the caller's guard.
 pub(crate) fn topological_order<T: Real>(
     root: &Tensor<T>,
     stop: Option<&Tensor<T>>,
-) -> Result<Vec<Tensor<T>>> {
-    const OPEN: u8 = 1;
-    const DONE: u8 = 2;
-    let mut mark: PtrMap<u8> = PtrMap::default();
-    let mut order = Vec::new();
+) -> Result<Order<T>> {
+    let index = SPARE_INDEXES
+        .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let mut order = Order {
+        nodes: alloc::with_capacity(16),
+        index,
+    };
     // Inputs<T> that do not require a gradient are skipped when visited.
     let expand = |t: &Tensor<T>| -> Inputs<T> {
         if stop.is_some_and(|s| s.same(t)) {
@@ -96,17 +151,18 @@ pub(crate) fn topological_order<T: Real>(
         }
         t.input_list()
     };
-    let mut stack: Vec<(Tensor<T>, Inputs<T>, usize)> = vec![(root.clone(), expand(root), 0)];
-    mark.insert(root.key(), OPEN);
+    let mut stack: Vec<(Tensor<T>, Inputs<T>, usize)> = alloc::with_capacity(16);
+    stack.push((root.clone(), expand(root), 0));
+    alloc::reserve_map(&mut order.index, 1);
+    order.index.insert(root.key(), OPEN);
     while let Some((node, children, next)) = stack.last_mut() {
         if let Some(child) = children.get(*next) {
             *next += 1;
             if !child.requires_grad() {
                 continue;
             }
-            match mark.get(&child.key()) {
-                Some(&DONE) => {}
-                Some(_) => {
+            match order.index.get(&child.key()) {
+                Some(&OPEN) => {
                     return Err(Error::new(
                         ErrorKind::Graph,
                         format!(
@@ -115,19 +171,20 @@ pub(crate) fn topological_order<T: Real>(
                         ),
                     ))
                 }
+                Some(_) => {}
                 None => {
                     let child = child.clone();
-                    alloc::reserve_map(&mut mark, 1);
-                    mark.insert(child.key(), OPEN);
+                    alloc::reserve_map(&mut order.index, 1);
+                    order.index.insert(child.key(), OPEN);
                     let grandchildren = expand(&child);
                     alloc::reserve(&mut stack, 1);
                     stack.push((child, grandchildren, 0));
                 }
             }
         } else {
-            mark.insert(node.key(), DONE);
-            alloc::reserve(&mut order, 1);
-            order.push(node.clone());
+            order.index.insert(node.key(), order.nodes.len());
+            alloc::reserve(&mut order.nodes, 1);
+            order.nodes.push(node.clone());
             stack.pop();
         }
     }
@@ -180,11 +237,14 @@ fn forward_pass<T: Real>(f: &Tensor<T>, x: &Tensor<T>) -> Result<Tensor<T>> {
         )
     };
     let order = topological_order(f, Some(x))?;
-    let mut tangents: PtrMap<Tensor<T>> = PtrMap::default();
-    for node in &order {
+    // tangents[i]: the tangent of order[i], if it has one
+    let mut tangents: Vec<Option<Tensor<T>>> = alloc::filled(order.len(), None);
+    let tangent_of = |tangents: &[Option<Tensor<T>>], t: &Tensor<T>| {
+        order.position(t).and_then(|i| tangents[i].clone())
+    };
+    for (at, node) in order.iter().enumerate() {
         if node.same(x) {
-            alloc::reserve_map(&mut tangents, 1);
-            tangents.insert(node.key(), seed.clone());
+            tangents[at] = Some(seed.clone());
             continue;
         }
         let Some((op, inputs)) = node.op_and_inputs() else {
@@ -193,24 +253,33 @@ fn forward_pass<T: Real>(f: &Tensor<T>, x: &Tensor<T>) -> Result<Tensor<T>> {
         // (every node, as reverse mode does: also one whose inputs were cut off from `x` by
         // clearing requires_grad)
         version::check("grad_forward", node, &*op, &inputs, &node.saved())?;
-        let ts: Vec<Option<Tensor<T>>> = alloc::collect(
-            inputs.len(),
-            inputs.iter().map(|i| tangents.get(&i.key()).cloned()),
-        );
+        // (the inputs' tangents: inline for up to two inputs)
+        let mut two: [Option<Tensor<T>>; 2] = [None, None];
+        let many: Vec<Option<Tensor<T>>>;
+        let ts: &[Option<Tensor<T>>] = if inputs.len() <= two.len() {
+            for (slot, i) in two.iter_mut().zip(inputs.iter()) {
+                *slot = tangent_of(&tangents, i);
+            }
+            &two[..inputs.len()]
+        } else {
+            many = alloc::collect(
+                inputs.len(),
+                inputs.iter().map(|i| tangent_of(&tangents, i)),
+            );
+            &many
+        };
         if ts.iter().all(Option::is_none) {
             continue;
         }
         let t = alloc::guard_all(
             || rule_context("grad_forward", "forward", node, &inputs),
-            || op.jvp(node, &inputs, &ts),
+            || op.jvp(node, &inputs, ts),
         )?;
         if let Some(t) = t {
-            let t = conform(t, node)?;
-            alloc::reserve_map(&mut tangents, 1);
-            tangents.insert(node.key(), t);
+            tangents[at] = Some(conform(t, node)?);
         }
     }
-    let out = match tangents.remove(&f.key()) {
+    let out = match order.position(f).and_then(|i| tangents[i].take()) {
         Some(t) => t,
         None => f.new_grad(None),
     };
@@ -293,7 +362,7 @@ fn reverse_pass<T: Real>(root: &Tensor<T>, seed: Option<&[T]>) -> Result<()> {
     let rd = root.dims();
     let order = topological_order(root, None)?;
     // every check first: an error leaves everything as it was
-    for node in &order {
+    for node in order.iter() {
         if let Some((op, inputs)) = node.op_and_inputs() {
             version::check("grad_reverse", node, &*op, &inputs, &node.saved())?;
         }
@@ -302,9 +371,6 @@ fn reverse_pass<T: Real>(root: &Tensor<T>, seed: Option<&[T]>) -> Result<()> {
         Some(s) => pool::copy(s),
         None => pool::filled(rd.len(), T::ONE),
     };
-    let mut index: PtrMap<usize> = PtrMap::default();
-    alloc::reserve_map(&mut index, order.len());
-    index.extend(order.iter().enumerate().map(|(i, t)| (t.key(), i)));
     let mut pending: Vec<Option<Grad<T>>> = alloc::filled(order.len(), None);
     if let Some(last) = pending.last_mut() {
         *last = Some(Grad::new(seed, rd));
@@ -332,7 +398,7 @@ fn reverse_pass<T: Real>(root: &Tensor<T>, seed: Option<&[T]>) -> Result<()> {
             inputs.len(),
             inputs
                 .iter()
-                .map(|t| t.requires_grad() && index.contains_key(&t.key())),
+                .map(|t| t.requires_grad() && order.position(t).is_some()),
         );
         let grads = alloc::guard_all(
             || rule_context("grad_reverse", "reverse", node, &inputs),
@@ -358,7 +424,10 @@ fn reverse_pass<T: Real>(root: &Tensor<T>, seed: Option<&[T]>) -> Result<()> {
                 ));
             }
             let gi = gi.reduce_to(to);
-            let slot = &mut pending[index[&input.key()]];
+            let Some(at) = order.position(input) else {
+                continue;
+            };
+            let slot = &mut pending[at];
             match slot {
                 Some(acc) => acc.add_assign(&gi),
                 None => *slot = Some(gi),
@@ -396,7 +465,7 @@ pub fn zero_all_grads<T: Real>(root: &Tensor<T>) -> Result<()> {
         || format!("zero_all_grads (from {})", describe(root)),
         || topological_order(root, None),
     )?;
-    for node in order {
+    for node in order.iter() {
         node.zero_grad();
     }
     Ok(())

@@ -23,7 +23,7 @@ pub fn duplicate_graph<T: Real>(root: &Tensor<T>) -> Result<Tensor<T>> {
 
 fn duplicate<T: Real>(root: &Tensor<T>) -> Result<Tensor<T>> {
     let mut copies: PtrMap<Tensor<T>> = PtrMap::default();
-    for node in topological_order(root, None)? {
+    for node in topological_order(root, None)?.iter() {
         let copy = if node.is_fixed() {
             node.clone()
         } else {
@@ -46,7 +46,7 @@ fn duplicate<T: Real>(root: &Tensor<T>) -> Result<Tensor<T>> {
                         mapped.push(c);
                     }
                 }
-                let saved = node.saved().rebase(&node, &inputs, &c, &mapped);
+                let saved = node.saved().rebase(node, &inputs, &c, &mapped);
                 c.link_copy(op, Inputs::from_vec(mapped), node.owns_bits(), saved);
             }
             c

@@ -5,6 +5,7 @@ pub mod autodiff;
 pub mod dims;
 pub mod error;
 pub mod graph;
+mod node_rc;
 pub mod pool;
 pub mod print;
 pub mod real;

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 
 use super::dims::Dims;
 use super::error::{Error, Result};
+use super::node_rc::NodeRc;
 use super::real::Real;
 use super::small::{Inputs, OpRef, Shape};
 use super::storage::Storage;
@@ -132,7 +133,7 @@ pub type ReleaseHook = Box<dyn FnOnce() + Send>;
 /// A handle to an array node. Cloning the handle shares the node; the node is freed when the last
 /// handle and the last node referring to it are gone.
 #[derive(Clone)]
-pub struct Tensor<T: Real = f32>(pub(crate) Arc<Node<T>>);
+pub struct Tensor<T: Real = f32>(pub(crate) NodeRc<T>);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -253,7 +254,7 @@ impl<T: Real> Tensor<T> {
             bits |= SCALAR;
         }
         LIVE_NODES.fetch_add(1, Ordering::Relaxed);
-        Tensor(Arc::new(Node {
+        Tensor(NodeRc::new(Node {
             shape: Shape::new(shape),
             dims,
             flags: AtomicU32::new(bits),
@@ -322,7 +323,7 @@ impl<T: Real> Tensor<T> {
     /// A `[1]`-shaped, single-sample constant standing for one number (`is_scalar`), shared by
     /// every sample. Used for the scalar operand of `x * 2.0` and friends.
     pub fn scalar(value: T) -> Tensor<T> {
-        Self::constant(&[1], 1, vec![value], false, true)
+        Self::constant(&[1], 1, super::pool::filled(1, value), false, true)
     }
 
     /// A constant with explicit flags (no gradient, no graph).
@@ -744,10 +745,10 @@ impl<T: Real> Tensor<T> {
 
     /// True if both handles refer to the same node.
     pub fn same(&self, other: &Tensor<T>) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        NodeRc::ptr_eq(&self.0, &other.0)
     }
     pub(crate) fn key(&self) -> *const () {
-        Arc::as_ptr(&self.0).cast()
+        NodeRc::as_ptr(&self.0).cast()
     }
 
     /// True if the node has no operation (a variable, a constant or a released result).
@@ -1107,7 +1108,7 @@ fn drop_iteratively<T: Real>(inputs: Inputs<T>, grad: Option<Tensor<T>>) {
     inputs.drain_into(&mut stack);
     stack.extend(grad);
     while let Some(t) = stack.pop() {
-        if let Some(mut inner) = Arc::into_inner(t.0) {
+        if let Some(mut inner) = NodeRc::into_inner(t.0) {
             let st = inner
                 .state
                 .get_mut()

@@ -163,16 +163,22 @@ pub(crate) fn check<T: Real>(
     saved: &Saved,
 ) -> Result<()> {
     for &(slot, version) in saved.entries.as_slice() {
-        let (t, which) = match slot & !STALE {
-            RESULT => (node, "its result".to_string()),
+        let t = match slot & !STALE {
+            RESULT => node,
             i => match inputs.get(i as usize) {
-                Some(t) => (t, format!("input {}", i + 1)),
+                Some(t) => t,
                 // the inputs were replaced (a custom link): nothing recorded applies
                 None => continue,
             },
         };
         let now = t.version();
         if slot & STALE != 0 || now != version {
+            // (the message is only formatted on failure: this check runs for every node of
+            // every pass)
+            let which = match slot & !STALE {
+                RESULT => "its result".to_string(),
+                i => format!("input {}", i + 1),
+            };
             let when = if slot & STALE != 0 {
                 "before this copy of the graph was made".to_string()
             } else {
