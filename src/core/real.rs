@@ -12,7 +12,10 @@ use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
+use ndarray::{ArrayView2, ArrayViewMut2};
+
 use super::dims::{self, Dims};
+use super::error::{Error, Result};
 use super::pool::Pool;
 use super::tensor::{Tensor, DEFERRED32, DEFERRED64};
 use crate::ops::vmath::{self, Bin, Deriv, Func};
@@ -186,6 +189,27 @@ pub trait Real:
     fn accumulate(acc: &mut [Self], x: &[Self]) {
         acc.iter_mut().zip(x).for_each(|(a, &x)| *a += x);
     }
+
+    /// `c = a · b + beta c` (`f32`: [`crate::ops::gemm::sgemm`]; `f64`: ndarray's
+    /// `general_mat_mul`). Errors: extents that do not match.
+    fn gemm(
+        a: &ArrayView2<'_, Self>,
+        b: &ArrayView2<'_, Self>,
+        beta: Self,
+        c: &mut ArrayViewMut2<'_, Self>,
+    ) -> Result<()> {
+        let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+        if b.nrows() != k || c.nrows() != m || c.ncols() != n {
+            return Err(Error::shape(format!(
+                "gemm: cannot multiply {m}x{k} by {}x{n} into {}x{}",
+                b.nrows(),
+                c.nrows(),
+                c.ncols()
+            )));
+        }
+        ndarray::linalg::general_mat_mul(Self::ONE, a, b, beta, c);
+        Ok(())
+    }
 }
 
 /// The value kernels, one element (the `f64` definition; `f32` uses [`vmath`]).
@@ -300,6 +324,14 @@ impl Real for f32 {
     }
     fn accumulate(acc: &mut [f32], x: &[f32]) {
         vmath::add_assign(acc, x)
+    }
+    fn gemm(
+        a: &ArrayView2<'_, f32>,
+        b: &ArrayView2<'_, f32>,
+        beta: f32,
+        c: &mut ArrayViewMut2<'_, f32>,
+    ) -> Result<()> {
+        crate::ops::gemm::sgemm(a, b, beta, c)
     }
 }
 

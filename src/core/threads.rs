@@ -7,8 +7,8 @@
 //! * element-wise kernels: each element is computed by the same code whatever the split (see
 //!   [`crate::ops::vmath`]), so results are bit-identical to one thread;
 //! * matrix products: the result's columns are split, so each column is the same product as
-//!   with one thread; only the blocking inside the GEMM kernel may differ (not the order of the
-//!   sums over the inner dimension, in practice: the figures are equal).
+//!   with one thread (with the `f32` AVX-512 kernel, bit-identical by construction: see
+//!   [`crate::ops::gemm`]).
 //!
 //! Reductions (`sum`, `mean`, gradient sums over a broadcast) stay on one thread so that their
 //! summation order, and so their bits, never depend on the setting.

@@ -8,10 +8,10 @@
 //! `W · x` (weight matrix times a batch of vectors) gives `[m]`, `x · W` gives `[n]`, and two
 //! per-sample matrices give the per-sample product `[m, n]` (diffstruc stops on that case).
 //!
-//! Products are computed with ndarray's GEMM; the usual layouts (a shared matrix times a batch
-//! of vectors, and the gradient of that matrix) are a single GEMM over the whole batch.
+//! Products are computed by [`Real::gemm`] (for `f32`, [`crate::ops::gemm`]); the usual layouts
+//! (a shared matrix times a batch of vectors, and the gradient of that matrix) are a single GEMM
+//! over the whole batch.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
 
 use super::{describe, Operation};
@@ -59,7 +59,9 @@ impl<'a, T: Real> Side<'a, T> {
 }
 
 /// `c = a · b + beta c`, the columns of `c` split across the library's threads when the product
-/// is large (see [`crate::core::threads`]); each column is computed as with one thread.
+/// is large (see [`crate::core::threads`]); each column is computed as with one thread (the
+/// kernel's sums do not depend on which columns are computed together, see
+/// [`crate::ops::gemm`]).
 fn gemm<T: Real>(
     a: &ArrayView2<'_, T>,
     b: &ArrayView2<'_, T>,
@@ -71,21 +73,28 @@ fn gemm<T: Real>(
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     let work = m.saturating_mul(k).saturating_mul(n);
     if n < 2 || work < PARALLEL_MIN || crate::core::num_threads() == 1 {
-        general_mat_mul(T::ONE, a, b, beta, c);
+        product_or_raise(a, b, beta, c);
         return;
     }
     let c_cell = SharedView(c.view_mut());
     crate::core::threads::for_chunks(n, 2, 16, |start, end| {
         // SAFETY: the chunks are disjoint column ranges of `c`.
         let mut part = unsafe { c_cell.columns(start, end) };
-        general_mat_mul(
-            T::ONE,
-            a,
-            &b.slice(ndarray::s![.., start..end]),
-            beta,
-            &mut part,
-        );
+        product_or_raise(a, &b.slice(ndarray::s![.., start..end]), beta, &mut part);
     });
+}
+
+/// [`Real::gemm`]; its error (extents that do not match, which the callers here rule out) is
+/// raised to the operation's [`alloc::guard`], which returns it.
+fn product_or_raise<T: Real>(
+    a: &ArrayView2<'_, T>,
+    b: &ArrayView2<'_, T>,
+    beta: T,
+    c: &mut ArrayViewMut2<'_, T>,
+) {
+    if let Err(e) = T::gemm(a, b, beta, c) {
+        std::panic::resume_unwind(Box::new(e));
+    }
 }
 
 /// A result matrix whose disjoint column ranges are written by different threads.

@@ -2,6 +2,10 @@
 //! forward rule (graph-building JVP) and the reverse rule (numeric VJP) sit side by side.
 
 pub mod arith;
+/// The single-precision matrix product kernel (not part of the C ABI).
+///
+/// cbindgen:ignore
+pub mod gemm;
 pub mod linalg;
 pub mod movement;
 pub mod reduce;
