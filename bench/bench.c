@@ -30,7 +30,10 @@
  *   W3  an empty call across the C ABI (ds_live_handles)
  *   W4  the five GEMMs of a step (W1 X, W2 h; W2^T g2, g2 h^T, g1 X^T) as forward-only
  *       ds_matmul calls on plain arrays (no requires_grad, so no graph): the library's own
- *       GEMM kernel on the same shapes (there is no BLAS dependency)
+ *       GEMM kernel on the same shapes (there is no BLAS dependency); and the core's peak
+ *       multiply-add rate (a loop of independent vector FMAs on registers, where the compiler
+ *       targets AVX-512 or FMA), from which the step's GEMM flops give a floor no W4 step can
+ *       beat at one thread on this machine
  *
  * Every measurement is repeated (11 times, 5 with --quick, 1 with --smoke) and printed as one
  * row:  name  median  min  max  unit.  Then a "ratios" section (library / reference, median of
@@ -58,6 +61,10 @@
 #include <time.h>
 
 #include "diffstruc.h"
+
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 /* ---- harness ------------------------------------------------------------------------------ */
 
@@ -598,6 +605,53 @@ static double w4_reference(const w4_gemms *m)
     return r;
 }
 
+/* The core's peak single-precision rate in GFLOP/s: 12 independent chains of vector FMAs kept
+ * in registers (enough to cover the FMA latency on current x86 cores), or -1 if this file was
+ * not compiled for a vector FMA unit. */
+static double fma_peak_gflops(void)
+{
+#if defined(__AVX512F__) || defined(__FMA__)
+#if defined(__AVX512F__)
+    typedef __m512 vec;
+#define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VSET(x) _mm512_set1_ps(x)
+#define VSUM(v) _mm512_reduce_add_ps(v)
+    const int lanes = 16;
+#else
+    typedef __m256 vec;
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VSET(x) _mm256_set1_ps(x)
+#define VSUM(v) (((float *)&(v))[0])
+    const int lanes = 8;
+#endif
+    enum { CHAINS = 12 };
+    const long steps = 2000000;
+    vec acc[CHAINS];
+    for (int i = 0; i < CHAINS; i++) {
+        acc[i] = VSET(1.0f + 0.001f * (float)i);
+    }
+    const vec m = VSET(0.999999f), a = VSET(1e-7f);
+    double t0 = now_us();
+    for (long s = 0; s < steps; s++) {
+        for (int i = 0; i < CHAINS; i++) {
+            acc[i] = VFMA(acc[i], m, a);
+        }
+    }
+    double t1 = now_us();
+    double keep = 0;
+    for (int i = 0; i < CHAINS; i++) {
+        keep += VSUM(acc[i]);
+    }
+    sink = keep;
+#undef VFMA
+#undef VSET
+#undef VSUM
+    return 2.0 * lanes * CHAINS * (double)steps / (t1 - t0) * 1e-3;
+#else
+    return -1.0;
+#endif
+}
+
 static void w4(void)
 {
     const int64_t s_w1[] = {W4_HID, W4_IN}, s_b1[] = {W4_HID}, s_w2[] = {W4_OUT, W4_HID},
@@ -639,6 +693,7 @@ static void w4(void)
 
     int iters = count(20, 5, 1);
     samples s = {.n = 0}, ref = {.n = 0}, flops = {.n = 0}, r = {.n = 0};
+    samples fma_peak = {.n = 0}, floor_ms = {.n = 0}, r_floor = {.n = 0};
     const double gemm_flop = 2.0 * ((double)W4_HID * W4_IN * W4_BATCH * 2 +
                                     (double)W4_OUT * W4_HID * W4_BATCH * 3);
     for (int rep = 0; rep < reps; rep++) {
@@ -655,12 +710,25 @@ static void w4(void)
         add(&ref, (t2 - t1) / iters / 1000.0);
         add(&flops, gemm_flop * iters / (t2 - t1) * 1e-3);
         add(&r, (t1 - t0) / (t2 - t1));
+        double peak = fma_peak_gflops();
+        if (peak > 0) {
+            add(&fma_peak, peak);
+            add(&floor_ms, gemm_flop / peak * 1e-6);
+            add(&r_floor, (t1 - t0) / iters / 1000.0 / (gemm_flop / peak * 1e-6));
+        }
     }
     check(last < first, "W4 loss falls");
     t_w4_ms = row("W4 mlp-train-step 784-256-10, batch 128", &s, "ms/step");
     row("W4 reference: its 5 GEMMs, ds_matmul fwd", &ref, "ms/step");
     row("W4 reference GEMM throughput", &flops, "GFLOP/s");
+    if (fma_peak.n > 0) {
+        row("W4 reference: core's FMA peak", &fma_peak, "GFLOP/s");
+        row("W4 floor: its GEMM flops at that peak", &floor_ms, "ms/step");
+    }
     add_ratio("W4 / its 5 GEMMs (ds_matmul, no graph)", &r);
+    if (r_floor.n > 0) {
+        add_ratio("W4 / its GEMM flops at the FMA peak", &r_floor);
+    }
     free_all((ds_array *[]){p[0], p[1], p[2], p[3], x, t}, 6);
     free_all((ds_array *[]){m.w1, m.x, m.w2, m.h, m.g1, m.xt, m.g2, m.ht, m.w2t, m.g2b}, 10);
 }
