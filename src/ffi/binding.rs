@@ -211,19 +211,36 @@ struct Objects {
     limits: Limits,
 }
 
-static OBJECTS: LazyLock<Mutex<Objects>> = LazyLock::new(|| {
-    Mutex::new(Objects::new(Limits {
-        quarantine: QUARANTINE,
-        retired: RETIRED,
-        retired_bytes: RETIRED_BYTES,
-    }))
-});
+static OBJECTS: LazyLock<Mutex<Objects>> =
+    LazyLock::new(|| Mutex::new(Objects::new(Limits::from_env())));
 static SERIAL: AtomicU64 = AtomicU64::new(1);
 /// Most released objects kept in quarantine.
 const QUARANTINE: usize = 4096;
 /// Most retired objects kept with their contents, and most bytes of values they may keep.
 const RETIRED: usize = 64;
 const RETIRED_BYTES: usize = 16 << 20;
+
+impl Limits {
+    /// The capacities: the defaults, or for tests `DIFFSTRUC_OBJECT_QUEUES=<quarantine>,<retired>`
+    /// read at the first use of the registry (small queues make eviction frequent).
+    fn from_env() -> Limits {
+        let mut l = Limits {
+            quarantine: QUARANTINE,
+            retired: RETIRED,
+            retired_bytes: RETIRED_BYTES,
+        };
+        if let Ok(v) = std::env::var("DIFFSTRUC_OBJECT_QUEUES") {
+            let mut n = v.split(',').map(|x| x.trim().parse::<usize>().ok());
+            if let Some(Some(q)) = n.next() {
+                l.quarantine = q;
+            }
+            if let Some(Some(r)) = n.next() {
+                l.retired = r;
+            }
+        }
+        l
+    }
+}
 
 impl Objects {
     fn new(limits: Limits) -> Self {
