@@ -622,7 +622,9 @@ contains
 
   !> Releases now every operation result that a value assignment took over (`y = x*2`) and
   !> keeps for a while in case the program still uses it by name (docs/fortran-object-model.md).
-  !> Call it when no such pointer is used any more, e.g. before counting live arrays.
+  !> Call it when no such pointer is used any more, e.g. before counting live arrays. Each
+  !> thread keeps its own: this releases the calling thread's (and those of threads that have
+  !> exited); with OpenMP, call it on every thread that made value assignments.
   subroutine diffstruc_release_retired()
     call release_retired()
   end subroutine diffstruc_release_retired

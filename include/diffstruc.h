@@ -451,23 +451,25 @@ ds_status ds_object_unregister(const void *token, int32_t *state);
 ds_status ds_object_live(const void *object, uint64_t serial, bool *live);
 
 // Retires a live object whose owner gave it up but which the program may still use: it keeps
-// its contents (`bytes` of values) for a while. When more than a few objects, or too many
-// bytes, are retired, the oldest is written to `*evicted` (the caller releases its contents and
-// quarantines it; call again with a NULL `object` until `*evicted` is NULL). Does nothing for
-// an object that is not live.
+// its contents (`bytes` of values) for a while. When the calling thread has retired more than a
+// few objects, or too many bytes, the oldest of them is written to `*evicted` (the caller
+// releases its contents and quarantines it; call again with a NULL `object` until `*evicted` is
+// NULL). Objects retired by other threads are never evicted here. Does nothing for an object
+// that is not live.
 ds_status ds_object_retire(const void *object, uint64_t serial, size_t bytes, void **evicted);
 
-// Writes the oldest retired object to `*evicted` (NULL when none is retired), whatever the
-// limits: the caller releases its contents and quarantines it, as for `ds_object_retire`.
-// Calling it until NULL releases every retired object now (the program promises it no longer
-// uses any of them by name).
+// Writes the oldest object retired by the calling thread (or, when it has none, by a thread
+// that has exited) to `*evicted` (NULL when there is none), whatever the limits: the caller
+// releases its contents and quarantines it, as for `ds_object_retire`. Calling it until NULL
+// releases every such retired object now (the program promises it no longer uses any of them
+// by name). Objects retired by other running threads are left to them.
 ds_status ds_object_retired_oldest(void **evicted);
 
-// Moves a live or retired object to the quarantine (its contents must have been released),
-// its token now the one at `token` (a small one that only speaks for it). When the
-// quarantine is full, the oldest object in it is forgotten and written to `*evicted` (the
-// caller frees it now); otherwise `*evicted` is NULL. Does nothing (NULL) if the object is not
-// registered with this serial.
+// Moves a live or retired object to the calling thread's quarantine (its contents must have
+// been released), its token now the one at `token` (a small one that only speaks for it). When
+// that quarantine is full, the oldest object in it is forgotten and written to `*evicted` (the
+// caller frees it now); otherwise `*evicted` is NULL. Objects quarantined by other threads are
+// never evicted here. Does nothing (NULL) if the object is not registered with this serial.
 ds_status ds_object_quarantine(const void *object, uint64_t serial, const void *token, void **evicted);
 
 // Hands the value buffer of the `float` array `a` over to the caller's allocatable array whose

@@ -18,9 +18,20 @@
 //!   an object released by its owner and by the program is released once. A released object
 //!   can be retired (contents kept for a while) or parked in a bounded *quarantine*, so that a
 //!   late use or release by the program finds a valid object.
+//! * **Queues per thread.** The retired and quarantine queues belong to the thread that put the
+//!   object there, and only that thread evicts from them ("for a while" means: until that
+//!   thread's later retirements or releases push the object out). Evicting releases or frees
+//!   the object, and the thread that queued it may still be using it: the program by name (a
+//!   late `deallocate`), or the Fortran module itself, which quarantines an object before it
+//!   installs the object's tomb token. With one queue per process, a thread could free an object
+//!   that another thread had just quarantined (glibc heap corruption under OpenMP). The entries
+//!   themselves stay in one table, so any thread may still look an object up, unregister it or
+//!   move it to its own queue (a graph handed over to another thread). A thread's queues go to
+//!   the next thread that starts using the registry after it exits.
 //! * **Lending.** `ds_array_lend` hands an array's value buffer to a caller allocatable (zero
 //!   copy, the caller then frees it with `free`), `ds_array_reclaim` takes it back.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::c_void;
 use std::hash::BuildHasherDefault;
@@ -152,6 +163,8 @@ struct Object {
     stamp: u64,
     /// While retired: the bytes of values it keeps.
     bytes: usize,
+    /// While retired or quarantined: the slot of the thread whose queue holds it.
+    slot: usize,
 }
 
 impl Object {
@@ -163,6 +176,7 @@ impl Object {
             token,
             stamp: 0,
             bytes: 0,
+            slot: 0,
         }
     }
 }
@@ -197,66 +211,142 @@ struct Limits {
     retired_bytes: usize,
 }
 
+/// The queues of one thread (its slot): the objects it retired or quarantined, which only it
+/// evicts.
+#[derive(Default)]
+struct Queues {
+    /// retired objects, oldest first (bytes of values each keeps: in its entry)
+    retired: Queue,
+    retired_bytes: usize,
+    quarantine: Queue,
+}
+
 struct Objects {
     /// object address -> entry
     map: AddressMap<Object>,
     /// token address -> object address
     by_token: AddressMap<usize>,
-    /// retired objects, oldest first (bytes of values each keeps: in its entry)
-    retired: Queue,
-    retired_bytes: usize,
-    quarantine: Queue,
+    /// the queues of each slot (see `ThreadSlot`)
+    queues: Vec<Queues>,
+    /// slots of threads that have exited (their queues wait for the next new thread)
+    free_slots: Vec<usize>,
     /// stamp of the next queue entry
     stamp: u64,
     limits: Limits,
 }
 
-static OBJECTS: LazyLock<Mutex<Objects>> = LazyLock::new(|| {
-    Mutex::new(Objects::new(Limits {
-        quarantine: QUARANTINE,
-        retired: RETIRED,
-        retired_bytes: RETIRED_BYTES,
-    }))
-});
+static OBJECTS: LazyLock<Mutex<Objects>> =
+    LazyLock::new(|| Mutex::new(Objects::new(Limits::from_env())));
 static SERIAL: AtomicU64 = AtomicU64::new(1);
-/// Most released objects kept in quarantine.
+/// Most released objects kept in quarantine (per thread).
 const QUARANTINE: usize = 4096;
-/// Most retired objects kept with their contents, and most bytes of values they may keep.
+/// Most retired objects kept with their contents, and most bytes of values they may keep (per
+/// thread).
 const RETIRED: usize = 64;
 const RETIRED_BYTES: usize = 16 << 20;
+
+impl Limits {
+    /// The capacities: the defaults, or for tests `DIFFSTRUC_OBJECT_QUEUES=<quarantine>,<retired>`
+    /// read at the first use of the registry (small queues make eviction frequent).
+    fn from_env() -> Limits {
+        let mut l = Limits {
+            quarantine: QUARANTINE,
+            retired: RETIRED,
+            retired_bytes: RETIRED_BYTES,
+        };
+        if let Ok(v) = std::env::var("DIFFSTRUC_OBJECT_QUEUES") {
+            let mut n = v.split(',').map(|x| x.trim().parse::<usize>().ok());
+            if let Some(Some(q)) = n.next() {
+                l.quarantine = q;
+            }
+            if let Some(Some(r)) = n.next() {
+                l.retired = r;
+            }
+        }
+        l
+    }
+}
+
+/// No slot yet (or the thread is exiting).
+const NO_SLOT: usize = usize::MAX;
+
+/// The calling thread's slot in the registry: the index of its queues, taken when the thread
+/// first retires or quarantines an object, and given back when the thread exits (the next
+/// thread that takes the slot inherits what is left in its queues: nobody else evicts from
+/// them meanwhile).
+struct ThreadSlot(Cell<usize>);
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        let s = self.0.replace(NO_SLOT);
+        if s != NO_SLOT {
+            lock(&OBJECTS).free_slots.push(s);
+        }
+    }
+}
+
+thread_local! {
+    static SLOT: ThreadSlot = const { ThreadSlot(Cell::new(NO_SLOT)) };
+}
+
+/// The calling thread's slot, taken now if it has none; None while the thread is exiting (its
+/// slot given back already).
+fn thread_slot(o: &mut Objects) -> Option<usize> {
+    SLOT.try_with(|s| {
+        if s.0.get() == NO_SLOT {
+            s.0.set(o.new_slot());
+        }
+        s.0.get()
+    })
+    .ok()
+}
 
 impl Objects {
     fn new(limits: Limits) -> Self {
         Objects {
             map: AddressMap::default(),
             by_token: AddressMap::default(),
-            retired: Queue::default(),
-            retired_bytes: 0,
-            quarantine: Queue::default(),
+            queues: Vec::new(),
+            free_slots: Vec::new(),
             stamp: 0,
             limits,
         }
     }
 
-    /// The entries, and the queue of objects in `state` (none for live objects).
-    fn parts(&mut self, state: ObjectState) -> (&AddressMap<Object>, Option<&mut Queue>) {
+    /// A slot for a thread: one given back by a thread that exited, or a new one.
+    fn new_slot(&mut self) -> usize {
+        self.free_slots.pop().unwrap_or_else(|| {
+            self.queues.push(Queues::default());
+            self.queues.len() - 1
+        })
+    }
+
+    /// The entries, and the queue of slot `slot` for objects in `state` (none for live
+    /// objects).
+    fn parts(
+        &mut self,
+        state: ObjectState,
+        slot: usize,
+    ) -> (&AddressMap<Object>, Option<&mut Queue>) {
         let q = match state {
             ObjectState::Live => None,
-            ObjectState::Retired => Some(&mut self.retired),
-            ObjectState::Quarantined => Some(&mut self.quarantine),
+            ObjectState::Retired => Some(&mut self.queues[slot].retired),
+            ObjectState::Quarantined => Some(&mut self.queues[slot].quarantine),
         };
         (&self.map, q)
     }
 
-    /// Appends `object` (registered) to the queue of `state` and puts it in that state.
-    fn enqueue(&mut self, object: usize, state: ObjectState) {
+    /// Appends `object` (registered) to slot `slot`'s queue of `state` and puts it in that
+    /// state.
+    fn enqueue(&mut self, object: usize, state: ObjectState, slot: usize) {
         self.stamp += 1;
         let stamp = self.stamp;
         if let Some(e) = self.map.get_mut(&object) {
             e.state = state;
             e.stamp = stamp;
+            e.slot = slot;
         }
-        if let (_, Some(q)) = self.parts(state) {
+        if let (_, Some(q)) = self.parts(state, slot) {
             q.entries.push_back((object, stamp));
             q.len += 1;
         }
@@ -266,10 +356,10 @@ impl Objects {
     /// caller changes or forgets the entry).
     fn leave(&mut self, e: &Object) {
         if e.state == ObjectState::Retired {
-            self.retired_bytes -= e.bytes;
+            self.queues[e.slot].retired_bytes -= e.bytes;
         }
         let state = e.state;
-        if let (map, Some(q)) = self.parts(state) {
+        if let (map, Some(q)) = self.parts(state, e.slot) {
             q.len -= 1;
             if q.entries.len() > 2 * q.len + STALE_SLACK {
                 q.entries.retain(|&(a, s)| is_current(map, a, s, state));
@@ -277,10 +367,10 @@ impl Objects {
         }
     }
 
-    /// Removes and returns the oldest object in the queue of `state` (its entry still in the
-    /// map, in that state); stale entries before it are dropped.
-    fn pop(&mut self, state: ObjectState) -> Option<usize> {
-        let (map, q) = self.parts(state);
+    /// Removes and returns the oldest object in slot `slot`'s queue of `state` (its entry still
+    /// in the map, in that state); stale entries before it are dropped.
+    fn pop(&mut self, state: ObjectState, slot: usize) -> Option<usize> {
+        let (map, q) = self.parts(state, slot);
         let q = q?;
         while let Some((a, s)) = q.entries.pop_front() {
             if is_current(map, a, s, state) {
@@ -298,16 +388,25 @@ impl Objects {
         Some(e)
     }
 
-    /// Takes the oldest retired object out of the retired queue (live again: the caller
-    /// quarantines it next); None when none is retired.
-    fn pop_retired(&mut self) -> Option<usize> {
-        let a = self.pop(ObjectState::Retired)?;
+    /// Takes the oldest retired object out of slot `slot`'s retired queue (live again: the
+    /// caller quarantines it next); None when none is retired.
+    fn pop_retired(&mut self, slot: usize) -> Option<usize> {
+        let a = self.pop(ObjectState::Retired, slot)?;
         if let Some(e) = self.map.get_mut(&a) {
             e.state = ObjectState::Live;
-            self.retired_bytes -= e.bytes;
+            self.queues[slot].retired_bytes -= e.bytes;
             e.bytes = 0;
         }
         Some(a)
+    }
+
+    /// See `ds_object_retired_oldest`: the oldest object retired by the thread of `slot` (None:
+    /// a thread that is exiting), else by a thread that has exited.
+    fn retired_oldest(&mut self, slot: Option<usize>) -> Option<usize> {
+        if let Some(a) = slot.and_then(|s| self.pop_retired(s)) {
+            return Some(a);
+        }
+        (0..self.free_slots.len()).find_map(|i| self.pop_retired(self.free_slots[i]))
     }
 
     /// The entry of `object` if its serial is `serial` (0: whatever its serial).
@@ -357,40 +456,64 @@ impl Objects {
             .is_some_and(|e| e.state != ObjectState::Quarantined)
     }
 
-    /// See `ds_object_retire` (`object` 0: none): the evicted object.
-    fn retire(&mut self, object: usize, serial: u64, bytes: usize) -> Option<usize> {
-        if object != 0 {
+    /// See `ds_object_retire` (`object` 0: none), for the thread of `slot`: the evicted object.
+    /// A thread that is exiting (no slot) keeps nothing: the object is evicted at once.
+    fn retire(
+        &mut self,
+        slot: Option<usize>,
+        object: usize,
+        serial: u64,
+        bytes: usize,
+    ) -> Option<usize> {
+        let live = object != 0
+            && self
+                .get(object, serial)
+                .is_some_and(|e| e.serial == serial && e.state == ObjectState::Live);
+        let Some(slot) = slot else {
+            return live.then_some(object);
+        };
+        if live {
             if let Some(e) = self.map.get_mut(&object) {
-                if e.serial == serial && e.state == ObjectState::Live {
-                    e.bytes = bytes;
-                    self.retired_bytes += bytes;
-                    self.enqueue(object, ObjectState::Retired);
-                }
+                e.bytes = bytes;
             }
+            self.queues[slot].retired_bytes += bytes;
+            self.enqueue(object, ObjectState::Retired, slot);
         }
-        let n = self.retired.len;
+        let qs = &self.queues[slot];
+        let n = qs.retired.len;
         let over =
-            n > self.limits.retired || (self.retired_bytes > self.limits.retired_bytes && n > 1);
+            n > self.limits.retired || (qs.retired_bytes > self.limits.retired_bytes && n > 1);
         if over {
-            self.pop_retired()
+            self.pop_retired(slot)
         } else {
             None
         }
     }
 
-    /// See `ds_object_quarantine`: the evicted object (forgotten).
-    fn quarantine(&mut self, object: usize, serial: u64, token: usize) -> Option<usize> {
+    /// See `ds_object_quarantine`, for the thread of `slot`: the evicted object (forgotten). A
+    /// thread that is exiting (no slot) keeps nothing: the object is evicted at once.
+    fn quarantine(
+        &mut self,
+        slot: Option<usize>,
+        object: usize,
+        serial: u64,
+        token: usize,
+    ) -> Option<usize> {
         let e = self.get(object, serial)?;
         if e.state == ObjectState::Quarantined {
             return None;
         }
+        let Some(slot) = slot else {
+            self.forget(object);
+            return Some(object);
+        };
         self.by_token.remove(&e.token);
         self.by_token.insert(token, object);
         self.map.insert(object, Object::live(serial, token));
         self.leave(&e);
-        self.enqueue(object, ObjectState::Quarantined);
-        if self.quarantine.len > self.limits.quarantine {
-            let a = self.pop(ObjectState::Quarantined)?;
+        self.enqueue(object, ObjectState::Quarantined, slot);
+        if self.queues[slot].quarantine.len > self.limits.quarantine {
+            let a = self.pop(ObjectState::Quarantined, slot)?;
             self.forget_popped(a);
             return Some(a);
         }
@@ -402,13 +525,14 @@ impl Objects {
         if let Some(e) = self.map.remove(&object) {
             self.by_token.remove(&e.token);
             if e.state == ObjectState::Retired {
-                self.retired_bytes -= e.bytes;
+                self.queues[e.slot].retired_bytes -= e.bytes;
             }
         }
     }
 }
 
-/// Whether a queue entry `(object, stamp)` of the queue of `state` is current (not stale).
+/// Whether a queue entry `(object, stamp)` of a queue of `state` is current (not stale; stamps
+/// are unique across all queues).
 fn is_current(map: &AddressMap<Object>, object: usize, stamp: u64, state: ObjectState) -> bool {
     map.get(&object)
         .is_some_and(|e| e.state == state && e.stamp == stamp)
@@ -504,10 +628,11 @@ pub extern "C" fn ds_object_live(object: *const c_void, serial: u64, live: *mut 
 }
 
 /// Retires a live object whose owner gave it up but which the program may still use: it keeps
-/// its contents (`bytes` of values) for a while. When more than a few objects, or too many
-/// bytes, are retired, the oldest is written to `*evicted` (the caller releases its contents and
-/// quarantines it; call again with a NULL `object` until `*evicted` is NULL). Does nothing for
-/// an object that is not live.
+/// its contents (`bytes` of values) for a while. When the calling thread has retired more than a
+/// few objects, or too many bytes, the oldest of them is written to `*evicted` (the caller
+/// releases its contents and quarantines it; call again with a NULL `object` until `*evicted` is
+/// NULL). Objects retired by other threads are never evicted here. Does nothing for an object
+/// that is not live.
 #[no_mangle]
 pub extern "C" fn ds_object_retire(
     object: *const c_void,
@@ -517,29 +642,36 @@ pub extern "C" fn ds_object_retire(
 ) -> ds_status {
     boundary(|| {
         non_null(evicted, "evicted")?;
-        let out = lock(&OBJECTS).retire(object as usize, serial, bytes);
+        let mut o = lock(&OBJECTS);
+        let slot = thread_slot(&mut o);
+        let out = o.retire(slot, object as usize, serial, bytes);
+        drop(o);
         write_out(evicted, address_ptr(out), "evicted")
     })
 }
 
-/// Writes the oldest retired object to `*evicted` (NULL when none is retired), whatever the
-/// limits: the caller releases its contents and quarantines it, as for `ds_object_retire`.
-/// Calling it until NULL releases every retired object now (the program promises it no longer
-/// uses any of them by name).
+/// Writes the oldest object retired by the calling thread (or, when it has none, by a thread
+/// that has exited) to `*evicted` (NULL when there is none), whatever the limits: the caller
+/// releases its contents and quarantines it, as for `ds_object_retire`. Calling it until NULL
+/// releases every such retired object now (the program promises it no longer uses any of them
+/// by name). Objects retired by other running threads are left to them.
 #[no_mangle]
 pub extern "C" fn ds_object_retired_oldest(evicted: *mut *mut c_void) -> ds_status {
     boundary(|| {
         non_null(evicted, "evicted")?;
-        let out = lock(&OBJECTS).pop_retired();
+        let mut o = lock(&OBJECTS);
+        let slot = thread_slot(&mut o);
+        let out = o.retired_oldest(slot);
+        drop(o);
         write_out(evicted, address_ptr(out), "evicted")
     })
 }
 
-/// Moves a live or retired object to the quarantine (its contents must have been released),
-/// its token now the one at `token` (a small one that only speaks for it). When the
-/// quarantine is full, the oldest object in it is forgotten and written to `*evicted` (the
-/// caller frees it now); otherwise `*evicted` is NULL. Does nothing (NULL) if the object is not
-/// registered with this serial.
+/// Moves a live or retired object to the calling thread's quarantine (its contents must have
+/// been released), its token now the one at `token` (a small one that only speaks for it). When
+/// that quarantine is full, the oldest object in it is forgotten and written to `*evicted` (the
+/// caller frees it now); otherwise `*evicted` is NULL. Objects quarantined by other threads are
+/// never evicted here. Does nothing (NULL) if the object is not registered with this serial.
 #[no_mangle]
 pub extern "C" fn ds_object_quarantine(
     object: *const c_void,
@@ -549,7 +681,10 @@ pub extern "C" fn ds_object_quarantine(
 ) -> ds_status {
     boundary(|| {
         non_null(evicted, "evicted")?;
-        let out = lock(&OBJECTS).quarantine(object as usize, serial, token as usize);
+        let mut o = lock(&OBJECTS);
+        let slot = thread_slot(&mut o);
+        let out = o.quarantine(slot, object as usize, serial, token as usize);
+        drop(o);
         write_out(evicted, address_ptr(out), "evicted")
     })
 }
@@ -713,42 +848,65 @@ pub extern "C" fn ds_array_set_grad(a: *const ds_array, g: *const ds_array) -> d
 
 #[cfg(test)]
 mod tests {
-    //! The object registry against a straightforward model of it (the linear-scan queues it
-    //! replaced), with small capacities so that eviction happens often.
+    //! The object registry against a straightforward model of it (linear-scan queues, one pair
+    //! per thread slot), with small capacities so that eviction happens often.
     use super::*;
 
-    /// The registry as it was: queues scanned linearly on every removal.
+    /// The registry as a model: queues scanned linearly on every removal.
     #[derive(Default)]
     struct Model {
-        map: HashMap<usize, (u64, ObjectState, usize)>,
+        /// object -> (serial, state, token, slot of its queue)
+        map: HashMap<usize, (u64, ObjectState, usize, usize)>,
         by_token: HashMap<usize, usize>,
-        retired: VecDeque<(usize, usize)>,
-        retired_bytes: usize,
-        quarantine: VecDeque<usize>,
+        /// per slot
+        retired: Vec<VecDeque<(usize, usize)>>,
+        retired_bytes: Vec<usize>,
+        quarantine: Vec<VecDeque<usize>>,
+        /// slots of exited threads
+        free_slots: Vec<usize>,
     }
 
     impl Model {
-        fn forget(&mut self, object: usize) -> Option<ObjectState> {
-            let (_, state, token) = self.map.remove(&object)?;
-            self.by_token.remove(&token);
-            match state {
-                ObjectState::Retired => {
-                    let i = self.retired.iter().position(|&(a, _)| a == object).unwrap();
-                    let (_, b) = self.retired.remove(i).unwrap();
-                    self.retired_bytes -= b;
-                }
-                ObjectState::Quarantined => self.quarantine.retain(|&a| a != object),
-                ObjectState::Live => {}
+        fn with_slots(n: usize) -> Model {
+            Model {
+                retired: vec![VecDeque::new(); n],
+                retired_bytes: vec![0; n],
+                quarantine: vec![VecDeque::new(); n],
+                ..Model::default()
             }
+        }
+        fn forget(&mut self, object: usize) -> Option<ObjectState> {
+            let (_, state, token, slot) = self.map.remove(&object)?;
+            self.by_token.remove(&token);
+            self.leave(object, state, slot);
             Some(state)
         }
-        fn pop_retired(&mut self) -> Option<usize> {
-            let (a, b) = self.retired.pop_front()?;
-            self.retired_bytes -= b;
+        fn leave(&mut self, object: usize, state: ObjectState, slot: usize) {
+            match state {
+                ObjectState::Retired => {
+                    let q = &mut self.retired[slot];
+                    let i = q.iter().position(|&(a, _)| a == object).unwrap();
+                    let (_, b) = q.remove(i).unwrap();
+                    self.retired_bytes[slot] -= b;
+                }
+                ObjectState::Quarantined => self.quarantine[slot].retain(|&a| a != object),
+                ObjectState::Live => {}
+            }
+        }
+        fn pop_retired(&mut self, slot: usize) -> Option<usize> {
+            let (a, b) = self.retired[slot].pop_front()?;
+            self.retired_bytes[slot] -= b;
             self.map.get_mut(&a).unwrap().1 = ObjectState::Live;
             Some(a)
         }
-        fn get(&self, object: usize, serial: u64) -> Option<(u64, ObjectState, usize)> {
+        fn retired_oldest(&mut self, slot: Option<usize>) -> Option<usize> {
+            if let Some(a) = slot.and_then(|s| self.pop_retired(s)) {
+                return Some(a);
+            }
+            let free = self.free_slots.clone();
+            free.into_iter().find_map(|s| self.pop_retired(s))
+        }
+        fn get(&self, object: usize, serial: u64) -> Option<(u64, ObjectState, usize, usize)> {
             self.map
                 .get(&object)
                 .copied()
@@ -759,7 +917,8 @@ mod tests {
             if let Some(old) = self.by_token.get(&token).copied() {
                 self.forget(old);
             }
-            self.map.insert(object, (serial, ObjectState::Live, token));
+            self.map
+                .insert(object, (serial, ObjectState::Live, token, 0));
             self.by_token.insert(token, object);
         }
         fn retoken(&mut self, old: usize, new: usize) {
@@ -774,17 +933,32 @@ mod tests {
             let object = self.by_token.get(&token).copied()?;
             self.forget(object)
         }
-        fn retire(&mut self, l: Limits, object: usize, serial: u64, bytes: usize) -> Option<usize> {
-            if let Some(e) = self.map.get_mut(&object) {
-                if e.0 == serial && e.1 == ObjectState::Live {
-                    e.1 = ObjectState::Retired;
-                    self.retired.push_back((object, bytes));
-                    self.retired_bytes += bytes;
-                }
+        fn retire(
+            &mut self,
+            l: Limits,
+            slot: Option<usize>,
+            object: usize,
+            serial: u64,
+            bytes: usize,
+        ) -> Option<usize> {
+            let live = self
+                .map
+                .get(&object)
+                .is_some_and(|e| e.0 == serial && e.1 == ObjectState::Live);
+            let Some(slot) = slot else {
+                // a thread that is exiting keeps nothing
+                return live.then_some(object);
+            };
+            if live {
+                let e = self.map.get_mut(&object).unwrap();
+                e.1 = ObjectState::Retired;
+                e.3 = slot;
+                self.retired[slot].push_back((object, bytes));
+                self.retired_bytes[slot] += bytes;
             }
-            let n = self.retired.len();
-            if n > l.retired || (self.retired_bytes > l.retired_bytes && n > 1) {
-                self.pop_retired()
+            let n = self.retired[slot].len();
+            if n > l.retired || (self.retired_bytes[slot] > l.retired_bytes && n > 1) {
+                self.pop_retired(slot)
             } else {
                 None
             }
@@ -792,6 +966,7 @@ mod tests {
         fn quarantine(
             &mut self,
             l: Limits,
+            slot: Option<usize>,
             object: usize,
             serial: u64,
             token: usize,
@@ -800,18 +975,18 @@ mod tests {
             if e.1 == ObjectState::Quarantined {
                 return None;
             }
-            if e.1 == ObjectState::Retired {
-                let i = self.retired.iter().position(|&(a, _)| a == object).unwrap();
-                let (_, b) = self.retired.remove(i).unwrap();
-                self.retired_bytes -= b;
-            }
+            let Some(slot) = slot else {
+                self.forget(object);
+                return Some(object);
+            };
+            self.leave(object, e.1, e.3);
             self.by_token.remove(&e.2);
             self.by_token.insert(token, object);
             self.map
-                .insert(object, (serial, ObjectState::Quarantined, token));
-            self.quarantine.push_back(object);
-            if self.quarantine.len() > l.quarantine {
-                let a = self.quarantine.pop_front().unwrap();
+                .insert(object, (serial, ObjectState::Quarantined, token, slot));
+            self.quarantine[slot].push_back(object);
+            if self.quarantine[slot].len() > l.quarantine {
+                let a = self.quarantine[slot].pop_front().unwrap();
                 self.forget(a);
                 return Some(a);
             }
@@ -825,10 +1000,34 @@ mod tests {
         retired_bytes: 100,
     };
 
+    /// A registry with `n` slots (0..n).
+    fn with_slots(limits: Limits, n: usize) -> Objects {
+        let mut o = Objects::new(limits);
+        for i in 0..n {
+            assert_eq!(o.new_slot(), i);
+        }
+        o
+    }
+
     fn check_same(o: &Objects, m: &Model, objects: &[usize], tokens: &[usize]) {
         for &a in objects {
-            let got = o.get(a, 0).map(|e| (e.serial, e.state, e.token));
-            assert_eq!(got, m.get(a, 0), "entry of object {a}");
+            let got = o.get(a, 0).map(|e| {
+                let slot = if e.state == ObjectState::Live {
+                    0
+                } else {
+                    e.slot
+                };
+                (e.serial, e.state, e.token, slot)
+            });
+            let want = m.get(a, 0).map(|e| {
+                (
+                    e.0,
+                    e.1,
+                    e.2,
+                    if e.1 == ObjectState::Live { 0 } else { e.3 },
+                )
+            });
+            assert_eq!(got, want, "entry of object {a}");
             assert_eq!(
                 o.live(a, 0),
                 m.get(a, 0).is_some_and(|e| e.1 != ObjectState::Quarantined)
@@ -847,14 +1046,16 @@ mod tests {
         got.sort_unstable();
         want.sort_unstable();
         assert_eq!(got, want, "token table");
-        assert_eq!(o.retired.len, m.retired.len());
-        assert_eq!(o.retired_bytes, m.retired_bytes);
-        assert_eq!(o.quarantine.len, m.quarantine.len());
-        for q in [&o.retired, &o.quarantine] {
-            assert!(
-                q.entries.len() <= 2 * q.len + STALE_SLACK + 1,
-                "stale entries pile up"
-            );
+        for (slot, qs) in o.queues.iter().enumerate() {
+            assert_eq!(qs.retired.len, m.retired[slot].len(), "slot {slot}");
+            assert_eq!(qs.retired_bytes, m.retired_bytes[slot], "slot {slot}");
+            assert_eq!(qs.quarantine.len, m.quarantine[slot].len(), "slot {slot}");
+            for q in [&qs.retired, &qs.quarantine] {
+                assert!(
+                    q.entries.len() <= 2 * q.len + STALE_SLACK + 1,
+                    "stale entries pile up"
+                );
+            }
         }
     }
 
@@ -869,16 +1070,27 @@ mod tests {
         }
     }
 
+    /// Random operations from three threads (slots 0, 1, 2; slot 2's thread exits half-way,
+    /// and now and then a call comes from a thread that is exiting: no slot).
     #[test]
     fn registry_matches_the_model() {
         let objects: Vec<usize> = (1..=12).map(|i| 0x1000 + 16 * i).collect();
         let tokens: Vec<usize> = (1..=20).map(|i| 0x9000 + 8 * i).collect();
         for seed in 1..=20u64 {
             let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ seed.wrapping_mul(0x9e37_79b9));
-            let mut o = Objects::new(LIMITS);
-            let mut m = Model::default();
+            let mut o = with_slots(LIMITS, 3);
+            let mut m = Model::with_slots(3);
             let mut serial = 0u64;
-            for _ in 0..4000 {
+            for step in 0..6000 {
+                if step == 3000 {
+                    o.free_slots.push(2);
+                    m.free_slots.push(2);
+                }
+                let threads = if step < 3000 { 3 } else { 2 };
+                let slot = match rng.next(16) {
+                    0 => None,
+                    _ => Some(rng.next(threads)),
+                };
                 let a = objects[rng.next(objects.len())];
                 let t = tokens[rng.next(tokens.len())];
                 // the object's serial mostly, sometimes 0 or a wrong one
@@ -902,19 +1114,113 @@ mod tests {
                     3 => {
                         let bytes = 10 * rng.next(6);
                         let a = if rng.next(4) == 0 { 0 } else { a };
-                        assert_eq!(o.retire(a, s, bytes), m.retire(LIMITS, a, s, bytes));
+                        assert_eq!(
+                            o.retire(slot, a, s, bytes),
+                            m.retire(LIMITS, slot, a, s, bytes)
+                        );
                     }
-                    4 => assert_eq!(o.pop_retired(), m.pop_retired()),
-                    _ => assert_eq!(o.quarantine(a, s, t), m.quarantine(LIMITS, a, s, t)),
+                    4 => assert_eq!(o.retired_oldest(slot), m.retired_oldest(slot)),
+                    _ => assert_eq!(
+                        o.quarantine(slot, a, s, t),
+                        m.quarantine(LIMITS, slot, a, s, t)
+                    ),
                 }
                 check_same(&o, &m, &objects, &tokens);
             }
         }
     }
 
+    /// The interleaving that corrupted the heap under OpenMP: thread A quarantines an object
+    /// (the Fortran module then installs its tomb token, and the program may still deallocate
+    /// it by name) while thread B releases objects of its own. B's releases must not evict A's
+    /// object, nor B's retirements A's retired one.
+    #[test]
+    fn threads_evict_only_their_own_objects() {
+        let mut o = with_slots(LIMITS, 2);
+        let (a, b) = (Some(0), Some(1));
+        let obj = |i: usize| 0x1000 + 16 * i;
+        let token = |i: usize| 0x5000 + 8 * i;
+        let tomb = |i: usize| 0x9000 + 8 * i;
+        for i in 1..=30 {
+            o.register(obj(i), token(i), i as u64);
+        }
+        // A: object 1 quarantined, object 2 retired
+        assert_eq!(o.quarantine(a, obj(1), 1, tomb(1)), None);
+        assert_eq!(o.retire(a, obj(2), 2, 10), None);
+        // B: more than its queues keep; only its own objects leave them, oldest first
+        let mut evicted = Vec::new();
+        for i in 3..=12 {
+            evicted.extend(o.quarantine(b, obj(i), i as u64, tomb(i)));
+        }
+        assert_eq!(evicted, [obj(3), obj(4), obj(5), obj(6), obj(7)]);
+        let mut released = Vec::new();
+        for i in 13..=20 {
+            released.extend(o.retire(b, obj(i), i as u64, 10));
+        }
+        while let Some(x) = o.retired_oldest(b) {
+            released.push(x);
+        }
+        assert_eq!(released, (13..=20).map(obj).collect::<Vec<_>>());
+        // A's objects are as A left them
+        assert_eq!(
+            o.of_token(tomb(1)).map(|(x, e)| (x, e.state)),
+            Some((obj(1), ObjectState::Quarantined))
+        );
+        assert_eq!(
+            o.of_token(token(2)).map(|(x, e)| (x, e.state)),
+            Some((obj(2), ObjectState::Retired))
+        );
+        // B may still act on A's objects by name (a graph handed over): they leave A's queues
+        assert_eq!(o.unregister(tomb(1)), Some(ObjectState::Quarantined));
+        assert_eq!(o.quarantine(b, obj(2), 2, tomb(2)), Some(obj(8)));
+        assert_eq!(o.queues[0].quarantine.len, 0);
+        assert_eq!((o.queues[0].retired.len, o.queues[0].retired_bytes), (0, 0));
+        assert_eq!(o.queues[1].quarantine.len, LIMITS.quarantine);
+        // ... and evicts them as its own from then on
+        for i in 21..=24 {
+            assert_eq!(
+                o.quarantine(b, obj(i), i as u64, tomb(i)),
+                Some(obj(i - 12))
+            );
+        }
+        assert_eq!(o.quarantine(b, obj(25), 25, tomb(25)), Some(obj(2)));
+    }
+
+    #[test]
+    fn exited_threads_leave_their_queues_to_others() {
+        let mut o = with_slots(LIMITS, 2);
+        let obj = |i: usize| 0x1000 + 16 * i;
+        for i in 1..=8 {
+            o.register(obj(i), 0x5000 + 8 * i, i as u64);
+        }
+        assert_eq!(o.retire(Some(1), obj(1), 1, 10), None);
+        assert_eq!(o.quarantine(Some(1), obj(2), 2, 0x9000), None);
+        // slot 1's thread exits: a running thread may release its retired objects
+        o.free_slots.push(1);
+        assert_eq!(o.retired_oldest(Some(0)), Some(obj(1)));
+        assert_eq!(o.retired_oldest(Some(0)), None);
+        // a new thread takes the slot, and its quarantine with it
+        assert_eq!(o.new_slot(), 1);
+        assert_eq!(o.new_slot(), 2);
+        for i in 3..=6 {
+            assert_eq!(
+                o.quarantine(Some(1), obj(i), i as u64, 0x9000 + 8 * i),
+                None
+            );
+        }
+        assert_eq!(o.quarantine(Some(1), obj(7), 7, 0x9100), Some(obj(2)));
+        // a thread that is exiting (no slot) keeps nothing: evicted at once
+        o.register(obj(9), 0x5100, 9);
+        assert_eq!(o.retire(None, obj(9), 9, 10), Some(obj(9)));
+        assert_eq!(o.get(obj(9), 9).map(|e| e.state), Some(ObjectState::Live));
+        assert_eq!(o.quarantine(None, obj(9), 9, 0x9200), Some(obj(9)));
+        assert!(o.get(obj(9), 0).is_none() && o.of_token(0x9200).is_none());
+    }
+
     #[test]
     fn quarantine_evicts_the_oldest_once() {
-        let mut o = Objects::new(LIMITS);
+        let mut o = with_slots(LIMITS, 1);
+        let t = Some(0);
         let obj = |i: usize| 0x1000 + 16 * i;
         let tomb = |i: usize| 0x9000 + 8 * i;
         for i in 1..=7 {
@@ -922,68 +1228,74 @@ mod tests {
         }
         // quarantine 1..=5 (full), then forget 2 (in the middle)
         for i in 1..=5 {
-            assert_eq!(o.quarantine(obj(i), i as u64, tomb(i)), None);
+            assert_eq!(o.quarantine(t, obj(i), i as u64, tomb(i)), None);
         }
         assert_eq!(o.unregister(tomb(2)), Some(ObjectState::Quarantined));
         assert!(o.get(obj(2), 0).is_none());
         // one more fits; the next evicts the oldest (1), then 3: 2 is not evicted again
-        assert_eq!(o.quarantine(obj(6), 6, tomb(6)), None);
-        assert_eq!(o.quarantine(obj(7), 7, tomb(7)), Some(obj(1)));
+        assert_eq!(o.quarantine(t, obj(6), 6, tomb(6)), None);
+        assert_eq!(o.quarantine(t, obj(7), 7, tomb(7)), Some(obj(1)));
         assert!(o.get(obj(1), 0).is_none() && o.of_token(tomb(1)).is_none());
         o.register(obj(1), 0x5000 + 8, 8);
-        assert_eq!(o.quarantine(obj(1), 8, tomb(1)), Some(obj(3)));
+        assert_eq!(o.quarantine(t, obj(1), 8, tomb(1)), Some(obj(3)));
         // re-registered at a quarantined object's address: that object leaves the queue
         o.register(obj(4), 0x5000 + 32, 9);
         o.register(obj(2), 0x5000 + 16, 10);
-        assert_eq!(o.quarantine(obj(2), 10, tomb(2)), None);
-        assert_eq!(o.quarantine(obj(4), 9, tomb(4)), Some(obj(5)));
-        assert_eq!(o.quarantine.len, LIMITS.quarantine);
+        assert_eq!(o.quarantine(t, obj(2), 10, tomb(2)), None);
+        assert_eq!(o.quarantine(t, obj(4), 9, tomb(4)), Some(obj(5)));
+        assert_eq!(o.queues[0].quarantine.len, LIMITS.quarantine);
     }
 
     #[test]
     fn retired_objects_leave_in_order_within_the_budget() {
-        let mut o = Objects::new(LIMITS);
+        let mut o = with_slots(LIMITS, 1);
+        let t = Some(0);
         let obj = |i: usize| 0x1000 + 16 * i;
         for i in 1..=6 {
             o.register(obj(i), 0x5000 + 8 * i, i as u64);
         }
-        assert_eq!(o.retire(obj(1), 1, 40), None);
-        assert_eq!(o.retire(obj(2), 2, 40), None);
+        assert_eq!(o.retire(t, obj(1), 1, 40), None);
+        assert_eq!(o.retire(t, obj(2), 2, 40), None);
         // 2 quarantined straight from retirement: its bytes no longer count
-        assert_eq!(o.quarantine(obj(2), 2, 0x9000), None);
-        assert_eq!(o.retired_bytes, 40);
-        assert_eq!(o.retire(obj(3), 3, 50), None);
+        assert_eq!(o.quarantine(t, obj(2), 2, 0x9000), None);
+        assert_eq!(o.queues[0].retired_bytes, 40);
+        assert_eq!(o.retire(t, obj(3), 3, 50), None);
         // 140 bytes > 100: the oldest (1) goes, live again
-        assert_eq!(o.retire(obj(4), 4, 50), Some(obj(1)));
+        assert_eq!(o.retire(t, obj(4), 4, 50), Some(obj(1)));
         assert!(o.live(obj(1), 1) && o.get(obj(1), 1).unwrap().state == ObjectState::Live);
-        assert_eq!(o.retired_bytes, 100);
+        assert_eq!(o.queues[0].retired_bytes, 100);
         // at the byte budget (not over it): the count decides
-        assert_eq!(o.retire(obj(5), 5, 0), None);
-        assert_eq!(o.retire(obj(6), 6, 0), Some(obj(3)));
-        assert_eq!(o.retire(obj(1), 1, 0), Some(obj(4)));
+        assert_eq!(o.retire(t, obj(5), 5, 0), None);
+        assert_eq!(o.retire(t, obj(6), 6, 0), Some(obj(3)));
+        assert_eq!(o.retire(t, obj(1), 1, 0), Some(obj(4)));
         let mut order = Vec::new();
-        while let Some(a) = o.pop_retired() {
+        while let Some(a) = o.retired_oldest(t) {
             order.push(a);
         }
         assert_eq!(order, [obj(5), obj(6), obj(1)]);
-        assert_eq!((o.retired.len, o.retired_bytes), (0, 0));
+        assert_eq!((o.queues[0].retired.len, o.queues[0].retired_bytes), (0, 0));
     }
 
     #[test]
     fn stale_entries_are_compacted() {
-        let mut o = Objects::new(Limits {
-            quarantine: 1 << 20,
-            ..LIMITS
-        });
+        let mut o = with_slots(
+            Limits {
+                quarantine: 1 << 20,
+                ..LIMITS
+            },
+            1,
+        );
+        let t = Some(0);
         for i in 0..10_000usize {
             o.register(0x1000 + 16 * i, 0x100_0000 + 8 * i, i as u64 + 1);
-            o.quarantine(0x1000 + 16 * i, i as u64 + 1, 0x200_0000 + 8 * i);
+            o.quarantine(t, 0x1000 + 16 * i, i as u64 + 1, 0x200_0000 + 8 * i);
             if i % 10 != 0 {
                 o.unregister(0x200_0000 + 8 * i);
             }
-            assert!(o.quarantine.entries.len() <= 2 * o.quarantine.len + STALE_SLACK + 1);
+            let q = &o.queues[0].quarantine;
+            assert!(q.entries.len() <= 2 * q.len + STALE_SLACK + 1);
         }
-        assert_eq!(o.quarantine.len, 1000);
-        assert_eq!(o.pop(ObjectState::Quarantined), Some(0x1000));
+        assert_eq!(o.queues[0].quarantine.len, 1000);
+        assert_eq!(o.pop(ObjectState::Quarantined, 0), Some(0x1000));
     }
 }
