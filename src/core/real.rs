@@ -15,7 +15,7 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::dims::{self, Dims};
-use super::error::{Error, Result};
+use super::error::Result;
 use super::pool::Pool;
 use super::tensor::{Tensor, DEFERRED32, DEFERRED64};
 use crate::ops::vmath::{self, Bin, Deriv, Func};
@@ -198,15 +198,7 @@ pub trait Real:
         beta: Self,
         c: &mut ArrayViewMut2<'_, Self>,
     ) -> Result<()> {
-        let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
-        if b.nrows() != k || c.nrows() != m || c.ncols() != n {
-            return Err(Error::shape(format!(
-                "gemm: cannot multiply {m}x{k} by {}x{n} into {}x{}",
-                b.nrows(),
-                c.nrows(),
-                c.ncols()
-            )));
-        }
+        crate::ops::gemm::check_extents(a, b, c)?;
         ndarray::linalg::general_mat_mul(Self::ONE, a, b, beta, c);
         Ok(())
     }

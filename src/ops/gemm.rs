@@ -168,6 +168,25 @@ fn has_avx512() -> bool {
     }
 }
 
+/// `(m, k, n)` of `c = a · b`, or an error if the extents do not match (`a` is `m × k`, `b`
+/// `k × n`, `c` `m × n`).
+pub(crate) fn check_extents<T>(
+    a: &ArrayView2<'_, T>,
+    b: &ArrayView2<'_, T>,
+    c: &ArrayViewMut2<'_, T>,
+) -> Result<(usize, usize, usize)> {
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    if b.nrows() != k || c.nrows() != m || c.ncols() != n {
+        return Err(Error::shape(format!(
+            "gemm: cannot multiply {m}x{k} by {}x{n} into {}x{}",
+            b.nrows(),
+            c.nrows(),
+            c.ncols()
+        )));
+    }
+    Ok((m, k, n))
+}
+
 /// `c = a · b + beta c` for `f32` matrices of any strides.
 ///
 /// Errors: extents that do not match (`a` is `m × k`, `b` `k × n`, `c` `m × n`).
@@ -189,15 +208,7 @@ pub fn sgemm_with(
     beta: f32,
     c: &mut ArrayViewMut2<'_, f32>,
 ) -> Result<()> {
-    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
-    if b.nrows() != k || c.nrows() != m || c.ncols() != n {
-        return Err(Error::shape(format!(
-            "gemm: cannot multiply {m}x{k} by {}x{n} into {}x{}",
-            b.nrows(),
-            c.nrows(),
-            c.ncols()
-        )));
-    }
+    let (m, k, n) = check_extents(a, b, c)?;
     if m == 0 || n == 0 {
         return Ok(());
     }
