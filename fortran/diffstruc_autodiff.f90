@@ -157,7 +157,9 @@ contains
        if (ds_zero_grad(h) /= DS_OK) continue
     end if
     if (.not. associated(this%grad)) return
-    ! (c_loc assigned first: c_loc as an argument of c_associated crashes gfortran 12 here)
+    ! (c_loc assigned first: c_loc as an argument of c_associated crashes gfortran 12 here.
+    ! ds_array_grad_data makes a zero gradient if the core array has none: only when the
+    ! program gave this%grad an object of its own, and a zero gradient changes no result.)
     buffer = c_null_ptr
     here = c_null_ptr
     if (c_associated(h) .and. values_size(this%grad) > 0) then
